@@ -1,0 +1,61 @@
+//! Command-line settings, parsed by `clap` (which gives `--help`, `--version` and clear errors).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A chat room that any TCP client can join: one thread, one readiness-polling event loop.
+///
+/// Connect with `nc 127.0.0.1 7878` or `telnet 127.0.0.1 7878`, give a name, and chat. Type /help in
+/// the chat for the commands. RUST_LOG=debug (or warn, ...) sets how much is logged to standard error.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Config {
+    /// Address to listen on; repeat for more than one (e.g. 0.0.0.0:7878 for a LAN, [::]:7878 for IPv6).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
+    pub listen: Vec<SocketAddr>,
+
+    /// Most connections at once; one more is told `! server full` and closed. Lowered to what the
+    /// open-file limit allows.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Longest line a client may send, in bytes; a longer one is refused with an error line.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=1 << 24))]
+    pub max_line: u32,
+
+    /// Most output queued for one client that is not reading; past it the client is disconnected.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_queue: u64,
+
+    /// How many recent chat lines a newcomer is shown; 0 turns history off.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(..=100_000))]
+    pub history: u32,
+
+    /// How often timed work runs (signals, deadlines), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub tick_ms: u64,
+
+    /// How long a shutdown waits for queued output to reach the clients, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub grace_ms: u64,
+
+    /// How long a new connection has to give a name, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub name_timeout: u64,
+}
+
+impl Config {
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms)
+    }
+
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
+
+    pub fn name_timeout(&self) -> Duration {
+        Duration::from_secs(self.name_timeout)
+    }
+}

@@ -1,0 +1,204 @@
+//! `Connection`: one client socket with its input and output buffers and where it is in its life.
+//!
+//! The event loop in `server.rs` owns every `Connection` in a slab; this file only knows one socket.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use crate::line_reader::LineReader;
+
+/// Where a connection is in its life. Only `Open` connections are in the chat; the others are being
+/// closed gracefully (see `Server::begin_close` in `server.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Chatting: input is read as lines, output is queued and written.
+    Open,
+    /// Closing: what is queued is still being written; input is read and thrown away. Once the
+    /// queue is empty, our side of the socket is shut down and the connection moves to `Draining`.
+    /// `deadline` bounds the whole close, for peers that stop reading.
+    Flushing { deadline: Instant },
+    /// Our side is shut down (the peer has seen EOF after our last byte). Input is still read and
+    /// thrown away until the peer closes or `deadline` passes: closing a socket that has unread input
+    /// makes Linux send RST, and an RST can destroy data the peer has not yet read.
+    Draining { deadline: Instant },
+    /// Finished: removed from the slab at the end of this pass of the loop.
+    Closed,
+}
+
+/// One client.
+#[derive(Debug)]
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub reader: LineReader,
+    pub output: Output,
+    pub state: State,
+    /// The peer has shut down its side (we read EOF).
+    pub peer_closed: bool,
+    /// Listed in `Server::dirty`: output is waiting to be written at the end of this pass.
+    pub dirty: bool,
+    /// Listed in `Server::unread`: it used up its read budget with input still waiting.
+    pub unread: bool,
+    /// Listed in `Server::slow`: its output queue went over the cap.
+    pub slow: bool,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, peer: SocketAddr, max_line: usize) -> Connection {
+        Connection {
+            stream,
+            peer,
+            reader: LineReader::new(max_line),
+            output: Output::default(),
+            state: State::Open,
+            peer_closed: false,
+            dirty: false,
+            unread: false,
+            slow: false,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// The deadline of a close under way, if any.
+    pub fn close_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Flushing { deadline } | State::Draining { deadline } => Some(deadline),
+            State::Open | State::Closed => None,
+        }
+    }
+}
+
+/// The bytes queued for one client, in one contiguous buffer.
+///
+/// Everything queued for a client during a pass of the loop is appended here and leaves in one
+/// `write` call at the end of the pass, so ten lines cost one system call and one TCP segment, not ten.
+/// A flat buffer has no per-entry overhead: the bytes it holds are the memory it costs (up to the
+/// slack of `Vec` growth).
+#[derive(Debug, Default)]
+pub struct Output {
+    buf: Vec<u8>,
+    /// How much of `buf` has been written already.
+    sent: usize,
+}
+
+/// The capacity an empty output buffer may keep for reuse; past it, the memory is given back, so an
+/// idle connection costs little.
+const KEEP_CAPACITY: usize = 4096;
+
+impl Output {
+    /// Bytes waiting to be written, counted as the memory they hold.
+    pub fn queued(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent == self.buf.len()
+    }
+
+    /// Appends bytes that are already framed.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.sent > 0 && self.sent >= self.buf.len() / 2 {
+            // Move the unsent tail to the front once at least half is dead weight: each byte is
+            // moved at most about once, and the buffer never grows for bytes already sent.
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends one line and its `\n`.
+    pub fn push_line(&mut self, line: &str) {
+        self.push(line.as_bytes());
+        self.buf.push(b'\n');
+    }
+
+    /// Drops everything not yet written.
+    pub fn clear(&mut self) {
+        *self = Output::default();
+    }
+
+    /// Writes as much as the socket takes. Returns `Ok(true)` once everything is written, `Ok(false)`
+    /// when the socket's send buffer is full (`WouldBlock`): the loop's next writable event resumes it.
+    pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<bool> {
+        while self.sent < self.buf.len() {
+            match socket.write(&self.buf[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.sent = 0;
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket stand-in that takes at most `room` bytes, then says `WouldBlock`.
+    struct Sink {
+        taken: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let mut out = Output::default();
+        out.push_line("hello");
+        out.push_line("world");
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 4,
+        };
+        assert!(!out.write_to(&mut sink).unwrap());
+        out.push_line("again");
+        sink.room = 100;
+        assert!(out.write_to(&mut sink).unwrap());
+        assert_eq!(sink.taken, b"hello\nworld\nagain\n");
+        assert!(out.is_empty());
+        assert_eq!(out.queued(), 0);
+    }
+
+    #[test]
+    fn sent_bytes_are_reclaimed() {
+        let mut out = Output::default();
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 0,
+        };
+        for round in 0..100 {
+            out.push_line("0123456789");
+            sink.room = if round % 2 == 0 { 6 } else { 16 };
+            out.write_to(&mut sink).unwrap();
+            assert!(out.queued() <= 4 * 11, "queue grew to {}", out.queued());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! pollchat: a chat server on one thread and one readiness-polling event loop.
+//!
+//! Start reading at `server.rs` ([`server::Server::run`]), which walks from `accept` to `write`;
+//! docs/architecture.md is the guided tour.
+
+pub mod config;
+pub mod connection;
+pub mod line_reader;
+pub mod protocol;
+pub mod room;
+pub mod server;
+pub mod socket;
+pub mod text;

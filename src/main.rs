@@ -1,0 +1,68 @@
+//! `pollchat`: the chat server. This file only wires things up: settings, logging, limits, signals;
+//! the event loop is in `server.rs`.
+
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser;
+use log::warn;
+use pollchat::config::Config;
+use pollchat::server::{REFUSING_MAX, Server};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+fn main() -> ExitCode {
+    let mut config = Config::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(&mut config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pollchat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &mut Config) -> io::Result<()> {
+    fit_to_open_file_limit(config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // The first signal sets `stop`, which the loop reads on its tick and shuts down gracefully.
+        // A second one finds `stop` already set and ends the process at once, with status 130.
+        // (Registered first, so it sees the flag before this signal sets it.)
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let mut server = Server::bind(config.clone(), stop)?;
+    let addrs: Vec<String> = server
+        .local_addrs()?
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    // Printed whatever RUST_LOG says: scripts read the bound address from this line.
+    println!("pollchat listening on {}", addrs.join(", "));
+    server.run()
+}
+
+/// Raises the soft limit on open files to the hard limit, and lowers `--max-clients` if even that is
+/// not enough. Besides one descriptor per client we need the standard streams, the `epoll` instance,
+/// the listeners, a spare (see `Server::refuse_without_fds`) and the connections being refused.
+fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
+    let limit = rlimit::increase_nofile_limit(u64::MAX)?;
+    let reserved = 3 + 1 + config.listen.len() as u64 + 1 + REFUSING_MAX as u64 + 8;
+    let room = limit.saturating_sub(reserved);
+    if room == 0 {
+        return Err(io::Error::other(format!(
+            "the open-file limit ({limit}) is too low"
+        )));
+    }
+    if u64::from(config.max_clients) > room {
+        warn!(
+            "--max-clients {} lowered to {room}: the open-file limit is {limit}",
+            config.max_clients
+        );
+        config.max_clients = room as u32;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The exact wording of every line the server sends, in one place.
+//!
+//! docs/protocol.md documents each of these; clients, the benchmark and the web page parse them, so a
+//! change here is a change of protocol. Every line starts with a marker that tells its class:
+//!
+//! | class                 | form                                  |
+//! |-----------------------|---------------------------------------|
+//! | chat                  | `<ana> text`                          |
+//! | action (`/me`)        | `* ana waves`                         |
+//! | server notice         | `*** text`                            |
+//! | private message       | `[ana -> you] text`, `[you -> bea] text` |
+//! | error, only to you    | `! text`                              |
+//!
+//! Lines are built without their terminator; the edge that sends them adds the framing (`\n` on TCP).
+
+use std::fmt::Display;
+
+use crate::text::{MAX_NAME_CHARS, NameError};
+
+pub fn chat(name: &str, text: &str) -> String {
+    format!("<{name}> {text}")
+}
+
+pub fn action(name: &str, text: &str) -> String {
+    format!("* {name} {text}")
+}
+
+pub fn private_in(from: &str, text: &str) -> String {
+    format!("[{from} -> you] {text}")
+}
+
+pub fn private_out(to: &str, text: &str) -> String {
+    format!("[you -> {to}] {text}")
+}
+
+pub fn greeting(online: usize) -> String {
+    format!(
+        "*** welcome to pollchat {}; {online} online",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Clients wait for a line ending in `your name?` before they send a name.
+pub const NAME_PROMPT: &str = "*** your name?";
+
+/// The join acknowledgement, and the confirmation of a rename: clients learn their name from it.
+pub fn you_are(name: &str) -> String {
+    format!("*** you are {name}")
+}
+
+pub fn history_header(lines: usize) -> String {
+    format!("*** last {lines} messages:")
+}
+
+/// `names` are already in the order to show.
+pub fn online<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let mut line = format!("*** online ({}):", names.len());
+    for (i, name) in names.enumerate() {
+        line.push_str(if i == 0 { " " } else { ", " });
+        line.push_str(name);
+    }
+    line
+}
+
+pub fn joined(name: &str) -> String {
+    format!("*** {name} joined")
+}
+
+pub fn left(name: &str, reason: &str) -> String {
+    format!("*** {name} left ({reason})")
+}
+
+pub fn renamed(old: &str, new: &str) -> String {
+    format!("*** {old} is now {new}")
+}
+
+/// The reasons shown in `*** ana left (REASON)` when the user gave none.
+pub const REASON_QUIT: &str = "quit";
+pub const REASON_LOST: &str = "connection lost";
+pub const REASON_SLOW: &str = "too slow";
+
+pub const GOODBYE: &str = "*** bye";
+pub const SHUTTING_DOWN: &str = "*** server shutting down";
+
+pub const HELP: &[&str] = &[
+    "*** commands:",
+    "***   /list             who is online (also /users, /who, /listar)",
+    "***   /name NEW         change your name",
+    "***   /me ACTION        say what you are doing: * ana waves",
+    "***   /msg NAME TEXT    private message to NAME",
+    "***   /quit [REASON]    leave (also /quitar, /exit)",
+    "***   /help             this list",
+    "***   //TEXT            send a line that starts with /",
+];
+
+pub fn name_refused(error: NameError) -> String {
+    match error {
+        NameError::Empty => "! a name cannot be empty".to_string(),
+        NameError::TooLong => format!("! a name has at most {MAX_NAME_CHARS} characters"),
+        NameError::BadCharacter(c) => format!(
+            "! a name cannot contain {}; use letters, digits, '_', '-' and '.'",
+            describe(c)
+        ),
+    }
+}
+
+/// Shows a refused character so that a user can see it, even a space or an invisible one.
+fn describe(c: char) -> String {
+    match c {
+        ' ' => "a space".to_string(),
+        c if c.is_ascii_graphic() => format!("'{c}'"),
+        c => format!("'{c}' (U+{:04X})", c as u32),
+    }
+}
+
+pub fn name_taken(name: &str) -> String {
+    format!("! the name {name} is taken")
+}
+
+pub fn already_named(name: &str) -> String {
+    format!("! you are already {name}")
+}
+
+pub fn no_such_user(name: &str) -> String {
+    format!("! no such user: {name}")
+}
+
+pub fn usage(usage: &str) -> String {
+    format!("! usage: {usage}")
+}
+
+pub fn unknown_command(command: &str) -> String {
+    format!("! unknown command: /{command} (try /help)")
+}
+
+pub fn name_timeout(secs: impl Display) -> String {
+    format!("! no name given within {secs} s; closing")
+}
+
+pub fn line_too_long(max: usize) -> String {
+    format!("! line too long (the limit is {max} bytes); it was discarded")
+}
+
+pub const SERVER_FULL: &str = "! server full";
+pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";
+pub const TOO_SLOW: &str = "! you are not reading fast enough; disconnecting";

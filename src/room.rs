@@ -1,0 +1,678 @@
+//! The chat core: names, commands, history, and who receives what.
+//!
+//! A [`Room`] knows nothing of sockets, framing or where an event came from. The edge that owns the
+//! connections (today the TCP loop in `server.rs`; later a WebSocket or Redis edge) turns what happens
+//! into an [`Event`], hands it to [`Room::handle`], and carries out the [`Delivery`]s it gets back. That
+//! keeps every rule of the chat in plain data in, plain data out, tested below without any I/O.
+//!
+//! Time is an input too: the room never reads the clock, it is told `now` in [`Event::Connect`] and
+//! [`Event::Tick`], so the name timeout is tested without waiting.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use log::info;
+
+use crate::protocol;
+use crate::text::{self, check_name, name_key};
+
+/// Names one connection for as long as it is in the room. The edge picks the number (the TCP loop
+/// uses the connection's slab key) and must not reuse it before it has sent [`Event::Disconnect`] or
+/// received [`Delivery::Close`] for it.
+pub type ClientId = usize;
+
+/// What the room is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A new connection: it gets a greeting and the name prompt, and has until `now` plus the name
+    /// timeout to give a name.
+    Connect { id: ClientId, now: Instant },
+    /// One complete line of text from a connection, without its terminator. It may still hold any
+    /// character at all; the room cleans it (see [`text::clean`]).
+    Line { id: ClientId, text: &'a str },
+    /// The connection is gone, or the edge is closing it for its own reasons (`reason` is shown to
+    /// the others, e.g. `connection lost`). An id the room does not know is ignored.
+    Disconnect { id: ClientId, reason: &'a str },
+    /// Time has passed: expire connections that never gave a name.
+    Tick { now: Instant },
+    /// The server is stopping: everyone is told and closed.
+    Shutdown,
+}
+
+/// What the room wants done. Lines carry no terminator: framing is the edge's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// One line to one connection.
+    To { id: ClientId, line: String },
+    /// One line to every user who has joined, except `except`.
+    Everyone {
+        except: Option<ClientId>,
+        line: String,
+    },
+    /// Close the connection gracefully once what was queued for it has been sent. The room has
+    /// already forgotten it.
+    Close { id: ClientId },
+}
+
+/// The room's settings.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// How many chat lines a newcomer is shown on joining; 0 turns history off.
+    pub history: usize,
+    /// How long a connection may take to give a valid name.
+    pub name_timeout: Duration,
+}
+
+enum Client {
+    /// Connected, asked for a name, none accepted yet.
+    Naming { deadline: Instant },
+    /// In the room under this name.
+    Joined { name: String },
+}
+
+/// The state of one chat room: who is connected, under which names, and the recent lines.
+pub struct Room {
+    config: RoomConfig,
+    clients: HashMap<ClientId, Client>,
+    /// Joined users by [`name_key`], so that names are unique without regard to case.
+    names: HashMap<String, ClientId>,
+    /// The last `config.history` chat and action lines, oldest first.
+    history: VecDeque<String>,
+    /// Name deadlines in the order they fall. An entry whose client has since joined, left, or been
+    /// replaced by a new connection with the same id no longer matches that client's deadline and is
+    /// skipped.
+    deadlines: VecDeque<(Instant, ClientId)>,
+}
+
+impl Room {
+    pub fn new(config: RoomConfig) -> Room {
+        Room {
+            history: VecDeque::with_capacity(config.history),
+            config,
+            clients: HashMap::new(),
+            names: HashMap::new(),
+            deadlines: VecDeque::new(),
+        }
+    }
+
+    /// The ids of everyone who has joined, in no particular order: the recipients of
+    /// [`Delivery::Everyone`].
+    pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.names.values().copied()
+    }
+
+    /// How many users have joined.
+    pub fn online(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Handles one event, appending what must be delivered to `out`, in order.
+    pub fn handle(&mut self, event: Event<'_>, out: &mut Vec<Delivery>) {
+        match event {
+            Event::Connect { id, now } => self.connect(id, now, out),
+            Event::Line { id, text } => self.line(id, text, out),
+            Event::Disconnect { id, reason } => self.leave(id, reason, out),
+            Event::Tick { now } => self.expire_names(now, out),
+            Event::Shutdown => self.shutdown(out),
+        }
+    }
+
+    fn connect(&mut self, id: ClientId, now: Instant, out: &mut Vec<Delivery>) {
+        let deadline = now + self.config.name_timeout;
+        self.clients.insert(id, Client::Naming { deadline });
+        self.deadlines.push_back((deadline, id));
+        to(out, id, protocol::greeting(self.online()));
+        to(out, id, protocol::NAME_PROMPT);
+    }
+
+    fn line(&mut self, id: ClientId, raw: &str, out: &mut Vec<Delivery>) {
+        let cleaned = text::clean(raw);
+        if cleaned.trim().is_empty() {
+            return; // Blank lines are ignored, in every state.
+        }
+        match self.clients.get(&id) {
+            Some(Client::Naming { .. }) => self.name_given(id, cleaned.trim(), out),
+            Some(Client::Joined { name }) => {
+                let name = name.clone();
+                self.said(id, &name, &cleaned, out)
+            }
+            None => {} // Already closed: the rest of its input is void.
+        }
+    }
+
+    /// The first line of a connection is its name.
+    fn name_given(&mut self, id: ClientId, name: &str, out: &mut Vec<Delivery>) {
+        if let Some(command) = name.strip_prefix('/')
+            && is_quit(command.split_whitespace().next().unwrap_or(""))
+        {
+            self.clients.remove(&id);
+            to(out, id, protocol::GOODBYE);
+            out.push(Delivery::Close { id });
+            return;
+        }
+        if let Err(error) = self.check_free(name, None) {
+            to(out, id, error);
+            to(out, id, protocol::NAME_PROMPT);
+            return;
+        }
+        self.clients.insert(
+            id,
+            Client::Joined {
+                name: name.to_string(),
+            },
+        );
+        self.names.insert(name_key(name), id);
+        info!("#{id} joined as {name}");
+        to(out, id, protocol::you_are(name));
+        if !self.history.is_empty() {
+            to(out, id, protocol::history_header(self.history.len()));
+            for line in &self.history {
+                to(out, id, line.clone());
+            }
+        }
+        to(out, id, self.online_line());
+        everyone_but(out, id, protocol::joined(name));
+    }
+
+    /// Checks that `name` is valid and not in use by anyone but `owner`, returning the error line.
+    fn check_free(&self, name: &str, owner: Option<ClientId>) -> Result<(), String> {
+        check_name(name).map_err(protocol::name_refused)?;
+        match self.names.get(&name_key(name)) {
+            Some(&holder) if Some(holder) != owner => Err(protocol::name_taken(name)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A line from a user in the room: a command, or chat.
+    fn said(&mut self, id: ClientId, name: &str, text: &str, out: &mut Vec<Delivery>) {
+        let Some(command_line) = text.strip_prefix('/') else {
+            return self.chat(id, protocol::chat(name, text), out);
+        };
+        if command_line.starts_with('/') {
+            // `//text` sends `/text`.
+            return self.chat(id, protocol::chat(name, command_line), out);
+        }
+        let (command, rest) = match command_line.split_once(char::is_whitespace) {
+            Some((command, rest)) => (command, rest.trim()),
+            None => (command_line, ""),
+        };
+        match command.to_lowercase().as_str() {
+            "help" => {
+                for line in protocol::HELP {
+                    to(out, id, *line);
+                }
+            }
+            "list" | "users" | "who" | "listar" => to(out, id, self.online_line()),
+            "name" | "nick" => self.rename(id, name, rest, out),
+            "me" if rest.is_empty() => to(out, id, protocol::usage("/me ACTION")),
+            "me" => self.chat(id, protocol::action(name, rest), out),
+            "msg" => self.private(id, name, rest, out),
+            c if is_quit(c) => {
+                to(out, id, protocol::GOODBYE);
+                let reason = if rest.is_empty() {
+                    protocol::REASON_QUIT
+                } else {
+                    rest
+                };
+                self.leave(id, reason, out);
+                out.push(Delivery::Close { id });
+            }
+            _ => to(out, id, protocol::unknown_command(command)),
+        }
+    }
+
+    /// A chat or action line: to everyone else, and into the history.
+    fn chat(&mut self, id: ClientId, line: String, out: &mut Vec<Delivery>) {
+        if self.config.history > 0 {
+            if self.history.len() == self.config.history {
+                self.history.pop_front();
+            }
+            self.history.push_back(line.clone());
+        }
+        everyone_but(out, id, line);
+    }
+
+    fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut Vec<Delivery>) {
+        if new.is_empty() {
+            return to(out, id, protocol::usage("/name NEW"));
+        }
+        if new == old {
+            return to(out, id, protocol::already_named(old));
+        }
+        if let Err(error) = self.check_free(new, Some(id)) {
+            return to(out, id, error);
+        }
+        self.names.remove(&name_key(old));
+        self.names.insert(name_key(new), id);
+        self.clients.insert(
+            id,
+            Client::Joined {
+                name: new.to_string(),
+            },
+        );
+        info!("#{id} {old} is now {new}");
+        to(out, id, protocol::you_are(new));
+        everyone_but(out, id, protocol::renamed(old, new));
+    }
+
+    fn private(&mut self, id: ClientId, from: &str, rest: &str, out: &mut Vec<Delivery>) {
+        let Some((target, text)) = rest.split_once(char::is_whitespace) else {
+            return to(out, id, protocol::usage("/msg NAME TEXT"));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return to(out, id, protocol::usage("/msg NAME TEXT"));
+        }
+        let found = self.names.get(&name_key(target)).and_then(|target_id| {
+            match self.clients.get(target_id) {
+                Some(Client::Joined { name }) => Some((*target_id, name.clone())),
+                _ => None,
+            }
+        });
+        let Some((target_id, target_name)) = found else {
+            return to(out, id, protocol::no_such_user(target));
+        };
+        to(out, target_id, protocol::private_in(from, text));
+        to(out, id, protocol::private_out(&target_name, text));
+    }
+
+    fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
+        if let Some(Client::Joined { name }) = self.clients.remove(&id) {
+            self.names.remove(&name_key(&name));
+            info!("#{id} {name} left ({reason})");
+            everyone_but(out, id, protocol::left(&name, reason));
+        }
+    }
+
+    fn expire_names(&mut self, now: Instant, out: &mut Vec<Delivery>) {
+        while let Some(&(deadline, id)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if let Some(Client::Naming { deadline: current }) = self.clients.get(&id)
+                && *current == deadline
+            {
+                self.clients.remove(&id);
+                info!("#{id} gave no name in time");
+                let secs = self.config.name_timeout.as_secs();
+                to(out, id, protocol::name_timeout(secs));
+                out.push(Delivery::Close { id });
+            }
+        }
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Delivery>) {
+        for (&id, _) in self.clients.iter() {
+            to(out, id, protocol::SHUTTING_DOWN);
+            out.push(Delivery::Close { id });
+        }
+        self.clients.clear();
+        self.names.clear();
+        self.deadlines.clear();
+    }
+
+    /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.
+    fn online_line(&self) -> String {
+        let mut names: Vec<(&String, &str)> = self
+            .names
+            .iter()
+            .filter_map(|(key, id)| match self.clients.get(id) {
+                Some(Client::Joined { name }) => Some((key, name.as_str())),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        protocol::online(names.into_iter().map(|(_, name)| name))
+    }
+}
+
+fn is_quit(command: &str) -> bool {
+    matches!(command.to_lowercase().as_str(), "quit" | "quitar" | "exit")
+}
+
+fn to(out: &mut Vec<Delivery>, id: ClientId, line: impl Into<String>) {
+    out.push(Delivery::To {
+        id,
+        line: line.into(),
+    });
+}
+
+fn everyone_but(out: &mut Vec<Delivery>, id: ClientId, line: String) {
+    out.push(Delivery::Everyone {
+        except: Some(id),
+        line,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A room and a clock, with helpers that return what one event delivered.
+    struct Fixture {
+        room: Room,
+        now: Instant,
+    }
+
+    impl Fixture {
+        fn new(history: usize) -> Fixture {
+            let config = RoomConfig {
+                history,
+                name_timeout: Duration::from_secs(60),
+            };
+            Fixture {
+                room: Room::new(config),
+                now: Instant::now(),
+            }
+        }
+
+        fn event(&mut self, event: Event<'_>) -> Vec<Delivery> {
+            let mut out = Vec::new();
+            self.room.handle(event, &mut out);
+            out
+        }
+
+        fn connect(&mut self, id: ClientId) -> Vec<Delivery> {
+            let now = self.now;
+            self.event(Event::Connect { id, now })
+        }
+
+        fn say(&mut self, id: ClientId, text: &str) -> Vec<Delivery> {
+            self.event(Event::Line { id, text })
+        }
+
+        fn join(&mut self, id: ClientId, name: &str) -> Vec<Delivery> {
+            self.connect(id);
+            self.say(id, name)
+        }
+    }
+
+    fn to_(id: ClientId, line: &str) -> Delivery {
+        Delivery::To {
+            id,
+            line: line.to_string(),
+        }
+    }
+
+    fn all_but(id: ClientId, line: &str) -> Delivery {
+        Delivery::Everyone {
+            except: Some(id),
+            line: line.to_string(),
+        }
+    }
+
+    #[test]
+    fn connect_greets_and_asks_for_a_name() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        let out = f.connect(2);
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[0], Delivery::To { id: 2, line } if line.ends_with("; 1 online")));
+        assert_eq!(out[1], to_(2, "*** your name?"));
+    }
+
+    #[test]
+    fn joining_acknowledges_lists_and_announces() {
+        let mut f = Fixture::new(20);
+        f.join(1, "bea");
+        f.connect(2);
+        assert_eq!(
+            f.say(2, "ana"),
+            vec![
+                to_(2, "*** you are ana"),
+                to_(2, "*** online (2): ana, bea"),
+                all_but(2, "*** ana joined"),
+            ]
+        );
+        assert_eq!(f.room.online(), 2);
+    }
+
+    #[test]
+    fn bad_and_taken_names_are_refused_with_the_prompt_again() {
+        let mut f = Fixture::new(20);
+        f.join(1, "Ana");
+        f.connect(2);
+        assert_eq!(
+            f.say(2, "ANA"),
+            vec![to_(2, "! the name ANA is taken"), to_(2, "*** your name?")]
+        );
+        let out = f.say(2, "a b");
+        assert!(
+            matches!(&out[0], Delivery::To { id: 2, line } if line.starts_with("! a name cannot contain a space"))
+        );
+        assert_eq!(out[1], to_(2, "*** your name?"));
+        let out = f.say(2, &"x".repeat(33));
+        assert_eq!(out[0], to_(2, "! a name has at most 32 characters"));
+        assert_eq!(f.say(2, "bea")[0], to_(2, "*** you are bea"));
+    }
+
+    #[test]
+    fn names_are_trimmed_and_blank_lines_ignored() {
+        let mut f = Fixture::new(20);
+        f.connect(1);
+        assert!(f.say(1, "   ").is_empty());
+        assert!(f.say(1, "\u{1b}[0m").is_empty());
+        assert_eq!(f.say(1, "  ana \r")[0], to_(1, "*** you are ana"));
+        assert!(f.say(1, " \t ").is_empty());
+    }
+
+    #[test]
+    fn chat_goes_to_everyone_else_cleaned() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        assert_eq!(
+            f.say(1, "hola\t\u{1b}[31mmundo\u{202e}"),
+            vec![all_but(1, "<ana> hola mundo")]
+        );
+        assert_eq!(
+            f.say(1, "//etc/passwd"),
+            vec![all_but(1, "<ana> /etc/passwd")]
+        );
+    }
+
+    #[test]
+    fn history_is_shown_to_newcomers_and_capped() {
+        let mut f = Fixture::new(2);
+        f.join(1, "ana");
+        f.say(1, "one");
+        f.say(1, "/me waves");
+        f.say(1, "three");
+        let out = f.join(2, "bea");
+        assert_eq!(
+            &out[..4],
+            &[
+                to_(2, "*** you are bea"),
+                to_(2, "*** last 2 messages:"),
+                to_(2, "* ana waves"),
+                to_(2, "<ana> three"),
+            ]
+        );
+    }
+
+    #[test]
+    fn history_zero_turns_it_off() {
+        let mut f = Fixture::new(0);
+        f.join(1, "ana");
+        f.say(1, "one");
+        let out = f.join(2, "bea");
+        assert_eq!(out[1], to_(2, "*** online (2): ana, bea"));
+    }
+
+    #[test]
+    fn list_and_its_aliases() {
+        let mut f = Fixture::new(20);
+        f.join(1, "bea");
+        f.join(2, "Ana");
+        for command in ["/list", "/users", "/who", "/listar", "/LIST"] {
+            assert_eq!(f.say(1, command), vec![to_(1, "*** online (2): Ana, bea")]);
+        }
+    }
+
+    #[test]
+    fn rename_checks_and_announces() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.join(2, "bea");
+        assert_eq!(
+            f.say(1, "/name BEA"),
+            vec![to_(1, "! the name BEA is taken")]
+        );
+        assert_eq!(f.say(1, "/name ana"), vec![to_(1, "! you are already ana")]);
+        assert_eq!(f.say(1, "/name"), vec![to_(1, "! usage: /name NEW")]);
+        assert_eq!(
+            f.say(1, "/name Anita"),
+            vec![
+                to_(1, "*** you are Anita"),
+                all_but(1, "*** ana is now Anita")
+            ]
+        );
+        // The old name is free again, and a change of case alone is a rename.
+        f.join(3, "ana");
+        assert_eq!(f.say(1, "/name anita")[0], to_(1, "*** you are anita"));
+    }
+
+    #[test]
+    fn me_is_an_action() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        assert_eq!(f.say(1, "/me waves"), vec![all_but(1, "* ana waves")]);
+        assert_eq!(f.say(1, "/me"), vec![to_(1, "! usage: /me ACTION")]);
+    }
+
+    #[test]
+    fn private_messages() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.join(2, "Bea");
+        assert_eq!(
+            f.say(1, "/msg bea  hi  there"),
+            vec![
+                to_(2, "[ana -> you] hi  there"),
+                to_(1, "[you -> Bea] hi  there")
+            ]
+        );
+        assert_eq!(f.say(1, "/msg bob hi"), vec![to_(1, "! no such user: bob")]);
+        assert_eq!(
+            f.say(1, "/msg bea"),
+            vec![to_(1, "! usage: /msg NAME TEXT")]
+        );
+        assert_eq!(f.say(1, "/msg"), vec![to_(1, "! usage: /msg NAME TEXT")]);
+    }
+
+    #[test]
+    fn quit_says_goodbye_announces_and_closes() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.join(2, "bea");
+        assert_eq!(
+            f.say(1, "/quit see you"),
+            vec![
+                to_(1, "*** bye"),
+                all_but(1, "*** ana left (see you)"),
+                Delivery::Close { id: 1 }
+            ]
+        );
+        for alias in ["/quitar", "/exit"] {
+            f.join(1, "ana");
+            assert_eq!(f.say(1, alias)[1], all_but(1, "*** ana left (quit)"));
+        }
+        assert_eq!(f.room.online(), 1);
+        assert!(f.say(1, "still there?").is_empty());
+    }
+
+    #[test]
+    fn quit_before_a_name_closes_quietly() {
+        let mut f = Fixture::new(20);
+        f.connect(1);
+        assert_eq!(
+            f.say(1, "/quit"),
+            vec![to_(1, "*** bye"), Delivery::Close { id: 1 }]
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_help_go_to_the_author_only() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        assert_eq!(
+            f.say(1, "/dance now"),
+            vec![to_(1, "! unknown command: /dance (try /help)")]
+        );
+        let help = f.say(1, "/help");
+        assert_eq!(help.len(), protocol::HELP.len());
+        assert!(help.iter().all(|d| matches!(d, Delivery::To { id: 1, .. })));
+    }
+
+    #[test]
+    fn disconnect_announces_joined_users_only() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.connect(2);
+        let lost = protocol::REASON_LOST;
+        assert!(
+            f.event(Event::Disconnect {
+                id: 2,
+                reason: lost
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            f.event(Event::Disconnect {
+                id: 1,
+                reason: lost
+            }),
+            vec![all_but(1, "*** ana left (connection lost)")]
+        );
+        assert!(
+            f.event(Event::Disconnect {
+                id: 1,
+                reason: lost
+            })
+            .is_empty()
+        );
+        assert_eq!(f.room.members().count(), 0);
+    }
+
+    #[test]
+    fn silent_connections_expire_but_joined_and_reused_ids_do_not() {
+        let mut f = Fixture::new(20);
+        f.connect(1);
+        f.join(2, "ana");
+        f.connect(3);
+        f.event(Event::Disconnect { id: 3, reason: "x" });
+        f.now += Duration::from_secs(30);
+        f.connect(3); // The same id, reused by a newer connection with a later deadline.
+        let at = |secs| f.now + Duration::from_secs(secs);
+        let (t_first, t_second) = (at(30), at(60));
+        assert!(f.event(Event::Tick { now: at(29) }).is_empty());
+        assert_eq!(
+            f.event(Event::Tick { now: t_first }),
+            vec![
+                to_(1, "! no name given within 60 s; closing"),
+                Delivery::Close { id: 1 }
+            ]
+        );
+        assert_eq!(f.event(Event::Tick { now: t_second }).len(), 2);
+        assert_eq!(f.room.online(), 1);
+    }
+
+    #[test]
+    fn shutdown_tells_and_closes_everyone() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.connect(2);
+        let mut out = f.event(Event::Shutdown);
+        out.sort_by_key(|d| format!("{d:?}"));
+        assert_eq!(
+            out,
+            vec![
+                Delivery::Close { id: 1 },
+                Delivery::Close { id: 2 },
+                to_(1, "*** server shutting down"),
+                to_(2, "*** server shutting down"),
+            ]
+        );
+        assert_eq!(f.room.online(), 0);
+    }
+}
