@@ -17,7 +17,10 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running server, killed when dropped.
 pub struct Server {
     child: Child,
+    /// The first address on the start-up line.
     pub addr: SocketAddr,
+    /// Every address on the start-up line.
+    pub addrs: Vec<SocketAddr>,
     log: PathBuf,
 }
 
@@ -47,19 +50,23 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("read start-up line");
-        let addr = first
+        let addrs: Vec<SocketAddr> = first
             .trim()
             .strip_prefix("pollchat listening on ")
-            .and_then(|rest| rest.split(", ").next())
             .unwrap_or_else(|| {
-                panic!(
-                    "unexpected start-up line {first:?}; log: {}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                )
+                let log = fs::read_to_string(&log).unwrap_or_default();
+                panic!("unexpected start-up line {first:?}; log: {log}")
             })
-            .parse()
-            .expect("address in start-up line");
-        Server { child, addr, log }
+            .split(", ")
+            .map(|addr| addr.parse().expect("address in start-up line"))
+            .collect();
+        let addr = addrs[0];
+        Server {
+            child,
+            addr,
+            addrs,
+            log,
+        }
     }
 
     pub fn connect(&self) -> Client {

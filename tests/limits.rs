@@ -1,0 +1,225 @@
+//! Bad input and limits: each one sent over a real socket, and each time the others are unaffected.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, Server};
+
+#[test]
+fn a_silent_connection_is_closed_after_the_name_timeout() {
+    let server = Server::start(&["--name-timeout", "1", "--tick-ms", "50"]);
+    let mut ana = server.join("ana");
+    let mut silent = server.connect_prompted();
+    assert_eq!(
+        silent.expect_closed(),
+        ["! no name given within 1 s; closing"]
+    );
+    // A user who did give a name is not affected.
+    ana.send("/list");
+    ana.expect("*** online (1): ana");
+}
+
+#[test]
+fn an_overlong_line_is_refused_and_the_connection_goes_on() {
+    let server = Server::start(&["--max-line", "64"]);
+    let mut ana = server.join("ana");
+    let mut bea = server.join("bea");
+    ana.skip_until(|l| l == "*** bea joined");
+    ana.send(&"x".repeat(65));
+    ana.expect("! line too long (the limit is 64 bytes); it was discarded");
+    // Exactly at the limit, with \r\n, is fine.
+    ana.send_raw(format!("{}\r\n", "y".repeat(64)).as_bytes());
+    bea.expect(&format!("<ana> {}", "y".repeat(64)));
+    // A long line in many small pieces is refused once, and its tail is not taken for a new line.
+    for _ in 0..100 {
+        ana.send_raw(&[b'z'; 50]);
+    }
+    ana.send_raw(b"\nafter\n");
+    ana.expect("! line too long (the limit is 64 bytes); it was discarded");
+    bea.expect("<ana> after");
+    assert!(ana.lines_before_sync().is_empty());
+}
+
+#[test]
+fn escape_sequences_controls_and_bidi_overrides_are_stripped() {
+    let server = Server::start(&[]);
+    let mut ana = server.join("ana");
+    let mut bea = server.join("bea");
+    ana.skip_until(|l| l == "*** bea joined");
+    let cases: &[(&[u8], &str)] = &[
+        (b"\x1b[2J\x1b[31mred\x1b[0m", "<ana> red"),
+        (b"title\x1b]0;pwned\x07 here", "<ana> title here"),
+        (b"clip\x1b]52;c;ZXZpbA==\x1b\\board", "<ana> clipboard"),
+        (b"a\x00b\x07c\x08d\x7fe\rf", "<ana> abcdef"),
+        (
+            "gnp\u{202e}.exe \u{2066}x\u{2069} \u{9b}31m".as_bytes(),
+            "<ana> gnp.exe x ",
+        ),
+        (b"tab\there", "<ana> tab here"),
+        (
+            b"bad \xfe\xc0 utf8 \xc3",
+            "<ana> bad \u{fffd}\u{fffd} utf8 \u{fffd}",
+        ),
+    ];
+    for (input, want) in cases {
+        let mut line = input.to_vec();
+        line.push(b'\n');
+        ana.send_raw(&line);
+        bea.expect(want);
+    }
+}
+
+#[test]
+fn telnet_negotiation_is_removed() {
+    let server = Server::start(&[]);
+    let mut ana = server.join("ana");
+    let mut tel = server.connect_prompted();
+    // IAC DO SUPPRESS-GO-AHEAD, IAC WILL TERMINAL-TYPE, a subnegotiation, then the name.
+    tel.send_raw(b"\xff\xfd\x03\xff\xfb\x18\xff\xfa\x18\x00xterm\xff\xf0tel\r\n");
+    tel.expect("*** you are tel");
+    tel.skip_until(|l| l.starts_with("*** online ("));
+    tel.send_raw(b"hi \xff\xf1there\r\n");
+    ana.expect("*** tel joined");
+    ana.expect("<tel> hi there");
+}
+
+#[test]
+fn blank_lines_are_ignored() {
+    let server = Server::start(&[]);
+    let mut ana = server.join("ana");
+    let mut bea = server.join("bea");
+    ana.skip_until(|l| l == "*** bea joined");
+    ana.send_raw(b"\n\r\n   \n\t\n\x1b[0m\n");
+    assert!(
+        bea.lines_before_sync().is_empty(),
+        "a blank line was relayed"
+    );
+    assert!(
+        ana.lines_before_sync().is_empty(),
+        "a blank line got an answer"
+    );
+}
+
+#[test]
+fn beyond_max_clients_a_connection_is_told_the_server_is_full() {
+    let server = Server::start(&["--max-clients", "2"]);
+    let mut ana = server.join("ana");
+    let bea = server.join("bea");
+    let mut third = server.connect();
+    assert_eq!(third.expect_closed(), ["! server full"]);
+    // The room goes on, and a freed slot can be taken again.
+    drop(bea);
+    ana.skip_until(|l| l == "*** bea left (connection lost)");
+    let _cai = server.join("cai");
+    ana.expect("*** cai joined");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_costs_the_others_nothing() {
+    const LINES: usize = 12_000;
+    const PAYLOAD: usize = 1000; // 12 MB in all: more than the kernel's socket buffers can hide.
+    let server = Server::start(&["--max-queue", "262144"]);
+    let mut sender = server.join("sender");
+    let sleeper = server.join("sleeper"); // Never reads again.
+    let mut reader = server.join("reader");
+    sender.skip_until(|l| l == "*** reader joined");
+
+    // The well-behaved reader reads in its own thread while the sender pushes. It must get every
+    // line, in order, and also hear that the sleeper was dropped.
+    const DROPPED: &str = "*** sleeper left (too slow)";
+    let reading = thread::spawn(move || {
+        let mut next = 0;
+        let mut saw_drop = false;
+        while next < LINES || !saw_drop {
+            let line = reader.line();
+            if let Some(body) = line.strip_prefix("<sender> ") {
+                let seq: usize = body.split(':').next().unwrap().parse().unwrap();
+                assert_eq!(seq, next, "lost or reordered");
+                next += 1;
+            } else {
+                saw_drop |= line == DROPPED;
+            }
+        }
+    });
+    let filler = "x".repeat(PAYLOAD);
+    let mut burst = Vec::with_capacity(LINES * (PAYLOAD + 8));
+    for i in 0..LINES {
+        writeln!(burst, "{i}:{filler}").unwrap();
+    }
+    sender.send_raw(&burst);
+    reading.join().expect("the reader missed lines");
+    sender.skip_until(|l| l == DROPPED);
+    server.wait_for_log("slow consumer");
+    // The sleeper's connection is closed: reading what the kernel still holds ends at EOF.
+    let mut sleeper = sleeper;
+    sleeper.drain();
+}
+
+#[test]
+fn a_flooding_client_does_not_starve_the_others() {
+    let server = Server::start(&[]);
+    let mut flooder = server.join("flooder");
+    let mut ana = server.join("ana");
+    let mut bea = server.join("bea");
+    flooder.skip_until(|l| l == "*** bea joined");
+    ana.skip_until(|l| l == "*** bea joined");
+    // The flooder sends 64 MB of one endless line (refused, but it has to be read) for a while, from
+    // its own thread, while ana and bea chat.
+    let stream = flooder.stream().try_clone().unwrap();
+    let flood = thread::spawn(move || flood_for(stream, Duration::from_secs(3)));
+    for i in 0..20 {
+        ana.send(&format!("ping {i}"));
+        bea.skip_until(|l| l == format!("<ana> ping {i}"));
+        bea.send(&format!("pong {i}"));
+        ana.skip_until(|l| l == format!("<bea> pong {i}"));
+    }
+    flood.join().unwrap();
+}
+
+fn flood_for(mut stream: TcpStream, limit: Duration) {
+    let chunk = vec![b'f'; 64 * 1024];
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < limit && sent < 64 << 20 {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
+        sent += chunk.len();
+    }
+}
+
+#[test]
+fn a_client_that_floods_before_giving_a_name_cannot_hold_memory() {
+    let server = Server::start(&["--max-line", "1024"]);
+    let mut ana = server.join("ana");
+    let mut rude = server.connect_prompted();
+    rude.send_raw(&vec![b'n'; 200_000]);
+    rude.expect("! line too long (the limit is 1024 bytes); it was discarded");
+    rude.send_raw(b"\nrude\n");
+    rude.expect("*** you are rude");
+    ana.expect("*** rude joined");
+}
+
+#[test]
+fn a_second_server_on_the_same_port_fails_with_one_clear_line() {
+    let server = Server::start(&[]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", &server.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("pollchat: cannot listen on {}: ", server.addr)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+    // Connecting to the first one still works.
+    let mut ana = Client::connect(server.addr);
+    assert!(ana.line().starts_with("*** welcome"));
+}
