@@ -231,10 +231,8 @@ impl Server {
             .last_fd_warning
             .is_none_or(|t| now.duration_since(t) >= FD_WARNING_EVERY)
         {
-            warn!(
-                "out of file descriptors: refusing new connections (limit is {} clients)",
-                self.config.max_clients
-            );
+            let open = self.open;
+            warn!("out of file descriptors with {open} clients: refusing new connections");
             self.last_fd_warning = Some(now);
         }
         self.accept_paused = true;

@@ -223,3 +223,53 @@ fn a_second_server_on_the_same_port_fails_with_one_clear_line() {
     let mut ana = Client::connect(server.addr);
     assert!(ana.line().starts_with("*** welcome"));
 }
+
+#[test]
+fn out_of_file_descriptors_refuses_with_a_line_and_recovers() {
+    // Start the server with a limit of 128 open files, 120 of them (0 to 119) already taken by
+    // descriptors it inherits and does not know about: after its own (epoll, listener, spare) only a
+    // few are left, far below the --max-clients of 50 it computes from the limit. Some client soon
+    // makes `accept` fail with EMFILE.
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg("-c")
+        .arg(concat!(
+            "ulimit -n 128 && exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null ",
+            "8</dev/null 9</dev/null && for ((i = 0; i < 110; i++)); do exec {fd}</dev/null; done ",
+            r#"&& exec "$@""#
+        ))
+        .arg("bash")
+        .arg(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--tick-ms", "50"]);
+    let server = Server::spawn(command);
+    let mut joined = Vec::new();
+    loop {
+        assert!(
+            joined.len() < 20,
+            "20 clients joined: descriptors never ran out"
+        );
+        let mut client = server.connect();
+        let first = client.line();
+        if first == "! server full (out of file descriptors)" {
+            client.expect_closed();
+            break;
+        }
+        assert!(first.starts_with("*** welcome"), "{first}");
+        client.expect("*** your name?");
+        let name = format!("u{}", joined.len());
+        client.send(&name);
+        client.expect(&format!("*** you are {name}"));
+        joined.push(client);
+    }
+    server.wait_for_log("out of file descriptors");
+    assert!(joined.len() >= 2, "only {} joined", joined.len());
+    // Nothing else was disturbed, and once a descriptor is free a newcomer gets in.
+    let mut first = joined.remove(0);
+    let online = format!("*** online ({})", joined.len() + 1);
+    first.send("/list");
+    first.skip_until(|l| l.starts_with(&online));
+    drop(joined.pop());
+    first.skip_until(|l| l.ends_with(" left (connection lost)"));
+    let _newcomer = server.join("newcomer");
+    first.expect("*** newcomer joined");
+}

@@ -32,13 +32,18 @@ impl Server {
     }
 
     pub fn start_on(listen: &str, args: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pollchat"));
+        command.args(["--listen", listen]).args(args);
+        Server::spawn(command)
+    }
+
+    /// Starts a prepared command that runs the server (possibly through a wrapper such as `bash -c`).
+    pub fn spawn(mut command: Command) -> Server {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("pollchat-{}-{n}.log", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-            .args(["--listen", listen])
-            .args(args)
+        let mut child = command
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
