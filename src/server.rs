@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::connection::{Connection, State};
+use crate::connection::{Connection, Output, State};
 use crate::line_reader::Piece;
 use crate::protocol;
 use crate::room::{Delivery, Event, Room, RoomConfig};
@@ -72,6 +72,8 @@ pub struct Server {
     unread: Vec<usize>,
     /// Keys of connections whose output queue went over `--max-queue`.
     slow: Vec<usize>,
+    /// The recipients of the broadcast being delivered (kept to reuse its memory).
+    recipients: Vec<usize>,
     /// Keys of connections in the `Closed` state, removed at the end of the pass.
     closed: Vec<usize>,
     /// The buffer every `read` goes into; a connection keeps only the unfinished line it held.
@@ -116,6 +118,7 @@ impl Server {
             dirty: Vec::new(),
             unread: Vec::new(),
             slow: Vec::new(),
+            recipients: Vec::new(),
             closed: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             spare_fd: File::open("/dev/null").ok(),
@@ -270,10 +273,14 @@ impl Server {
             return;
         };
         if full {
+            // Not counted in `open`: it goes straight to closing, with one line to send.
             info!("#{key} {peer} refused: server full");
             let conn = &mut self.connections[key];
             conn.output.push_line(protocol::SERVER_FULL);
-            self.begin_close(key, CLOSE_LINGER);
+            conn.state = State::Flushing {
+                deadline: Instant::now() + CLOSE_LINGER,
+            };
+            self.mark_dirty(key);
             return;
         }
         self.open += 1;
@@ -458,7 +465,7 @@ impl Server {
     /// Carries out what the room asked for: queues lines, starts closes. Nothing is written here;
     /// queued output leaves in [`Server::flush_dirty`] at the end of the pass.
     fn deliver(&mut self) {
-        let mut recipients = Vec::new();
+        let mut recipients = std::mem::take(&mut self.recipients);
         while !self.deliveries.is_empty() {
             let mut deliveries = std::mem::take(&mut self.deliveries);
             for delivery in deliveries.drain(..) {
@@ -470,7 +477,7 @@ impl Server {
                         framed.push(b'\n');
                         recipients.extend(self.room.members().filter(|&id| Some(id) != except));
                         for id in recipients.drain(..) {
-                            self.queue_framed(id, &framed);
+                            self.queue_bytes(id, &framed);
                         }
                     }
                     Delivery::Close { id } => {
@@ -485,32 +492,43 @@ impl Server {
             }
             self.drop_slow_consumers();
         }
+        self.recipients = recipients;
     }
 
+    /// Queues one line, framed with its `\n`, for connection `key`.
     fn queue(&mut self, key: usize, line: &str) {
-        let mut framed = Vec::with_capacity(line.len() + 1);
-        framed.extend_from_slice(line.as_bytes());
-        framed.push(b'\n');
-        self.queue_framed(key, &framed);
+        if let Some(output) = self.output_for(key, line.len() + 1) {
+            output.push_line(line);
+        }
     }
 
-    /// Appends framed bytes to a connection's output. Past `--max-queue` nothing more is appended and
-    /// the connection is marked as a slow consumer, to be dropped once the current deliveries are
-    /// done: one client that stops reading must never hold up, or eat the memory of, the others.
-    fn queue_framed(&mut self, key: usize, bytes: &[u8]) {
-        let Some(conn) = self.connections.get_mut(key) else {
-            return;
-        };
-        if !conn.is_open() || conn.slow {
-            return;
+    /// Queues bytes that are already framed.
+    fn queue_bytes(&mut self, key: usize, bytes: &[u8]) {
+        if let Some(output) = self.output_for(key, bytes.len()) {
+            output.push(bytes);
         }
-        if conn.output.queued() + bytes.len() > self.config.max_queue as usize {
+    }
+
+    /// The output queue of connection `key`, if it may take `len` more bytes.
+    ///
+    /// Past `--max-queue` nothing more is queued and the connection is marked as a slow consumer, to
+    /// be dropped once the current deliveries are done: one client that stops reading must never
+    /// hold up, or eat the memory of, the others.
+    fn output_for(&mut self, key: usize, len: usize) -> Option<&mut Output> {
+        let conn = self.connections.get_mut(key)?;
+        if !conn.is_open() || conn.slow {
+            return None;
+        }
+        if conn.output.queued() + len > self.config.max_queue as usize {
             conn.slow = true;
             self.slow.push(key);
-            return;
+            return None;
         }
-        conn.output.push(bytes);
-        self.mark_dirty(key);
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+        Some(&mut self.connections[key].output)
     }
 
     fn drop_slow_consumers(&mut self) {
@@ -633,9 +651,11 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut conn.stream);
         }
         self.unread.retain(|&key| self.connections.contains(key));
-        // A descriptor was freed: if accepting had stopped, connections may be waiting.
+        // A descriptor was freed: if accepting had stopped, connections may be waiting. Their
+        // greetings go out now rather than on the next pass.
         if self.accept_paused {
             self.accept_all();
+            self.flush_dirty();
         }
     }
 

@@ -8,6 +8,7 @@
 //! The functions here work on `&str`: turning arbitrary bytes into text (lossily) is the job of the
 //! edge that received them, which is the only place that knows where a line ends.
 
+use std::borrow::Cow;
 use std::iter::Peekable;
 use std::str::Chars;
 
@@ -19,7 +20,11 @@ pub const MAX_NAME_CHARS: usize = 32;
 ///
 /// Whole sequences are removed, not just the `ESC` byte: stripping only `ESC` from `ESC[31m` would
 /// leave a stray `[31m` in the text.
-pub fn clean(line: &str) -> String {
+pub fn clean(line: &str) -> Cow<'_, str> {
+    // Most lines are printable ASCII, with nothing to remove: no copy for them.
+    if line.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Cow::Borrowed(line);
+    }
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
@@ -34,7 +39,7 @@ pub fn clean(line: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// True for the characters that are never relayed: C0 and C1 controls, DEL, and the bidirectional
