@@ -49,7 +49,7 @@ pub fn you_are(name: &str) -> String {
 }
 
 pub fn history_header(lines: usize) -> String {
-    format!("*** last {lines} messages:")
+    format!("*** recent messages ({lines}):")
 }
 
 /// `names` are already in the order to show.

@@ -483,7 +483,7 @@ mod tests {
             &out[..4],
             &[
                 to_(2, "*** you are bea"),
-                to_(2, "*** last 2 messages:"),
+                to_(2, "*** recent messages (2):"),
                 to_(2, "* ana waves"),
                 to_(2, "<ana> three"),
             ]
