@@ -56,7 +56,7 @@ fn joining_shows_the_last_lines_then_who_is_online() {
     let mut bea = server.connect_prompted();
     bea.send("bea");
     bea.expect("*** you are bea");
-    bea.expect("*** last 2 messages:");
+    bea.expect("*** recent messages (2):");
     bea.expect("* ana two");
     bea.expect("<ana> three");
     bea.expect("*** online (2): ana, bea");
