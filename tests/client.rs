@@ -1,0 +1,517 @@
+//! The console client, `pollchat-client`, against the real server over loopback: piped input, files,
+//! `/dev/null`, reconnecting after a restart or a dead link, giving up, and a real terminal (tmux).
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{READ_TIMEOUT, Server};
+
+/// A running `pollchat-client` with piped standard input and output.
+struct ChatClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: PathBuf,
+}
+
+fn temp_path(what: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("client-{}-{n}.{what}", std::process::id()))
+}
+
+impl ChatClient {
+    fn start(args: &[&str], stdin: Stdio) -> ChatClient {
+        let stderr = temp_path("stderr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pollchat-client"))
+            .args(args)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start pollchat-client");
+        // Standard output is read by a thread, so that waiting for a line can time out.
+        let (send, lines) = channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        ChatClient {
+            child,
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Writes lines to the client's standard input.
+    fn type_lines(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for a line on the client's standard output that matches.
+    fn expect_output(&self, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "expected output never came ({e}); stderr: {}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits until the client's standard error contains `text`.
+    fn wait_for_stderr(&self, text: &str) {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "stderr never said {text:?}: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20)); // A file has no readiness to wait on.
+        }
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client still running; stderr: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20)); // Polling a process, not a socket.
+        }
+    }
+}
+
+impl Drop for ChatClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port with nothing listening on it (the kernel just gave it out and took it back).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn piped_input_delivers_every_line_then_quits_cleanly() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let mut client =
+        ChatClient::start(&[&server.addr.to_string(), "--name", "bot"], Stdio::piped());
+    let lines: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    client.type_lines(&lines);
+    client.close_stdin(); // End of input: the client quits once everything is sent.
+    watcher.expect("*** bot joined");
+    for i in 0..200 {
+        watcher.expect(&format!("<bot> line {i}"));
+    }
+    watcher.expect("*** bot left (quit)");
+    assert_eq!(client.wait().code(), Some(0));
+    client.expect_output(|l| l == "*** you are bot");
+}
+
+#[test]
+fn without_a_name_a_scripts_first_line_is_the_name() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let mut client = ChatClient::start(&[&server.addr.to_string()], Stdio::piped());
+    client.type_lines("robot\nhello\n/quit\n");
+    watcher.expect("*** robot joined");
+    watcher.expect("<robot> hello");
+    watcher.expect("*** robot left (quit)");
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+#[test]
+fn standard_input_from_a_regular_file_works() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let path = temp_path("input");
+    let text: String = (0..50).map(|i| format!("from file {i}\n")).collect();
+    fs::write(&path, text).unwrap();
+    let stdin = Stdio::from(fs::File::open(&path).unwrap());
+    let mut client = ChatClient::start(&[&server.addr.to_string(), "--name", "filer"], stdin);
+    watcher.expect("*** filer joined");
+    for i in 0..50 {
+        watcher.expect(&format!("<filer> from file {i}"));
+    }
+    watcher.expect("*** filer left (quit)");
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+#[test]
+fn standard_input_from_dev_null_joins_and_leaves() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let mut client = ChatClient::start(
+        &[&server.addr.to_string(), "--name", "nobody"],
+        Stdio::null(),
+    );
+    watcher.expect("*** nobody joined");
+    watcher.expect("*** nobody left (quit)");
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+#[test]
+fn quit_exits_zero_after_the_server_closes() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let mut client = ChatClient::start(&[&server.addr.to_string(), "--name", "q"], Stdio::piped());
+    client.type_lines("/quit see you\n"); // Standard input stays open.
+    watcher.expect("*** q joined");
+    watcher.expect("*** q left (see you)");
+    assert_eq!(client.wait().code(), Some(0));
+    client.expect_output(|l| l == "*** bye");
+}
+
+#[test]
+fn after_a_server_restart_it_rejoins_with_the_same_name_and_sends_what_was_typed_meanwhile() {
+    let mut first = Server::start(&[]);
+    let addr = first.addr.to_string();
+    let mut watcher = first.join("watcher");
+    let mut client = ChatClient::start(&[&addr, "--name", "ana"], Stdio::piped());
+    watcher.expect("*** ana joined");
+    client.type_lines("/name anita\n");
+    watcher.expect("*** ana is now anita");
+
+    first.signal("INT");
+    assert_eq!(first.wait(READ_TIMEOUT).code(), Some(0));
+    client.wait_for_stderr("connection lost");
+    client.type_lines("typed while away\n");
+
+    let second = Server::start_on(&addr, &[]);
+    let mut watcher = second.join("watcher");
+    // Whether anita rejoins before or after the watcher, the line typed offline arrives: live, or in
+    // the history shown on joining.
+    watcher.skip_until(|l| l == "<anita> typed while away");
+    client.type_lines("after the restart\n");
+    watcher.skip_until(|l| l == "<anita> after the restart");
+    client.close_stdin();
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+#[test]
+fn a_refused_connection_is_retried_until_the_server_starts() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut client = ChatClient::start(&[&addr, "--name", "early"], Stdio::piped());
+    client.wait_for_stderr("Connection refused");
+    let server = Server::start_on(&addr, &[]);
+    client.expect_output(|l| l == "*** you are early");
+    client.type_lines("made it\n");
+    let mut watcher = server.join("watcher");
+    watcher.send("/list");
+    watcher.expect("*** online (2): early, watcher");
+    client.close_stdin();
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+#[test]
+fn a_script_gives_up_after_retry_secs() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let start = Instant::now();
+    let mut client =
+        ChatClient::start(&[&addr, "--name", "x", "--retry-secs", "1"], Stdio::piped());
+    assert_eq!(client.wait().code(), Some(1));
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    let stderr = client.stderr();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pollchat-client: cannot connect to")
+            && last.ends_with("gave up after 1 s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_script_whose_name_is_refused_exits_1_with_the_reason() {
+    let server = Server::start(&[]);
+    let _holder = server.join("taken");
+    let mut client = ChatClient::start(
+        &[&server.addr.to_string(), "--name", "TAKEN"],
+        Stdio::piped(),
+    );
+    assert_eq!(client.wait().code(), Some(1));
+    assert!(
+        client
+            .stderr()
+            .contains("pollchat-client: name refused: the name TAKEN is taken"),
+        "{}",
+        client.stderr()
+    );
+    let mut client =
+        ChatClient::start(&[&server.addr.to_string(), "--name", "a b"], Stdio::piped());
+    assert_eq!(client.wait().code(), Some(1));
+    assert!(
+        client
+            .stderr()
+            .contains("name refused: a name cannot contain a space"),
+        "{}",
+        client.stderr()
+    );
+}
+
+#[test]
+fn a_bad_address_is_one_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat-client"))
+        .arg("no such host:99999")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("pollchat-client: bad address no such host:99999: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+/// A TCP relay between the client and the server whose client side can be cut while its server side
+/// stays open: the server then still believes the user is connected, as it does when a laptop sleeps.
+struct Relay {
+    port: u16,
+    /// The server-side sockets of every relayed connection, oldest first.
+    upstreams: Arc<Mutex<Vec<TcpStream>>>,
+    /// The client-side sockets, oldest first.
+    downstreams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(server: std::net::SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstreams = Arc::new(Mutex::new(Vec::new()));
+        let downstreams = Arc::new(Mutex::new(Vec::new()));
+        let (ups, downs) = (Arc::clone(&upstreams), Arc::clone(&downstreams));
+        thread::spawn(move || {
+            for down in listener.incoming() {
+                let Ok(down) = down else { return };
+                let Ok(up) = TcpStream::connect(server) else {
+                    return;
+                };
+                pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
+                pipe(up.try_clone().unwrap(), down.try_clone().unwrap());
+                ups.lock().unwrap().push(up);
+                downs.lock().unwrap().push(down);
+            }
+        });
+        Relay {
+            port,
+            upstreams,
+            downstreams,
+        }
+    }
+
+    /// Cuts the client side of connection `i`, leaving its server side open and silent.
+    fn cut_client_side(&self, i: usize) {
+        let _ = self.downstreams.lock().unwrap()[i].shutdown(Shutdown::Both);
+    }
+
+    fn close_server_side(&self, i: usize) {
+        let _ = self.upstreams.lock().unwrap()[i].shutdown(Shutdown::Both);
+    }
+}
+
+/// Copies bytes one way until either side fails; does not pass the end of the stream on, so that a
+/// cut client side leaves the server side open.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[test]
+fn a_name_still_held_by_a_dead_connection_is_retried_until_freed() {
+    let server = Server::start(&[]);
+    let relay = Relay::start(server.addr);
+    let mut watcher = server.join("watcher");
+    let relay_addr = format!("127.0.0.1:{}", relay.port);
+    let mut client = ChatClient::start(&[&relay_addr, "--name", "ana"], Stdio::piped());
+    watcher.expect("*** ana joined");
+
+    // The client loses its connection, but the server's side of it lives on: the name stays taken.
+    relay.cut_client_side(0);
+    client.wait_for_stderr("the name ana is still taken");
+    // The server finally notices the old connection is gone; the client's next try gets the name.
+    relay.close_server_side(0);
+    watcher.expect("*** ana left (connection lost)");
+    watcher.expect("*** ana joined");
+    client.type_lines("back\n");
+    watcher.expect("<ana> back");
+    client.close_stdin();
+    assert_eq!(client.wait().code(), Some(0));
+}
+
+/// A tmux server of its own (its own socket), running one command in a detached 80×20 window.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let socket = format!("pollchat-test-{}-{}", std::process::id(), free_port());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "20",
+                command,
+            ])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux is needed for this test (.ci/run installs it: apt-get install tmux)");
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The screen's rows, trailing blank rows dropped.
+    fn screen(&self) -> Vec<String> {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut rows: Vec<String> = text.lines().map(|r| r.trim_end().to_string()).collect();
+        while rows.last().is_some_and(|r| r.is_empty()) {
+            rows.pop();
+        }
+        rows
+    }
+
+    /// Waits until the screen satisfies `test`; a screen has no readiness to wait on, so it is looked
+    /// at every 20 ms, for at most the usual read timeout.
+    fn wait_for(&self, what: &str, test: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {what}:\n{}",
+                screen.join("\n")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let client = env!("CARGO_BIN_EXE_pollchat-client");
+    let tmux = Tmux::start(&format!("{client} {} --name ana", server.addr));
+    watcher.expect("*** ana joined");
+    tmux.wait_for("the prompt", |s| s.last().is_some_and(|r| r == "ana>"));
+
+    // Type half a line, with a correction: "hello wor" after deleting a typo.
+    tmux.keys(&["-l", "hello wox"]);
+    tmux.keys(&["BSpace"]);
+    tmux.keys(&["-l", "r"]);
+    tmux.wait_for("the half-typed line", |s| {
+        s.last().is_some_and(|r| r == "ana> hello wor")
+    });
+
+    // Lines arrive while the user is typing: they appear above, the typed text stays on the last row.
+    watcher.send("a line that arrives meanwhile");
+    watcher.send("/me and an action");
+    let screen = tmux.wait_for("the arrived lines above the input", |s| {
+        s.len() >= 3 && s[s.len() - 2] == "* watcher and an action"
+    });
+    assert_eq!(
+        screen[screen.len() - 3],
+        "<watcher> a line that arrives meanwhile"
+    );
+    assert_eq!(screen.last().unwrap(), "ana> hello wor");
+
+    // Finish the line (with a non-ASCII character, and moving the cursor) and send it.
+    tmux.keys(&["-l", "ld ñ"]);
+    tmux.keys(&["Left", "Left"]);
+    tmux.keys(&["-l", "!"]);
+    tmux.keys(&["End", "Enter"]);
+    watcher.expect("<ana> hello world! ñ");
+    // The sent line is shown to its author as the others see it, and the input line is empty again.
+    tmux.wait_for("the echo and an empty prompt", |s| {
+        s.len() >= 2
+            && s[s.len() - 2] == "<ana> hello world! ñ"
+            && s.last().is_some_and(|r| r == "ana>")
+    });
+
+    // Ctrl+C leaves the room cleanly.
+    tmux.keys(&["C-c"]);
+    watcher.expect("*** ana left (quit)");
+}
