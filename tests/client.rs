@@ -474,7 +474,18 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
     let server = Server::start(&[]);
     let mut watcher = server.join("watcher");
     let client = env!("CARGO_BIN_EXE_pollchat-client");
-    let tmux = Tmux::start(&format!("{client} {} --name ana", server.addr));
+    // Around the client, the shell records the terminal's settings and standard input's flags, to
+    // show that the client puts both back as it found them.
+    let (before, after) = (temp_path("stty-before"), temp_path("stty-after"));
+    let flags =
+        "python3 -c 'import fcntl, os; print(fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK)'";
+    let script = format!(
+        "stty -g > {b}; {flags} >> {b}; {client} {addr} --name ana; stty -g > {a}; {flags} >> {a}; sleep 60",
+        b = before.display(),
+        a = after.display(),
+        addr = server.addr,
+    );
+    let tmux = Tmux::start(&format!("sh -c \"{script}\""));
     watcher.expect("*** ana joined");
     tmux.wait_for("the prompt", |s| s.last().is_some_and(|r| r == "ana>"));
 
@@ -511,7 +522,24 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
             && s.last().is_some_and(|r| r == "ana>")
     });
 
-    // Ctrl+C leaves the room cleanly.
+    // Ctrl+C leaves the room cleanly, and the terminal is as it was.
     tmux.keys(&["C-c"]);
     watcher.expect("*** ana left (quit)");
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while fs::read_to_string(&after).map_or(true, |text| text.lines().count() < 2) {
+        assert!(Instant::now() < deadline, "the client did not exit");
+        thread::sleep(Duration::from_millis(20)); // A file has no readiness to wait on.
+    }
+    let (before, after) = (
+        fs::read_to_string(&before).unwrap(),
+        fs::read_to_string(&after).unwrap(),
+    );
+    assert_eq!(
+        before, after,
+        "terminal settings or O_NONBLOCK not restored"
+    );
+    assert!(
+        after.ends_with("\n0\n"),
+        "standard input left non-blocking: {after}"
+    );
 }

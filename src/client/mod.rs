@@ -92,6 +92,8 @@ pub struct Client {
     session: Session,
     link: Option<Link>,
     stdin_kind: StdinKind,
+    /// A person is typing: retry for ever rather than give up after `--retry-secs`.
+    stdin_is_terminal: bool,
     /// Standard input may have bytes to read (edge-triggered: until a read says `WouldBlock`).
     stdin_ready: bool,
     stdin_ended: bool,
@@ -149,6 +151,7 @@ impl Client {
             style,
             link: None,
             stdin_kind,
+            stdin_is_terminal: rustix::termios::isatty(stdin.as_fd()),
             stdin_ready: true,
             stdin_ended: false,
             stdin_lines: LineReader::new(INPUT_LINE_MAX),
@@ -377,7 +380,7 @@ impl Client {
     /// so it never hangs forever; an interactive user retries until Ctrl+C.
     fn give_up_check(&mut self, now: Instant) -> Option<u8> {
         let since = self.offline_since?;
-        if self.editor.is_some() || self.session.is_joined() {
+        if self.stdin_is_terminal || self.session.is_joined() {
             return None;
         }
         if now.duration_since(since) >= self.options.retry {
