@@ -3,6 +3,7 @@
 //! Start reading at `server.rs` ([`server::Server::run`]), which walks from `accept` to `write`;
 //! docs/architecture.md is the guided tour.
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod connection;

@@ -1,0 +1,1 @@
+//! The load generator behind `pollchat-bench` (being written).
