@@ -41,6 +41,11 @@ pub struct Config {
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub grace_ms: u64,
 
+    /// Above this many users, joins and leaves are announced as one summary line a second, newcomers
+    /// get the number online instead of every name, and /list is served at most every 2 s per user.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub announce_limit: u32,
+
     /// How long a new connection has to give a name, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,

@@ -79,17 +79,13 @@ impl Connection {
 /// Everything queued for a client during a pass of the loop is appended here and leaves in one
 /// `write` call at the end of the pass, so ten lines cost one system call and one TCP segment, not ten.
 /// A flat buffer has no per-entry overhead: the bytes it holds are the memory it costs (up to the
-/// slack of `Vec` growth).
+/// slack of `Vec` growth), and once everything is written it is freed.
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
     /// How much of `buf` has been written already.
     sent: usize,
 }
-
-/// The capacity an empty output buffer may keep for reuse; past it, the memory is given back, so an
-/// idle connection costs little.
-const KEEP_CAPACITY: usize = 4096;
 
 impl Output {
     /// Bytes waiting to be written, counted as the memory they hold.
@@ -135,11 +131,8 @@ impl Output {
                 Err(e) => return Err(e),
             }
         }
-        self.sent = 0;
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
+        // All sent: give the memory back, so an idle connection holds no buffer at all.
+        *self = Output::default();
         Ok(true)
     }
 }

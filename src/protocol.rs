@@ -62,6 +62,24 @@ pub fn online<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
     line
 }
 
+/// What a newcomer to a big room is told instead of every name (see `--announce-limit`).
+pub fn online_count(online: usize) -> String {
+    format!("*** {online} online (/list to see them)")
+}
+
+/// The joins and leaves of the last second in a big room, e.g. `*** 37 joined, 2 left`.
+pub fn summary(joined: usize, left: usize) -> String {
+    match (joined, left) {
+        (j, 0) => format!("*** {j} joined"),
+        (0, l) => format!("*** {l} left"),
+        (j, l) => format!("*** {j} joined, {l} left"),
+    }
+}
+
+pub fn list_too_often(secs: u64) -> String {
+    format!("! the room is big: /list is served once every {secs} s; try again shortly")
+}
+
 pub fn joined(name: &str) -> String {
     format!("*** {name} joined")
 }

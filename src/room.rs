@@ -61,13 +61,28 @@ pub struct RoomConfig {
     pub history: usize,
     /// How long a connection may take to give a valid name.
     pub name_timeout: Duration,
+    /// Above this many users the room is "big": joins and leaves are announced as one summary line a
+    /// second, a newcomer is told how many are online rather than all their names, and `/list` is
+    /// served to each user at most once per [`LIST_INTERVAL`]. Without this, a crowd of N joining
+    /// costs N² lines.
+    pub announce_limit: usize,
 }
+
+/// In a big room, how often one user may have `/list`: its answer is then large (20,000 names are
+/// about 200 KB), and repeating it must not become a way to make the server work for nothing.
+pub const LIST_INTERVAL: Duration = Duration::from_secs(2);
+/// In a big room, how often the summary of joins and leaves goes out.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 
 enum Client {
     /// Connected, asked for a name, none accepted yet.
     Naming { deadline: Instant },
     /// In the room under this name.
-    Joined { name: String },
+    Joined {
+        name: String,
+        /// When this user last had `/list` in a big room.
+        listed_at: Option<Instant>,
+    },
 }
 
 /// The state of one chat room: who is connected, under which names, and the recent lines.
@@ -82,6 +97,12 @@ pub struct Room {
     /// replaced by a new connection with the same id no longer matches that client's deadline and is
     /// skipped.
     deadlines: VecDeque<(Instant, ClientId)>,
+    /// The latest time the room was told (by [`Event::Connect`] or [`Event::Tick`]).
+    clock: Instant,
+    /// Joins and leaves in a big room not yet announced, and when the next summary may go out.
+    joins_untold: usize,
+    leaves_untold: usize,
+    next_summary: Instant,
 }
 
 impl Room {
@@ -92,6 +113,10 @@ impl Room {
             clients: HashMap::new(),
             names: HashMap::new(),
             deadlines: VecDeque::new(),
+            clock: Instant::now(),
+            joins_untold: 0,
+            leaves_untold: 0,
+            next_summary: Instant::now(),
         }
     }
 
@@ -112,12 +137,17 @@ impl Room {
             Event::Connect { id, now } => self.connect(id, now, out),
             Event::Line { id, text } => self.line(id, text, out),
             Event::Disconnect { id, reason } => self.leave(id, reason, out),
-            Event::Tick { now } => self.expire_names(now, out),
+            Event::Tick { now } => {
+                self.clock = now;
+                self.expire_names(now, out);
+                self.summarise(now, out);
+            }
             Event::Shutdown => self.shutdown(out),
         }
     }
 
     fn connect(&mut self, id: ClientId, now: Instant, out: &mut Vec<Delivery>) {
+        self.clock = now;
         let deadline = now + self.config.name_timeout;
         self.clients.insert(id, Client::Naming { deadline });
         self.deadlines.push_back((deadline, id));
@@ -132,7 +162,7 @@ impl Room {
         }
         match self.clients.get(&id) {
             Some(Client::Naming { .. }) => self.name_given(id, cleaned.trim(), out),
-            Some(Client::Joined { name }) => {
+            Some(Client::Joined { name, .. }) => {
                 let name = name.clone();
                 self.said(id, &name, &cleaned, out)
             }
@@ -155,10 +185,12 @@ impl Room {
             to(out, id, protocol::NAME_PROMPT);
             return;
         }
+        let listed_at = None;
         self.clients.insert(
             id,
             Client::Joined {
                 name: name.to_string(),
+                listed_at,
             },
         );
         self.names.insert(name_key(name), id);
@@ -170,8 +202,18 @@ impl Room {
                 to(out, id, line.clone());
             }
         }
-        to(out, id, self.online_line());
-        everyone_but(out, id, protocol::joined(name));
+        if self.is_big() {
+            to(out, id, protocol::online_count(self.online()));
+            self.joins_untold += 1;
+        } else {
+            to(out, id, self.online_line());
+            everyone_but(out, id, protocol::joined(name));
+        }
+    }
+
+    /// Whether the room is over `--announce-limit` users (see [`RoomConfig::announce_limit`]).
+    fn is_big(&self) -> bool {
+        self.online() > self.config.announce_limit
     }
 
     /// Checks that `name` is valid and not in use by anyone but `owner`, returning the error line.
@@ -202,7 +244,7 @@ impl Room {
                     to(out, id, *line);
                 }
             }
-            "list" | "users" | "who" | "listar" => to(out, id, self.online_line()),
+            "list" | "users" | "who" | "listar" => self.list(id, out),
             "name" | "nick" => self.rename(id, name, rest, out),
             "me" if rest.is_empty() => to(out, id, protocol::usage("/me ACTION")),
             "me" => self.chat(id, protocol::action(name, rest), out),
@@ -244,12 +286,9 @@ impl Room {
         }
         self.names.remove(&name_key(old));
         self.names.insert(name_key(new), id);
-        self.clients.insert(
-            id,
-            Client::Joined {
-                name: new.to_string(),
-            },
-        );
+        if let Some(Client::Joined { name, .. }) = self.clients.get_mut(&id) {
+            *name = new.to_string();
+        }
         info!("#{id} {old} is now {new}");
         to(out, id, protocol::you_are(new));
         everyone_but(out, id, protocol::renamed(old, new));
@@ -265,7 +304,7 @@ impl Room {
         }
         let found = self.names.get(&name_key(target)).and_then(|target_id| {
             match self.clients.get(target_id) {
-                Some(Client::Joined { name }) => Some((*target_id, name.clone())),
+                Some(Client::Joined { name, .. }) => Some((*target_id, name.clone())),
                 _ => None,
             }
         });
@@ -277,11 +316,42 @@ impl Room {
     }
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
-        if let Some(Client::Joined { name }) = self.clients.remove(&id) {
+        let big = self.is_big();
+        if let Some(Client::Joined { name, .. }) = self.clients.remove(&id) {
             self.names.remove(&name_key(&name));
             info!("#{id} {name} left ({reason})");
-            everyone_but(out, id, protocol::left(&name, reason));
+            if big {
+                self.leaves_untold += 1;
+            } else {
+                everyone_but(out, id, protocol::left(&name, reason));
+            }
         }
+    }
+
+    /// `/list`; in a big room at most once per [`LIST_INTERVAL`] for each user.
+    fn list(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
+        let (big, now) = (self.is_big(), self.clock);
+        if let Some(Client::Joined { listed_at, .. }) = self.clients.get_mut(&id)
+            && big
+        {
+            if listed_at.is_some_and(|at| now < at + LIST_INTERVAL) {
+                let secs = LIST_INTERVAL.as_secs();
+                return to(out, id, protocol::list_too_often(secs));
+            }
+            *listed_at = Some(now);
+        }
+        to(out, id, self.online_line());
+    }
+
+    /// In a big room, the joins and leaves of the last second as one line to everyone.
+    fn summarise(&mut self, now: Instant, out: &mut Vec<Delivery>) {
+        if (self.joins_untold, self.leaves_untold) == (0, 0) || now < self.next_summary {
+            return;
+        }
+        let line = protocol::summary(self.joins_untold, self.leaves_untold);
+        out.push(Delivery::Everyone { except: None, line });
+        (self.joins_untold, self.leaves_untold) = (0, 0);
+        self.next_summary = now + SUMMARY_INTERVAL;
     }
 
     fn expire_names(&mut self, now: Instant, out: &mut Vec<Delivery>) {
@@ -318,7 +388,7 @@ impl Room {
             .names
             .iter()
             .filter_map(|(key, id)| match self.clients.get(id) {
-                Some(Client::Joined { name }) => Some((key, name.as_str())),
+                Some(Client::Joined { name, .. }) => Some((key, name.as_str())),
                 _ => None,
             })
             .collect();
@@ -360,6 +430,7 @@ mod tests {
             let config = RoomConfig {
                 history,
                 name_timeout: Duration::from_secs(60),
+                announce_limit: 3,
             };
             Fixture {
                 room: Room::new(config),
@@ -674,5 +745,65 @@ mod tests {
             ]
         );
         assert_eq!(f.room.online(), 0);
+    }
+
+    #[test]
+    fn a_big_room_summarises_joins_and_leaves_once_a_second() {
+        let mut f = Fixture::new(0); // The fixture's announce limit is 3.
+        for (id, name) in [(1, "a"), (2, "b"), (3, "c")] {
+            f.join(id, name);
+        }
+        let out = f.join(4, "d");
+        assert_eq!(
+            out,
+            vec![
+                to_(4, "*** you are d"),
+                to_(4, "*** 4 online (/list to see them)")
+            ]
+        );
+        f.join(5, "e");
+        assert!(f.event(Event::Disconnect { id: 2, reason: "x" }).is_empty());
+        let now = f.now + Duration::from_millis(250);
+        let summary = Delivery::Everyone {
+            except: None,
+            line: "*** 2 joined, 1 left".into(),
+        };
+        assert_eq!(f.event(Event::Tick { now }), vec![summary]);
+        assert!(f.event(Event::Tick { now }).is_empty());
+        // Within the second, a new join waits for the next summary.
+        f.join(6, "f");
+        assert!(
+            f.event(Event::Tick {
+                now: now + Duration::from_millis(500)
+            })
+            .is_empty()
+        );
+        let later = now + SUMMARY_INTERVAL;
+        let summary = Delivery::Everyone {
+            except: None,
+            line: "*** 1 joined".into(),
+        };
+        assert_eq!(f.event(Event::Tick { now: later }), vec![summary]);
+    }
+
+    #[test]
+    fn a_big_room_serves_list_at_most_every_two_seconds_per_user() {
+        let mut f = Fixture::new(0);
+        for (id, name) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+            f.join(id, name);
+        }
+        assert_eq!(
+            f.say(1, "/list"),
+            vec![to_(1, "*** online (4): a, b, c, d")]
+        );
+        let refused = "! the room is big: /list is served once every 2 s; try again shortly";
+        assert_eq!(f.say(1, "/who"), vec![to_(1, refused)]);
+        assert_eq!(f.say(2, "/list").len(), 1); // Another user is not affected.
+        let now = f.now + LIST_INTERVAL;
+        f.event(Event::Tick { now });
+        assert_eq!(
+            f.say(1, "/list"),
+            vec![to_(1, "*** online (4): a, b, c, d")]
+        );
     }
 }

@@ -107,6 +107,7 @@ impl Server {
         let room = Room::new(RoomConfig {
             history: config.history as usize,
             name_timeout: config.name_timeout(),
+            announce_limit: config.announce_limit as usize,
         });
         Ok(Server {
             poll,
@@ -497,29 +498,31 @@ impl Server {
 
     /// Queues one line, framed with its `\n`, for connection `key`.
     fn queue(&mut self, key: usize, line: &str) {
-        if let Some(output) = self.output_for(key, line.len() + 1) {
+        if let Some(output) = self.output_for(key) {
             output.push_line(line);
         }
     }
 
     /// Queues bytes that are already framed.
     fn queue_bytes(&mut self, key: usize, bytes: &[u8]) {
-        if let Some(output) = self.output_for(key, bytes.len()) {
+        if let Some(output) = self.output_for(key) {
             output.push(bytes);
         }
     }
 
-    /// The output queue of connection `key`, if it may take `len` more bytes.
+    /// The output queue of connection `key`, if it may take more.
     ///
-    /// Past `--max-queue` nothing more is queued and the connection is marked as a slow consumer, to
-    /// be dropped once the current deliveries are done: one client that stops reading must never
-    /// hold up, or eat the memory of, the others.
-    fn output_for(&mut self, key: usize, len: usize) -> Option<&mut Output> {
+    /// Once the queue is over `--max-queue` nothing more is queued and the connection is marked as a
+    /// slow consumer, to be dropped once the current deliveries are done: one client that stops
+    /// reading must never hold up, or eat the memory of, the others. The check is made before a line
+    /// is added, not after, so one large answer (a `/list` of a crowd) to a client that is keeping up
+    /// never counts against it; a queue is thus bounded by `--max-queue` plus one line.
+    fn output_for(&mut self, key: usize) -> Option<&mut Output> {
         let conn = self.connections.get_mut(key)?;
         if !conn.is_open() || conn.slow {
             return None;
         }
-        if conn.output.queued() + len > self.config.max_queue as usize {
+        if conn.output.queued() > self.config.max_queue as usize {
             conn.slow = true;
             self.slow.push(key);
             return None;

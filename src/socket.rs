@@ -9,9 +9,15 @@ use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 /// How many fully established connections the kernel may hold for us before we `accept` them. mio's
-/// own `bind` picks a fixed value; a burst of joins (a class connecting at once, a benchmark) needs
-/// more. Linux caps it at `net.core.somaxconn` (4096 by default).
-pub const LISTEN_BACKLOG: i32 = 4096;
+/// own `bind` picks a fixed value (1024); a crowd connecting at once (a class, a benchmark's 10,000
+/// clients) needs all the system allows, which is `net.core.somaxconn`: Linux silently caps any larger
+/// backlog to it, so we ask for exactly that.
+fn listen_backlog() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(4096)
+}
 
 /// A peer is probed after this much silence...
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -30,7 +36,7 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     // Lets a restarted server bind at once while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
+    socket.listen(listen_backlog())?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from_std(socket.into()))
 }

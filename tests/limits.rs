@@ -276,3 +276,43 @@ fn out_of_file_descriptors_refuses_with_a_line_and_recovers() {
     let _newcomer = server.join("newcomer");
     first.expect("*** newcomer joined");
 }
+
+#[test]
+fn a_big_room_announces_joins_and_leaves_as_a_summary_and_paces_list() {
+    let server = Server::start(&["--announce-limit", "2", "--tick-ms", "50"]);
+    let mut ana = server.join("ana");
+    let _bea = server.join("bea");
+    ana.expect("*** bea joined");
+    // The third user makes the room big: they get the number online, the others a summary.
+    let mut cai = server.connect_prompted();
+    cai.send("cai");
+    cai.expect("*** you are cai");
+    cai.expect("*** 3 online (/list to see them)");
+    ana.expect("*** 1 joined");
+    // (cai may also see the summary of its own join, before or after the answer.)
+    cai.send("/list");
+    cai.skip_until(|l| l == "*** online (3): ana, bea, cai");
+    cai.send("/list");
+    cai.skip_until(|l| l == "! the room is big: /list is served once every 2 s; try again shortly");
+    drop(cai);
+    ana.expect("*** 1 left");
+}
+
+#[test]
+fn a_large_answer_never_counts_as_a_slow_consumer() {
+    // 40 names of 30 characters make a /list of about 1.3 KB, over the 1 KiB queue cap.
+    let server = Server::start(&["--max-queue", "1024"]);
+    let mut others = Vec::new();
+    for i in 0..40 {
+        others.push(server.join(&format!("{i:0>30}")));
+    }
+    let mut ana = server.join("ana");
+    ana.send("/list");
+    let list = ana.line();
+    assert!(
+        list.starts_with("*** online (41): ") && list.len() > 1024,
+        "{list}"
+    );
+    ana.send("/list");
+    assert_eq!(ana.line(), list, "ana was dropped for a large answer");
+}
