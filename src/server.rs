@@ -671,12 +671,13 @@ impl Server {
         }
         self.room.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
-        let expired: Vec<usize> = self
-            .connections
-            .iter()
-            .filter(|(_, conn)| conn.close_deadline().is_some_and(|d| d <= now))
-            .map(|(key, _)| key)
-            .collect();
+        let mut expired = Vec::new();
+        for (key, conn) in self.connections.iter_mut() {
+            if conn.close_deadline().is_some_and(|d| d <= now) {
+                expired.push(key);
+            }
+            conn.output.release_if_idle();
+        }
         for key in expired {
             self.close_now(key, "closing took too long");
         }
