@@ -17,8 +17,13 @@ use std::fmt::Display;
 
 use crate::text::{MAX_NAME_CHARS, NameError};
 
+/// Built with room for the `\n` the TCP edge appends, so framing it does not copy the line again.
 pub fn chat(name: &str, text: &str) -> String {
-    format!("<{name}> {text}")
+    let mut line = String::with_capacity(name.len() + text.len() + 4);
+    for part in ["<", name, "> ", text] {
+        line.push_str(part);
+    }
+    line
 }
 
 pub fn action(name: &str, text: &str) -> String {

@@ -9,6 +9,7 @@
 //! [`Event::Tick`], so the name timeout is tested without waiting.
 
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::info;
@@ -79,7 +80,8 @@ enum Client {
     Naming { deadline: Instant },
     /// In the room under this name.
     Joined {
-        name: String,
+        /// Shared, so that handling a line can hold the name without copying it.
+        name: Rc<str>,
         /// When this user last had `/list` in a big room.
         listed_at: Option<Instant>,
     },
@@ -163,7 +165,7 @@ impl Room {
         match self.clients.get(&id) {
             Some(Client::Naming { .. }) => self.name_given(id, cleaned.trim(), out),
             Some(Client::Joined { name, .. }) => {
-                let name = name.clone();
+                let name = Rc::clone(name);
                 self.said(id, &name, &cleaned, out)
             }
             None => {} // Already closed: the rest of its input is void.
@@ -189,7 +191,7 @@ impl Room {
         self.clients.insert(
             id,
             Client::Joined {
-                name: name.to_string(),
+                name: Rc::from(name),
                 listed_at,
             },
         );
@@ -287,7 +289,7 @@ impl Room {
         self.names.remove(&name_key(old));
         self.names.insert(name_key(new), id);
         if let Some(Client::Joined { name, .. }) = self.clients.get_mut(&id) {
-            *name = new.to_string();
+            *name = Rc::from(new);
         }
         info!("#{id} {old} is now {new}");
         to(out, id, protocol::you_are(new));
@@ -388,7 +390,7 @@ impl Room {
             .names
             .iter()
             .filter_map(|(key, id)| match self.clients.get(id) {
-                Some(Client::Joined { name, .. }) => Some((key, name.as_str())),
+                Some(Client::Joined { name, .. }) => Some((key, &**name)),
                 _ => None,
             })
             .collect();
