@@ -16,6 +16,25 @@ pub struct Config {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
     pub listen: Vec<SocketAddr>,
 
+    /// Where browsers find the web page and its WebSocket (`off` for none). By default
+    /// 127.0.0.1:8080, and if that port is taken the server runs without it; an address given here
+    /// that cannot be bound is an error.
+    #[arg(long, value_name = "ADDR:PORT|off")]
+    pub web: Option<String>,
+
+    /// Another origin (e.g. https://chat.example.org) whose pages may open the WebSocket, besides the
+    /// page's own; repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    pub web_origin: Vec<String>,
+
+    /// How long a web connection has to finish its HTTP request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub web_deadline_secs: u64,
+
+    /// Most web connections still in HTTP (not yet chatting) at once.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_http: u32,
+
     /// Most connections at once; one more is told `! server full` and closed. Lowered to what the
     /// open-file limit allows.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -51,7 +70,37 @@ pub struct Config {
     pub name_timeout: u64,
 }
 
+/// The default `--web` address.
+pub const DEFAULT_WEB: &str = "127.0.0.1:8080";
+
+/// Where the web face listens, as `--web` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Web {
+    Off,
+    /// The default address: if it cannot be bound, warn and go on without it.
+    Default(SocketAddr),
+    /// An address given on the command line: failing to bind it is fatal.
+    Given(SocketAddr),
+}
+
 impl Config {
+    pub fn web(&self) -> Result<Web, String> {
+        match self.web.as_deref() {
+            None => Ok(Web::Default(
+                DEFAULT_WEB.parse().expect("a valid constant address"),
+            )),
+            Some("off") => Ok(Web::Off),
+            Some(addr) => addr
+                .parse()
+                .map(Web::Given)
+                .map_err(|e| format!("--web {addr}: {e} (want ADDR:PORT or off)")),
+        }
+    }
+
+    pub fn web_deadline(&self) -> Duration {
+        Duration::from_secs(self.web_deadline_secs)
+    }
+
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
     }

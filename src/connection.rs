@@ -9,6 +9,28 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::line_reader::LineReader;
+use crate::websocket::FrameReader;
+
+/// How a connection's bytes are framed. The chat core never sees this: it gets lines either way.
+#[derive(Debug)]
+pub enum Transport {
+    /// Newline-delimited text: `nc`, `telnet`, `pollchat-client`.
+    Tcp(LineReader),
+    /// A connection to the web listener whose HTTP request is still arriving (`http.rs`).
+    Http { head: Vec<u8>, deadline: Instant },
+    /// A browser after the upgrade: WebSocket frames (`websocket.rs`), one line per text message.
+    WebSocket {
+        frames: FrameReader,
+        close_sent: bool,
+    },
+}
+
+impl Transport {
+    /// True for the transports of chat users, the ones counted against `--max-clients`.
+    pub fn is_chat(&self) -> bool {
+        !matches!(self, Transport::Http { .. })
+    }
+}
 
 /// Where a connection is in its life. Only `Open` connections are in the chat; the others are being
 /// closed gracefully (see `Server::begin_close` in `server.rs`).
@@ -33,7 +55,7 @@ pub enum State {
 pub struct Connection {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    pub reader: LineReader,
+    pub transport: Transport,
     pub output: Output,
     pub state: State,
     /// The peer has shut down its side (we read EOF).
@@ -47,11 +69,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, max_line: usize) -> Connection {
+    pub fn new(stream: TcpStream, peer: SocketAddr, transport: Transport) -> Connection {
         Connection {
             stream,
             peer,
-            reader: LineReader::new(max_line),
+            transport,
             output: Output::default(),
             state: State::Open,
             peer_closed: false,

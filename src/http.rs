@@ -127,6 +127,16 @@ fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) 
         .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
+/// 503, for a web connection refused because too many are already waiting in HTTP.
+pub fn unavailable() -> Vec<u8> {
+    status(503, "Service Unavailable", &[])
+}
+
+/// 408, for a connection that did not finish its request within `--web-deadline-secs`.
+pub fn timed_out() -> Vec<u8> {
+    status(408, "Request Timeout", &[])
+}
+
 fn page(head_only: bool) -> Vec<u8> {
     let mut response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\

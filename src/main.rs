@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser;
 use log::warn;
 use pollchat::config::Config;
-use pollchat::server::{REFUSING_MAX, Server};
+use pollchat::server::{Face, REFUSING_MAX, Server};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
@@ -35,22 +35,33 @@ fn run(config: &mut Config) -> io::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut server = Server::bind(config.clone(), stop)?;
-    let addrs: Vec<String> = server
-        .local_addrs()?
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    // Printed whatever RUST_LOG says: scripts read the bound address from this line.
-    println!("pollchat listening on {}", addrs.join(", "));
+    let (mut chat, mut web) = (Vec::new(), Vec::new());
+    for (addr, face) in server.local_addrs()? {
+        match face {
+            Face::Chat => chat.push(addr.to_string()),
+            Face::Web => web.push(format!("; web http://{addr}/")),
+        }
+    }
+    // Printed whatever RUST_LOG says: scripts read the bound addresses from this line, e.g.
+    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`.
+    println!("pollchat listening on {}{}", chat.join(", "), web.concat());
     server.run()
 }
 
 /// Raises the soft limit on open files to the hard limit, and lowers `--max-clients` if even that is
 /// not enough. Besides one descriptor per client we need the standard streams, the `epoll` instance,
-/// the listeners, a spare (see `Server::refuse_without_fds`) and the connections being refused.
+/// the listeners (chat and web), a spare (see `Server::refuse_without_fds`), the connections being
+/// refused, and web connections still in HTTP (`--max-http`).
 fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)?;
-    let reserved = 3 + 1 + config.listen.len() as u64 + 1 + REFUSING_MAX as u64 + 8;
+    let reserved = 3
+        + 1
+        + config.listen.len() as u64
+        + 1
+        + 1
+        + REFUSING_MAX as u64
+        + 8
+        + u64::from(config.max_http);
     let room = limit.saturating_sub(reserved);
     if room == 0 {
         return Err(io::Error::other(format!(

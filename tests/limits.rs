@@ -231,7 +231,7 @@ fn a_second_server_on_the_same_port_fails_with_one_clear_line() {
 fn out_of_file_descriptors_refuses_with_a_line_and_recovers() {
     // Start the server with a limit of 128 open files, 120 of them (0 to 119) already taken by
     // descriptors it inherits and does not know about: after its own (epoll, listener, spare) only a
-    // few are left, far below the --max-clients of 50 it computes from the limit. Some client soon
+    // few are left, far below the --max-clients it computes from the limit. Some client soon
     // makes `accept` fail with EMFILE.
     let mut command = std::process::Command::new("bash");
     command
@@ -243,7 +243,16 @@ fn out_of_file_descriptors_refuses_with_a_line_and_recovers() {
         ))
         .arg("bash")
         .arg(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "127.0.0.1:0", "--tick-ms", "50"]);
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tick-ms",
+            "50",
+            "--web",
+            "off",
+            "--max-http",
+            "1",
+        ]);
     let server = Server::spawn(command);
     let mut joined = Vec::new();
     loop {

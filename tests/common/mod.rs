@@ -19,14 +19,17 @@ pub struct Server {
     child: Child,
     /// The first address on the start-up line.
     pub addr: SocketAddr,
-    /// Every address on the start-up line.
+    /// Every chat address on the start-up line.
     pub addrs: Vec<SocketAddr>,
+    /// The web face's address, if it has one.
+    pub web: Option<SocketAddr>,
     log: PathBuf,
 }
 
 impl Server {
     /// Starts `pollchat --listen 127.0.0.1:0 ARGS...` and reads the bound address from its start-up
-    /// line. Standard error goes to a file: an unread pipe would fill up and block the server.
+    /// line. Standard error goes to a file: an unread pipe would fill up and block the server. The web
+    /// face is off unless `ARGS` ask for it, so that parallel tests never compete for port 8080.
     pub fn start(args: &[&str]) -> Server {
         Server::start_on("127.0.0.1:0", args)
     }
@@ -34,6 +37,9 @@ impl Server {
     pub fn start_on(listen: &str, args: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pollchat"));
         command.args(["--listen", listen]).args(args);
+        if !args.iter().any(|a| a.starts_with("--web")) {
+            command.args(["--web", "off"]);
+        }
         Server::spawn(command)
     }
 
@@ -55,13 +61,23 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("read start-up line");
-        let addrs: Vec<SocketAddr> = first
+        let rest = first
             .trim()
             .strip_prefix("pollchat listening on ")
             .unwrap_or_else(|| {
                 let log = fs::read_to_string(&log).unwrap_or_default();
                 panic!("unexpected start-up line {first:?}; log: {log}")
-            })
+            });
+        // `ADDR, ADDR; web http://ADDR/`
+        let (chat, web) = match rest.split_once("; web http://") {
+            Some((chat, web)) => (
+                chat,
+                web.strip_suffix('/')
+                    .map(|a| a.parse().expect("web address")),
+            ),
+            None => (rest, None),
+        };
+        let addrs: Vec<SocketAddr> = chat
             .split(", ")
             .map(|addr| addr.parse().expect("address in start-up line"))
             .collect();
@@ -70,6 +86,7 @@ impl Server {
             child,
             addr,
             addrs,
+            web,
             log,
         }
     }

@@ -25,12 +25,16 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::Config;
-use crate::connection::{Connection, Output, State};
+use crate::config::{Config, Web};
+use crate::connection::{Connection, Output, State, Transport};
+use crate::line_reader::LineReader;
 use crate::line_reader::Piece;
 use crate::protocol;
 use crate::room::{Delivery, Event, Room, RoomConfig};
 use crate::socket;
+use crate::websocket;
+
+mod web;
 
 /// How much one connection may have read from it in one pass of the loop. A client that floods us
 /// gets this much attention, then waits for the next pass while everyone else is served: one flooder
@@ -53,17 +57,26 @@ const FD_WARNING_EVERY: Duration = Duration::from_secs(10);
 /// key never comes near `usize::MAX`, so the two ranges cannot meet.
 const LISTENER_TOKEN_BASE: usize = usize::MAX;
 
+/// Which face of the server a listener is: plain TCP chat, or the web page and its WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Chat,
+    Web,
+}
+
 /// The server: the `Poll`, the sockets, and the chat room they feed.
 pub struct Server {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Face)>,
     /// Every connection, by slab key. The key is also the connection's `mio::Token` and its
     /// [`ClientId`](crate::room::ClientId) in the room.
     connections: Slab<Connection>,
     room: Room,
     config: Config,
-    /// Connections in the `Open` state: the ones counted against `--max-clients`.
-    open: usize,
+    /// Open chat connections (TCP and WebSocket): the ones counted against `--max-clients`.
+    clients: usize,
+    /// Open web connections still in HTTP: counted against `--max-http`.
+    requests: usize,
     /// What the room asked for, waiting to be carried out (kept to reuse its memory).
     deliveries: Vec<Delivery>,
     /// Keys of connections with output to write at the end of this pass.
@@ -92,17 +105,34 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds every `--listen` address. Nothing is accepted until [`Server::run`].
+    /// Binds every `--listen` address, and `--web`. Nothing is accepted until [`Server::run`].
     pub fn bind(config: Config, stop_signal: Arc<AtomicBool>) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
-        for (i, &addr) in config.listen.iter().enumerate() {
-            let mut listener = socket::listen(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let cannot = |addr: SocketAddr, e: io::Error| {
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        };
+        for &addr in &config.listen {
+            listeners.push((
+                socket::listen(addr).map_err(|e| cannot(addr, e))?,
+                Face::Chat,
+            ));
+        }
+        match config.web().map_err(io::Error::other)? {
+            Web::Off => {}
+            Web::Given(addr) => listeners.push((
+                socket::listen(addr).map_err(|e| cannot(addr, e))?,
+                Face::Web,
+            )),
+            Web::Default(addr) => match socket::listen(addr) {
+                Ok(listener) => listeners.push((listener, Face::Web)),
+                Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
+            },
+        }
+        for (i, (listener, _)) in listeners.iter_mut().enumerate() {
             let token = Token(LISTENER_TOKEN_BASE - i);
             poll.registry()
-                .register(&mut listener, token, Interest::READABLE)?;
-            listeners.push(listener);
+                .register(listener, token, Interest::READABLE)?;
         }
         let room = Room::new(RoomConfig {
             history: config.history as usize,
@@ -114,7 +144,8 @@ impl Server {
             listeners,
             connections: Slab::with_capacity(config.max_clients as usize),
             room,
-            open: 0,
+            clients: 0,
+            requests: 0,
             deliveries: Vec::new(),
             dirty: Vec::new(),
             unread: Vec::new(),
@@ -132,9 +163,12 @@ impl Server {
         })
     }
 
-    /// The addresses actually bound (with the real port when `--listen` asked for port 0).
-    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        self.listeners.iter().map(|l| l.local_addr()).collect()
+    /// The addresses actually bound, with their face (and the real port where port 0 was asked).
+    pub fn local_addrs(&self) -> io::Result<Vec<(SocketAddr, Face)>> {
+        self.listeners
+            .iter()
+            .map(|(l, face)| Ok((l.local_addr()?, *face)))
+            .collect()
     }
 
     /// Runs the loop until a shutdown has finished.
@@ -194,11 +228,12 @@ impl Server {
     /// reports readiness once for a burst of arrivals, so we accept until `WouldBlock`.
     fn accept(&mut self, index: usize) {
         let mut errors = 0;
-        while let Some(listener) = self.listeners.get(index) {
+        while let Some((listener, face)) = self.listeners.get(index) {
+            let face = *face;
             match listener.accept() {
                 Ok((stream, peer)) => {
                     errors = 0;
-                    self.admit(stream, peer);
+                    self.admit(stream, peer, face);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_out_of_fds(&e) => return self.refuse_without_fds(index),
@@ -235,14 +270,14 @@ impl Server {
             .last_fd_warning
             .is_none_or(|t| now.duration_since(t) >= FD_WARNING_EVERY)
         {
-            let open = self.open;
-            warn!("out of file descriptors with {open} clients: refusing new connections");
+            let clients = self.clients;
+            warn!("out of file descriptors with {clients} clients: refusing new connections");
             self.last_fd_warning = Some(now);
         }
         self.accept_paused = true;
         while let Some(spare) = self.spare_fd.take() {
             drop(spare);
-            let accepted = self.listeners[index].accept();
+            let accepted = self.listeners[index].0.accept();
             let more = match accepted {
                 Ok((mut stream, _)) => {
                     // Best effort: the socket is new, so its send buffer is empty and this line fits.
@@ -260,32 +295,61 @@ impl Server {
         }
     }
 
-    /// Takes in one accepted connection: into the room, or turned away if the room is full.
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+    /// Takes in one accepted connection: into the room (or, on the web face, into HTTP), or turned
+    /// away if that is full.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, face: Face) {
         if let Err(e) = socket::configure(&stream) {
             debug!("{peer}: cannot set socket options ({e}); dropping it");
             return;
         }
-        let full = self.open >= self.config.max_clients as usize;
-        if full && self.connections.len() >= self.config.max_clients as usize + REFUSING_MAX {
+        let full = match face {
+            Face::Chat => self.clients >= self.config.max_clients as usize,
+            Face::Web => self.requests >= self.config.max_http as usize,
+        };
+        let room_for_refusals =
+            self.config.max_clients as usize + self.config.max_http as usize + REFUSING_MAX;
+        if full && self.connections.len() >= room_for_refusals {
             return; // Even the queue of refusals is full: drop it without a word.
         }
-        let Some(key) = self.insert(stream, peer) else {
+        let transport = match face {
+            Face::Chat => Transport::Tcp(LineReader::new(self.config.max_line as usize)),
+            Face::Web => {
+                let deadline = Instant::now() + self.config.web_deadline();
+                Transport::Http {
+                    head: Vec::new(),
+                    deadline,
+                }
+            }
+        };
+        let Some(key) = self.insert(stream, peer, transport) else {
             return;
         };
         if full {
-            // Not counted in `open`: it goes straight to closing, with one line to send.
-            info!("#{key} {peer} refused: server full");
+            // Not counted as open: it goes straight to closing, with one line to send.
+            info!("#{key} {peer} refused: full");
             let conn = &mut self.connections[key];
-            conn.output.push_line(protocol::SERVER_FULL);
-            conn.state = State::Flushing {
-                deadline: Instant::now() + CLOSE_LINGER,
-            };
+            match face {
+                Face::Chat => conn.output.push_line(protocol::SERVER_FULL),
+                Face::Web => conn.output.push(&crate::http::unavailable()),
+            }
+            let deadline = Instant::now() + CLOSE_LINGER;
+            conn.state = State::Flushing { deadline };
             self.mark_dirty(key);
             return;
         }
-        self.open += 1;
-        info!("#{key} {peer} connected ({} open)", self.open);
+        match face {
+            Face::Chat => self.join_room(key),
+            Face::Web => self.requests += 1,
+        }
+    }
+
+    /// A chat connection (TCP now, WebSocket after its upgrade) enters the room.
+    fn join_room(&mut self, key: usize) {
+        self.clients += 1;
+        info!(
+            "#{key} {} connected ({} clients)",
+            self.connections[key].peer, self.clients
+        );
         let now = Instant::now();
         self.room
             .handle(Event::Connect { id: key, now }, &mut self.deliveries);
@@ -299,7 +363,12 @@ impl Server {
     /// or empties, which on a busy room is at every message. With both interests and edge-triggered
     /// readiness, a writable event arrives only when the send buffer gets room again after filling up;
     /// if nothing is queued at that moment the event is simply ignored (see [`Server::ready`]).
-    fn insert(&mut self, mut stream: TcpStream, peer: SocketAddr) -> Option<usize> {
+    fn insert(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Option<usize> {
         let entry = self.connections.vacant_entry();
         let key = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -311,7 +380,7 @@ impl Server {
             warn!("{peer}: cannot register with the poll: {e}");
             return None;
         }
-        entry.insert(Connection::new(stream, peer, self.config.max_line as usize));
+        entry.insert(Connection::new(stream, peer, transport));
         Some(key)
     }
 
@@ -398,27 +467,33 @@ impl Server {
         if !conn.is_open() {
             return;
         }
-        let mut reader = std::mem::take(&mut conn.reader);
-        let _ = reader.feed(bytes, |piece| self.piece(key, piece));
-        self.connections[key].reader = reader;
+        match &mut conn.transport {
+            Transport::Tcp(reader) => {
+                // Taken out while it calls back into the server, then put back.
+                let mut reader = std::mem::take(reader);
+                let _ = reader.feed(bytes, |piece| self.piece(key, piece));
+                if let Transport::Tcp(slot) = &mut self.connections[key].transport {
+                    *slot = reader;
+                }
+            }
+            Transport::Http { .. } => self.http_received(key, bytes),
+            Transport::WebSocket { .. } => self.websocket_received(key, bytes),
+        }
+    }
+
+    /// One line of chat from connection `key`, whatever its transport.
+    fn line(&mut self, key: usize, text: &str) {
+        self.room
+            .handle(Event::Line { id: key, text }, &mut self.deliveries);
+        self.deliver();
     }
 
     /// One line (or an overlong one) from connection `key`. Returns `Break` once the connection is no
     /// longer open (after `/quit`, say), so its remaining input is ignored.
     fn piece(&mut self, key: usize, piece: Piece<'_>) -> ControlFlow<()> {
         match piece {
-            Piece::Line(bytes) => {
-                // Invalid UTF-8 becomes U+FFFD here; the room removes control characters.
-                let text = String::from_utf8_lossy(bytes);
-                self.room.handle(
-                    Event::Line {
-                        id: key,
-                        text: &text,
-                    },
-                    &mut self.deliveries,
-                );
-                self.deliver();
-            }
+            // Invalid UTF-8 becomes U+FFFD here; the room removes control characters.
+            Piece::Line(bytes) => self.line(key, &String::from_utf8_lossy(bytes)),
             Piece::TooLong => {
                 let line = protocol::line_too_long(self.config.max_line as usize);
                 self.queue(key, &line);
@@ -438,8 +513,10 @@ impl Server {
         conn.peer_closed = true;
         match conn.state {
             State::Open => {
-                let mut reader = std::mem::take(&mut conn.reader);
-                reader.finish(|piece| self.piece(key, piece));
+                if let Transport::Tcp(reader) = &mut conn.transport {
+                    let mut reader = std::mem::take(reader);
+                    reader.finish(|piece| self.piece(key, piece));
+                }
                 self.leave(key, protocol::REASON_LOST, CLOSE_LINGER);
             }
             State::Flushing { .. } => {} // Finish writing; `flush` closes once done.
@@ -473,12 +550,22 @@ impl Server {
                 match delivery {
                     Delivery::To { id, line } => self.queue(id, &line),
                     Delivery::Everyone { except, line } => {
-                        // Framed once; then each recipient gets a copy of the same bytes.
-                        let mut framed = line.into_bytes();
-                        framed.push(b'\n');
+                        // Framed once per transport (and only for transports someone uses); then each
+                        // recipient gets a copy of the same bytes.
+                        let (mut tcp, mut web) = (None, None);
                         recipients.extend(self.room.members().filter(|&id| Some(id) != except));
                         for id in recipients.drain(..) {
-                            self.queue_bytes(id, &framed);
+                            let bytes: &[u8] = match self.connections.get(id).map(|c| &c.transport)
+                            {
+                                Some(Transport::Tcp(_)) => {
+                                    tcp.get_or_insert_with(|| frame_tcp(&line))
+                                }
+                                Some(Transport::WebSocket { .. }) => {
+                                    web.get_or_insert_with(|| frame_websocket(&line))
+                                }
+                                _ => continue,
+                            };
+                            self.queue_bytes(id, bytes);
                         }
                     }
                     Delivery::Close { id } => {
@@ -496,10 +583,16 @@ impl Server {
         self.recipients = recipients;
     }
 
-    /// Queues one line, framed with its `\n`, for connection `key`.
+    /// Queues one line for connection `key`, framed for its transport.
     fn queue(&mut self, key: usize, line: &str) {
-        if let Some(output) = self.output_for(key) {
-            output.push_line(line);
+        match self.connections.get(key).map(|c| &c.transport) {
+            Some(Transport::Tcp(_)) => {
+                if let Some(output) = self.output_for(key) {
+                    output.push_line(line);
+                }
+            }
+            Some(Transport::WebSocket { .. }) => self.queue_bytes(key, &frame_websocket(line)),
+            _ => {}
         }
     }
 
@@ -614,7 +707,14 @@ impl Server {
         conn.state = State::Flushing {
             deadline: Instant::now() + linger,
         };
-        self.open -= 1;
+        // A browser gets a close frame after what is queued: 1001 when the server is going away.
+        let code = if self.shutdown_deadline.is_some() {
+            websocket::GOING_AWAY
+        } else {
+            websocket::NORMAL
+        };
+        self.send_close_frame(key, code);
+        self.count_closed(key);
         // Flushing happens at the end of the pass; an empty queue moves straight on to shutdown there.
         self.mark_dirty(key);
     }
@@ -627,15 +727,23 @@ impl Server {
         conn.state = State::Draining { deadline };
     }
 
+    /// A connection leaves the `Open` state: one client or one request fewer.
+    fn count_closed(&mut self, key: usize) {
+        if self.connections[key].transport.is_chat() {
+            self.clients -= 1;
+        } else {
+            self.requests -= 1;
+        }
+    }
+
     /// Marks a connection closed; [`Server::reap`] removes it at the end of the pass.
     fn close_now(&mut self, key: usize, how: impl std::fmt::Display) {
+        match self.connections[key].state {
+            State::Closed => return,
+            State::Open => self.count_closed(key),
+            State::Flushing { .. } | State::Draining { .. } => {}
+        }
         let conn = &mut self.connections[key];
-        if conn.state == State::Closed {
-            return;
-        }
-        if conn.state == State::Open {
-            self.open -= 1;
-        }
         info!("#{key} {} disconnected ({how})", conn.peer);
         conn.state = State::Closed;
         self.closed.push(key);
@@ -671,15 +779,24 @@ impl Server {
         }
         self.room.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
-        let mut expired = Vec::new();
+        let (mut expired, mut slow_requests) = (Vec::new(), Vec::new());
         for (key, conn) in self.connections.iter_mut() {
             if conn.close_deadline().is_some_and(|d| d <= now) {
                 expired.push(key);
+            }
+            if let Transport::Http { deadline, .. } = conn.transport
+                && deadline <= now
+                && conn.is_open()
+            {
+                slow_requests.push(key);
             }
             conn.output.release_if_idle();
         }
         for key in expired {
             self.close_now(key, "closing took too long");
+        }
+        for key in slow_requests {
+            self.request_timed_out(key);
         }
         if self.accept_paused {
             self.accept_all();
@@ -689,14 +806,24 @@ impl Server {
     /// The first SIGINT or SIGTERM: stop accepting, tell everyone, and close every connection
     /// gracefully within `--grace-ms`. [`Server::run`] returns when all are closed or time is up.
     fn begin_shutdown(&mut self, now: Instant) {
-        info!("shutting down: {} clients", self.open);
-        for mut listener in self.listeners.drain(..) {
+        info!("shutting down: {} clients", self.clients);
+        for (mut listener, _) in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.accept_paused = false;
         self.shutdown_deadline = Some(now + self.config.grace());
         self.room.handle(Event::Shutdown, &mut self.deliveries);
         self.deliver();
+        // Web connections still in HTTP are not in the room: close them too.
+        let requests: Vec<usize> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.is_open() && !c.transport.is_chat())
+            .map(|(key, _)| key)
+            .collect();
+        for key in requests {
+            self.begin_close(key, self.config.grace());
+        }
     }
 
     /// How long closes started now may take: longer during a shutdown, which has its own deadline.
@@ -707,6 +834,21 @@ impl Server {
             CLOSE_LINGER
         }
     }
+}
+
+/// A line as the TCP transport sends it.
+fn frame_tcp(line: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    bytes
+}
+
+/// A line as a WebSocket text message.
+fn frame_websocket(line: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(line.len() + 10);
+    websocket::text_frame(line, &mut bytes);
+    bytes
 }
 
 /// EMFILE: this process has no descriptor left; ENFILE: the whole system has none left.

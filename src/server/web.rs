@@ -1,0 +1,149 @@
+//! The web face of the loop: a connection on the `--web` listener starts in HTTP (`http.rs`) and,
+//! after a valid upgrade, speaks WebSocket (`websocket.rs`). From then on it is a chat client like any
+//! TCP one: its text messages are lines for the room, and the room's lines reach it as text messages.
+//! The same limits hold: `--max-clients`, `--max-line` (per message), the slow-consumer cap, the read
+//! budget, graceful closes.
+
+use std::ops::ControlFlow;
+
+use log::debug;
+
+use super::{CLOSE_LINGER, Server};
+use crate::connection::Transport;
+use crate::http::{self, Context, Outcome};
+use crate::protocol;
+use crate::room::Event;
+use crate::websocket::{self, FrameReader, WsEvent};
+
+impl Server {
+    /// Bytes of an HTTP request. The head is collected (bounded by `http::MAX_HEAD` plus one read)
+    /// until it is complete, then answered once.
+    pub(super) fn http_received(&mut self, key: usize, bytes: &[u8]) {
+        let full = self.clients >= self.config.max_clients as usize;
+        let conn = &mut self.connections[key];
+        let Transport::Http { head, .. } = &mut conn.transport else {
+            return;
+        };
+        head.extend_from_slice(bytes);
+        let context = Context {
+            full,
+            origins: &self.config.web_origin,
+        };
+        match http::handle(head, context) {
+            Outcome::Incomplete => {}
+            Outcome::Respond(response) => {
+                debug!(
+                    "#{key} {}: {}",
+                    conn.peer,
+                    String::from_utf8_lossy(&response[..12.min(response.len())])
+                );
+                conn.output.push(&response);
+                self.begin_close(key, CLOSE_LINGER);
+            }
+            Outcome::Upgrade { response, used } => {
+                let rest = head.split_off(used);
+                conn.output.push(&response);
+                let frames = FrameReader::new(self.config.max_line as usize);
+                conn.transport = Transport::WebSocket {
+                    frames,
+                    close_sent: false,
+                };
+                self.mark_dirty(key);
+                self.requests -= 1;
+                self.join_room(key);
+                if !rest.is_empty() {
+                    self.websocket_received(key, &rest);
+                }
+            }
+        }
+    }
+
+    /// 408 for a request that took longer than `--web-deadline-secs`, so that half-open connections
+    /// cannot pile up.
+    pub(super) fn request_timed_out(&mut self, key: usize) {
+        self.connections[key].output.push(&http::timed_out());
+        self.begin_close(key, CLOSE_LINGER);
+    }
+
+    /// Bytes of WebSocket frames.
+    pub(super) fn websocket_received(&mut self, key: usize, bytes: &[u8]) {
+        let Transport::WebSocket { frames, .. } = &mut self.connections[key].transport else {
+            return;
+        };
+        // Taken out while it calls back into the server, then put back.
+        let mut frames = std::mem::take(frames);
+        let _ = frames.feed(bytes, |event| self.websocket_event(key, event));
+        if let Transport::WebSocket { frames: slot, .. } = &mut self.connections[key].transport {
+            *slot = frames;
+        }
+    }
+
+    fn websocket_event(&mut self, key: usize, event: WsEvent<'_>) -> ControlFlow<()> {
+        match event {
+            // One message is one or more lines, as if pasted into `nc`.
+            WsEvent::Text(message) => {
+                for line in message.split('\n') {
+                    self.line(key, line.strip_suffix('\r').unwrap_or(line));
+                    if !self.connections[key].is_open() {
+                        break;
+                    }
+                }
+            }
+            WsEvent::TooLong => {
+                let line = protocol::line_too_long(self.config.max_line as usize);
+                self.queue(key, &line);
+            }
+            WsEvent::Ping(payload) => {
+                let mut pong = Vec::new();
+                websocket::pong_frame(payload, &mut pong);
+                self.send_control(key, &pong);
+            }
+            WsEvent::Close(code) => {
+                // The peer closes (a tab was closed): answer its close frame, and the room hears at once.
+                self.close_websocket(key, code.unwrap_or(websocket::NORMAL));
+            }
+            WsEvent::Fail(code, why) => {
+                debug!(
+                    "#{key} {}: WebSocket protocol error ({why}); closing with {code}",
+                    self.connections[key].peer
+                );
+                self.close_websocket(key, code);
+            }
+        }
+        if self.connections[key].is_open() {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+
+    /// Sends our close frame with `code`, and the user leaves the room.
+    fn close_websocket(&mut self, key: usize, code: u16) {
+        self.send_close_frame(key, code);
+        let event = Event::Disconnect {
+            id: key,
+            reason: protocol::REASON_LOST,
+        };
+        self.room.handle(event, &mut self.deliveries);
+        self.deliver();
+        self.begin_close(key, CLOSE_LINGER);
+    }
+
+    /// The WebSocket closing handshake: our close frame, once, after everything already queued.
+    pub(super) fn send_close_frame(&mut self, key: usize, code: u16) {
+        if let Transport::WebSocket { close_sent, .. } = &mut self.connections[key].transport
+            && !*close_sent
+        {
+            *close_sent = true;
+            let mut frame = Vec::new();
+            websocket::close_frame(code, &mut frame);
+            self.send_control(key, &frame);
+        }
+    }
+
+    /// Control frames are few and small: they skip the queue cap, which only chat output can reach.
+    fn send_control(&mut self, key: usize, frame: &[u8]) {
+        self.connections[key].output.push(frame);
+        self.mark_dirty(key);
+    }
+}
