@@ -166,4 +166,3 @@ pub fn line_too_long(max: usize) -> String {
 
 pub const SERVER_FULL: &str = "! server full";
 pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";
-pub const TOO_SLOW: &str = "! you are not reading fast enough; disconnecting";
