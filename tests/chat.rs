@@ -31,11 +31,7 @@ fn the_name_flow_refuses_bad_and_taken_names_then_joins() {
 #[test]
 fn a_line_goes_to_everyone_else_and_not_back_to_its_sender() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    let mut cai = server.join("cai");
-    ana.skip_until(|l| l == "*** cai joined");
-    bea.skip_until(|l| l == "*** cai joined");
+    let [mut ana, mut bea, mut cai] = server.join_all(["ana", "bea", "cai"]);
     ana.send("hola a todos");
     bea.expect("<ana> hola a todos");
     cai.expect("<ana> hola a todos");
@@ -100,9 +96,7 @@ fn help_lists_the_commands() {
 #[test]
 fn rename_is_announced_and_frees_the_old_name() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     ana.send("/name BEA");
     ana.expect("! the name BEA is taken");
     ana.send("/name anita");
@@ -116,9 +110,7 @@ fn rename_is_announced_and_frees_the_old_name() {
 #[test]
 fn actions_and_slash_escapes() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     ana.send("/me waves");
     bea.expect("* ana waves");
     ana.send("//shrug");
@@ -130,11 +122,7 @@ fn actions_and_slash_escapes() {
 #[test]
 fn private_messages_reach_only_their_target() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("Bea");
-    let mut cai = server.join("cai");
-    ana.skip_until(|l| l == "*** cai joined");
-    bea.skip_until(|l| l == "*** cai joined");
+    let [mut ana, mut bea, mut cai] = server.join_all(["ana", "Bea", "cai"]);
     ana.send("/msg bea see you at 5");
     bea.expect("[ana -> you] see you at 5");
     ana.expect("[you -> Bea] see you at 5");
@@ -151,9 +139,7 @@ fn private_messages_reach_only_their_target() {
 #[test]
 fn unknown_commands_get_an_error_for_their_author_only() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     bea.send("/dance");
     bea.expect("! unknown command: /dance (try /help)");
     assert!(ana.lines_before_sync().is_empty());
@@ -162,11 +148,7 @@ fn unknown_commands_get_an_error_for_their_author_only() {
 #[test]
 fn quit_says_goodbye_tells_the_others_and_closes() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    let mut cai = server.join("cai");
-    ana.skip_until(|l| l == "*** cai joined");
-    bea.skip_until(|l| l == "*** cai joined");
+    let [mut ana, mut bea, mut cai] = server.join_all(["ana", "bea", "cai"]);
     bea.send("/quit back soon");
     assert_eq!(bea.expect_closed(), ["*** bye"]);
     ana.expect("*** bea left (back soon)");
@@ -189,9 +171,7 @@ fn quit_before_giving_a_name_closes_quietly() {
 #[test]
 fn an_abrupt_disconnect_is_announced_at_once() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, bea] = server.join_all(["ana", "bea"]);
     drop(bea);
     ana.expect("*** bea left (connection lost)");
 }
@@ -199,9 +179,7 @@ fn an_abrupt_disconnect_is_announced_at_once() {
 #[test]
 fn a_last_line_without_newline_still_counts_and_is_answered_before_closing() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     bea.send_raw(b"/list\nlast words");
     bea.shutdown_write();
     // What bea asked for before closing its side is still delivered, then the server closes.
@@ -213,9 +191,7 @@ fn a_last_line_without_newline_still_counts_and_is_answered_before_closing() {
 #[test]
 fn many_lines_in_one_write_all_arrive_in_order() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     let burst: String = (0..2000).map(|i| format!("line {i}\r\n")).collect();
     ana.send_raw(burst.as_bytes());
     for i in 0..2000 {

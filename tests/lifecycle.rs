@@ -10,9 +10,7 @@ use common::Server;
 #[test]
 fn sigint_tells_everyone_then_exits_zero() {
     let mut server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     let mut naming = server.connect_prompted();
     server.signal("INT");
     assert_eq!(ana.expect_closed(), ["*** server shutting down"]);

@@ -26,9 +26,7 @@ fn a_silent_connection_is_closed_after_the_name_timeout() {
 #[test]
 fn an_overlong_line_is_refused_and_the_connection_goes_on() {
     let server = Server::start(&["--max-line", "64"]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     ana.send(&"x".repeat(65));
     ana.expect("! line too long (the limit is 64 bytes); it was discarded");
     // Exactly at the limit, with \r\n, is fine.
@@ -47,9 +45,7 @@ fn an_overlong_line_is_refused_and_the_connection_goes_on() {
 #[test]
 fn escape_sequences_controls_and_bidi_overrides_are_stripped() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     let cases: &[(&[u8], &str)] = &[
         (b"\x1b[2J\x1b[31mred\x1b[0m", "<ana> red"),
         (b"title\x1b]0;pwned\x07 here", "<ana> title here"),
@@ -90,9 +86,7 @@ fn telnet_negotiation_is_removed() {
 #[test]
 fn blank_lines_are_ignored() {
     let server = Server::start(&[]);
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [mut ana, mut bea] = server.join_all(["ana", "bea"]);
     ana.send_raw(b"\n\r\n   \n\t\n\x1b[0m\n");
     assert!(
         bea.lines_before_sync().is_empty(),
@@ -165,11 +159,7 @@ fn a_client_that_stops_reading_is_dropped_and_costs_the_others_nothing() {
 #[test]
 fn a_flooding_client_does_not_starve_the_others() {
     let server = Server::start(&[]);
-    let mut flooder = server.join("flooder");
-    let mut ana = server.join("ana");
-    let mut bea = server.join("bea");
-    flooder.skip_until(|l| l == "*** bea joined");
-    ana.skip_until(|l| l == "*** bea joined");
+    let [flooder, mut ana, mut bea] = server.join_all(["flooder", "ana", "bea"]);
     // The flooder sends 64 MB of one endless line (refused, but it has to be read) for a while, from
     // its own thread, while ana and bea chat.
     let stream = flooder.stream().try_clone().unwrap();

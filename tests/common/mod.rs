@@ -116,6 +116,17 @@ impl Server {
         client
     }
 
+    /// Joins every name in turn, then lets all but the last read past the later join notices, so
+    /// that each client's next line is whatever the test does next.
+    pub fn join_all<const N: usize>(&self, names: [&str; N]) -> [Client; N] {
+        let mut clients = names.map(|name| self.join(name));
+        let last = format!("*** {} joined", names[N - 1]);
+        for client in clients.iter_mut().take(N - 1) {
+            client.skip_until(|line| line == last);
+        }
+        clients
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
