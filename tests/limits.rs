@@ -315,3 +315,18 @@ fn a_large_answer_never_counts_as_a_slow_consumer() {
     ana.send("/list");
     assert_eq!(ana.line(), list, "ana was dropped for a large answer");
 }
+
+#[test]
+fn a_client_that_provokes_errors_without_reading_them_is_a_slow_consumer() {
+    let server = Server::start(&["--max-line", "16", "--max-queue", "65536"]);
+    let [mut ana, mut rude] = server.join_all(["ana", "rude"]);
+    // Each 17-byte line earns a 59-byte error line; 3 MB of them ask for 10 MB of answers that rude
+    // never reads.
+    let line = b"xxxxxxxxxxxxxxxxx\n".repeat(1000);
+    for _ in 0..170 {
+        if rude.stream().write_all(&line).is_err() {
+            break;
+        }
+    }
+    ana.skip_until(|l| l == "*** rude left (too slow)");
+}

@@ -470,3 +470,26 @@ fn the_default_web_port_being_taken_is_only_a_warning_but_a_given_one_is_fatal()
         "{stderr}"
     );
 }
+
+#[test]
+fn a_client_that_pings_without_reading_is_a_slow_consumer() {
+    let server = web_server(&["--max-queue", "65536"]);
+    let mut tcp = server.join("tcp");
+    let mut ws = Ws::join(server.web.unwrap(), "pinger");
+    tcp.expect("*** pinger joined");
+    // 100,000 pings of 125 bytes ask for 12.7 MB of pongs, far past what the socket buffers hold;
+    // the pinger never reads them. Writing them all may fail once the server drops the pinger.
+    let mut ping = Vec::new();
+    for _ in 0..1000 {
+        let mask = [1, 2, 3, 4];
+        ping.extend_from_slice(&[0x89, 0x80 | 125]);
+        ping.extend_from_slice(&mask);
+        ping.extend((0..125).map(|i| b'p' ^ mask[i % 4]));
+    }
+    for _ in 0..100 {
+        if ws.stream.write_all(&ping).is_err() {
+            break;
+        }
+    }
+    tcp.skip_until(|l| l == "*** pinger left (too slow)");
+}

@@ -205,6 +205,8 @@ impl Server {
                 self.handle(&events);
             }
             self.read_leftovers();
+            // Output queued outside a delivery (a pong, an error line) can also overflow a queue.
+            self.drop_slow_consumers();
             // Timed work runs whenever it is due, not only when `poll` times out: under steady traffic
             // `poll` may never time out at all.
             let now = Instant::now();

@@ -94,9 +94,11 @@ impl Server {
                 self.queue(key, &line);
             }
             WsEvent::Ping(payload) => {
+                // Queued like chat output, under the same cap: a client that sends pings and never
+                // reads the pongs is a slow consumer like any other.
                 let mut pong = Vec::new();
                 websocket::pong_frame(payload, &mut pong);
-                self.send_control(key, &pong);
+                self.queue_bytes(key, &pong);
             }
             WsEvent::Close(code) => {
                 // The peer closes (a tab was closed): answer its close frame, and the room hears at once.
@@ -141,7 +143,8 @@ impl Server {
         }
     }
 
-    /// Control frames are few and small: they skip the queue cap, which only chat output can reach.
+    /// Our close frame, sent once per connection, skips the queue cap: it must go out even to a
+    /// connection being dropped for it.
     fn send_control(&mut self, key: usize, frame: &[u8]) {
         self.connections[key].output.push(frame);
         self.mark_dirty(key);
