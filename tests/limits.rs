@@ -319,7 +319,7 @@ fn a_large_answer_never_counts_as_a_slow_consumer() {
 #[test]
 fn a_client_that_provokes_errors_without_reading_them_is_a_slow_consumer() {
     let server = Server::start(&["--max-line", "16", "--max-queue", "65536"]);
-    let [mut ana, mut rude] = server.join_all(["ana", "rude"]);
+    let [mut ana, rude] = server.join_all(["ana", "rude"]);
     // Each 17-byte line earns a 59-byte error line; 3 MB of them ask for 10 MB of answers that rude
     // never reads.
     let line = b"xxxxxxxxxxxxxxxxx\n".repeat(1000);
