@@ -7,45 +7,67 @@ use std::process::Command;
 
 use common::Server;
 
-#[test]
-fn the_bench_drives_the_server_and_counts_every_delivery() {
-    let server = Server::start(&[]);
+/// Runs a second of load with 20 clients, `ws_share` of them over WebSocket; returns the JSON.
+fn run_bench(ws_share: &str) -> String {
+    let server = Server::start(&["--web", "127.0.0.1:0"]);
+    let (addr, pid, web) = (
+        server.addr.to_string(),
+        server.pid().to_string(),
+        server.web.unwrap(),
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))
         .args([
             "--addr",
-            &server.addr.to_string(),
+            &addr,
             "--pid",
-            &server.pid().to_string(),
+            &pid,
+            "--web-addr",
+            &web.to_string(),
         ])
         .args([
+            "--ws-share",
+            ws_share,
             "--clients",
             "20",
             "--senders",
             "2",
             "--window",
             "4",
-            "--duration",
-            "1",
         ])
-        .args(["--settle-ms", "200", "--json"])
+        .args(["--duration", "1", "--settle-ms", "200", "--json"])
         .output()
         .unwrap();
-    let json = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{json}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let field = |name: &str| -> f64 {
-        let at = json
-            .find(&format!("\"{name}\":"))
-            .unwrap_or_else(|| panic!("{name} in {json}"));
-        let rest = &json[at + name.len() + 3..];
-        rest[..rest.find([',', '}']).unwrap()].parse().unwrap()
-    };
-    assert_eq!(field("lost"), 0.0, "{json}");
-    assert_eq!(field("out_of_order"), 0.0, "{json}");
-    assert!(field("received") > 0.0, "{json}");
-    assert_eq!(field("recipients_per_line"), 19.0);
-    assert!(field("server_cpu_seconds") >= 0.0);
+    let json = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{json}\n{stderr}");
+    json
+}
+
+/// A number from the one-line JSON report.
+fn field(json: &str, name: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let rest = &json[at + name.len() + 3..];
+    rest[..rest.find([',', '}']).unwrap()].parse().unwrap()
+}
+
+#[test]
+fn the_bench_drives_the_server_and_counts_every_delivery() {
+    let json = run_bench("0");
+    assert_eq!(field(&json, "websocket_clients"), 0.0, "{json}");
+    assert_eq!(field(&json, "lost"), 0.0, "{json}");
+    assert_eq!(field(&json, "out_of_order"), 0.0, "{json}");
+    assert!(field(&json, "received") > 0.0, "{json}");
+    assert_eq!(field(&json, "recipients_per_line"), 19.0);
+    assert!(field(&json, "server_cpu_seconds") >= 0.0);
+}
+
+#[test]
+fn half_the_clients_can_be_browsers() {
+    let json = run_bench("0.5");
+    assert_eq!(field(&json, "websocket_clients"), 10.0, "{json}");
+    assert_eq!(field(&json, "lost"), 0.0, "{json}");
+    assert_eq!(field(&json, "out_of_order"), 0.0, "{json}");
+    assert!(field(&json, "received") > 0.0, "{json}");
 }

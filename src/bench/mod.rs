@@ -69,12 +69,16 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// The most connects in flight at once.
     pub connecting: usize,
+    /// The share of clients (0 to 1, spread evenly) that join over WebSocket at `web`.
+    pub websocket_share: f64,
+    pub web: Option<SocketAddr>,
 }
 
 /// What a run measured.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub clients: usize,
+    pub websocket_clients: usize,
     pub senders: usize,
     pub recipients_per_line: usize,
     pub join_seconds: f64,
@@ -121,6 +125,59 @@ struct Peer {
     /// Bytes not yet written.
     out: Vec<u8>,
     order: Order,
+    websocket: WebSocket,
+}
+
+/// Where a WebSocket client is: a plain TCP client is `No` throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebSocket {
+    No,
+    /// The upgrade request is sent; the response has not ended yet.
+    Upgrading,
+    Open,
+}
+
+/// The mask of every frame the generator sends (a client must mask; the server does not care how).
+const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+/// Appends a masked text frame with `payload`.
+fn masked_text_frame(payload: &[u8], out: &mut Vec<u8>) {
+    out.push(0x81);
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+}
+
+/// A server frame at the start of `bytes`: (opcode, payload range, length used), if all there.
+fn server_frame(bytes: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (len, at) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    (bytes.len() >= at + len).then_some((first & 0x0f, at..at + len, at + len))
+}
+
+/// Whether client `index` joins over WebSocket: `share` of the clients, spread evenly.
+fn is_websocket(index: usize, share: f64) -> bool {
+    ((index + 1) as f64 * share).floor() > (index as f64 * share).floor()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,6 +213,8 @@ struct Bench<'a> {
     report: Report,
     scratch: Vec<u8>,
     line: Vec<u8>,
+    /// A WebSocket frame being built (kept to reuse its memory).
+    frame: Vec<u8>,
     members_connected: usize,
 }
 
@@ -205,12 +264,16 @@ impl<'a> Bench<'a> {
             window_start: now,
             report: Report {
                 clients: options.clients,
+                websocket_clients: (0..options.clients)
+                    .filter(|&i| options.web.is_some() && is_websocket(i, options.websocket_share))
+                    .count(),
                 senders: options.senders,
                 recipients_per_line: recipients,
                 ..Report::default()
             },
             scratch: vec![0; 64 << 10],
             line: Vec::with_capacity(options.payload + 64),
+            frame: Vec::with_capacity(options.payload + 64),
             members_connected: 0,
         })
     }
@@ -325,7 +388,14 @@ impl<'a> Bench<'a> {
             if index == self.total_peers() {
                 break;
             }
-            let mut stream = TcpStream::connect(self.options.addr)?;
+            let websocket = index < self.options.clients
+                && self.options.web.is_some()
+                && is_websocket(index, self.options.websocket_share);
+            let target = match self.options.web {
+                Some(web) if websocket => web,
+                _ => self.options.addr,
+            };
+            let mut stream = TcpStream::connect(target)?;
             let interest = Interest::READABLE | Interest::WRITABLE;
             self.poll
                 .registry()
@@ -346,6 +416,11 @@ impl<'a> Bench<'a> {
                 carry: Vec::new(),
                 out: Vec::new(),
                 order,
+                websocket: if websocket {
+                    WebSocket::Upgrading
+                } else {
+                    WebSocket::No
+                },
             });
         }
         Ok(())
@@ -374,6 +449,19 @@ impl<'a> Bench<'a> {
 
     /// Sends the join line, or counts the client as joined at once.
     fn on_connected(&mut self, index: usize) -> io::Result<()> {
+        if self.peers[index].websocket == WebSocket::Upgrading {
+            let request = format!(
+                "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: cG9sbGNoYXQtYmVuY2gtMQ==\r\n\r\n",
+                self.options.web.unwrap_or(self.options.addr)
+            );
+            return self.write(index, request.as_bytes()); // The join follows the upgrade.
+        }
+        self.join(index)
+    }
+
+    /// Sends the join line, or counts the client as joined at once.
+    fn join(&mut self, index: usize) -> io::Result<()> {
         let name = format!("b{index}");
         let (join, joined_marker) = match (&self.options.protocol, self.peers[index].role) {
             (_, Role::Publisher(_)) => (None, None),
@@ -388,7 +476,7 @@ impl<'a> Bench<'a> {
             ),
         };
         if let Some(line) = join {
-            self.write(index, line.as_bytes())?;
+            self.send_line(index, line.as_bytes())?;
         }
         if joined_marker.is_none() {
             self.mark_joined(index);
@@ -431,7 +519,49 @@ impl<'a> Bench<'a> {
     }
 
     /// Cuts bytes into lines (RESP too is lines ending in `\r\n`) and handles each.
-    fn lines(&mut self, index: usize, mut bytes: &[u8]) {
+    fn lines(&mut self, index: usize, bytes: &[u8]) {
+        match self.peers[index].websocket {
+            WebSocket::No => self.text_lines(index, bytes),
+            WebSocket::Upgrading => self.upgrade_response(index, bytes),
+            WebSocket::Open => self.frames(index, bytes),
+        }
+    }
+
+    /// Waits for the end of the `101` response; what follows it is frames.
+    fn upgrade_response(&mut self, index: usize, bytes: &[u8]) {
+        let peer = &mut self.peers[index];
+        peer.carry.extend_from_slice(bytes);
+        let Some(end) = peer.carry.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return;
+        };
+        if !peer.carry.starts_with(b"HTTP/1.1 101") {
+            return; // Refused: this client never joins, and the run never starts.
+        }
+        let rest = peer.carry.split_off(end + 4);
+        peer.carry.clear();
+        peer.websocket = WebSocket::Open;
+        if let Err(e) = self.join(index) {
+            log::warn!("client {index}: {e}");
+        }
+        self.frames(index, &rest);
+    }
+
+    /// Server frames: each text frame is one line.
+    fn frames(&mut self, index: usize, bytes: &[u8]) {
+        let mut carry = std::mem::take(&mut self.peers[index].carry);
+        carry.extend_from_slice(bytes);
+        let mut at = 0;
+        while let Some((opcode, payload, used)) = server_frame(&carry[at..]) {
+            if opcode == 0x1 {
+                self.line(index, &carry[at + payload.start..at + payload.end]);
+            }
+            at += used;
+        }
+        carry.drain(..at);
+        self.peers[index].carry = carry;
+    }
+
+    fn text_lines(&mut self, index: usize, mut bytes: &[u8]) {
         let mut carry = std::mem::take(&mut self.peers[index].carry);
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             if carry.is_empty() {
@@ -547,9 +677,23 @@ impl<'a> Bench<'a> {
             line.push(b'\n');
             &line
         };
-        let result = self.write(peer, bytes);
+        let result = self.send_line(peer, bytes);
         self.line = line;
         self.report.sent += 1;
+        result
+    }
+
+    /// Sends one line as its client's transport frames it: as is, or as a WebSocket text message
+    /// without its newline.
+    fn send_line(&mut self, index: usize, line: &[u8]) -> io::Result<()> {
+        if self.peers[index].websocket != WebSocket::Open {
+            return self.write(index, line);
+        }
+        let mut framed = std::mem::take(&mut self.frame);
+        framed.clear();
+        masked_text_frame(line.strip_suffix(b"\n").unwrap_or(line), &mut framed);
+        let result = self.write(index, &framed);
+        self.frame = framed;
         result
     }
 
@@ -641,8 +785,11 @@ impl Report {
         let ms = |ns: u64| ns as f64 / 1e6;
         let mut rows = vec![
             (
-                "clients (senders)",
-                format!("{} ({})", self.clients, self.senders),
+                "clients (senders, over WebSocket)",
+                format!(
+                    "{} ({}, {})",
+                    self.clients, self.senders, self.websocket_clients
+                ),
             ),
             ("recipients per line", self.recipients_per_line.to_string()),
             (
@@ -715,6 +862,7 @@ impl Report {
     pub fn json(&self) -> String {
         let mut fields = vec![
             format!("\"clients\":{}", self.clients),
+            format!("\"websocket_clients\":{}", self.websocket_clients),
             format!("\"senders\":{}", self.senders),
             format!("\"recipients_per_line\":{}", self.recipients_per_line),
             format!("\"join_seconds\":{:.3}", self.join_seconds),

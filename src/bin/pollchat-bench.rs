@@ -65,6 +65,12 @@ struct Args {
     /// Most connects in flight at once.
     #[arg(long, default_value_t = 500)]
     connecting: usize,
+    /// The share of clients (0 to 1) that join over WebSocket, through --web-addr.
+    #[arg(long, default_value_t = 0.0)]
+    ws_share: f64,
+    /// The server's web address (with --exec, read from its start-up line when not given).
+    #[arg(long)]
+    web_addr: Option<SocketAddr>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -97,18 +103,21 @@ fn main() -> ExitCode {
         _ => preset.3,
     };
     let mut server = None;
-    let (addr, pid) = match (&args.exec, args.addr) {
+    let (addr, web, pid) = match (&args.exec, args.addr) {
         (Some(command), addr) => match start(command, addr) {
-            Ok((child, addr)) => {
+            Ok((child, addr, web)) => {
                 let pid = child.id();
                 server = Some(child);
-                (addr, Some(pid))
+                (addr, args.web_addr.or(web), Some(pid))
             }
             Err(e) => return fail(&e),
         },
-        (None, Some(addr)) => (addr, args.pid),
+        (None, Some(addr)) => (addr, args.web_addr, args.pid),
         (None, None) => return fail("give --addr, or --exec to start the server"),
     };
+    if args.ws_share > 0.0 && web.is_none() {
+        return fail("--ws-share needs the server's web address (--web-addr)");
+    }
     let none_or = |s: &str| (s != "none" && !s.is_empty()).then(|| s.to_string());
     let options = Options {
         addr,
@@ -129,6 +138,8 @@ fn main() -> ExitCode {
         },
         server_pid: pid,
         connecting: args.connecting,
+        websocket_share: args.ws_share.clamp(0.0, 1.0),
+        web,
     };
     let result = bench::run(&options);
     if let Some(child) = server {
@@ -156,8 +167,11 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Starts the server; without `addr`, reads it from the start-up line (`... listening on ADDR`).
-fn start(command: &str, addr: Option<SocketAddr>) -> Result<(Child, SocketAddr), String> {
+/// Starts the server; without `addr`, reads it from the start-up line
+/// (`... listening on ADDR[; web http://WEB/]`), which also gives the web address.
+type Started = (Child, SocketAddr, Option<SocketAddr>);
+
+fn start(command: &str, addr: Option<SocketAddr>) -> Result<Started, String> {
     let mut words = command.split_whitespace();
     let program = words.next().ok_or("--exec is empty")?;
     let mut child = Command::new(program)
@@ -169,7 +183,7 @@ fn start(command: &str, addr: Option<SocketAddr>) -> Result<(Child, SocketAddr),
         .map_err(|e| format!("cannot start {program}: {e}"))?;
     if let Some(addr) = addr {
         wait_for_port(addr);
-        return Ok((child, addr));
+        return Ok((child, addr, None));
     }
     let stdout = child.stdout.take().ok_or("no standard output")?;
     let mut first = String::new();
@@ -182,7 +196,12 @@ fn start(command: &str, addr: Option<SocketAddr>) -> Result<(Child, SocketAddr),
         .and_then(|rest| rest.split([',', ';', ' ', '\n']).next())
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| format!("no address in the server's first line: {first:?}"))?;
-    Ok((child, addr))
+    let web = first
+        .split("; web http://")
+        .nth(1)
+        .and_then(|rest| rest.trim().strip_suffix('/'))
+        .and_then(|a| a.parse().ok());
+    Ok((child, addr, web))
 }
 
 /// For servers that print no start-up line: try to connect for up to 5 s.
