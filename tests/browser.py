@@ -79,7 +79,12 @@ def main():
         driver.get(web_url)
         # Keyboard first: the name box has the focus; a name and Enter join.
         wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "name")
-        driver.switch_to.active_element.send_keys("browser_user", Keys.ENTER)
+        # A taken name: the page shows the server's reason and lets the person try another.
+        driver.switch_to.active_element.send_keys("NC_USER", Keys.ENTER)
+        wait.until(lambda d: "the name NC_USER is taken" in d.find_element(By.ID, "joinerr").text)
+        name_box = driver.find_element(By.ID, "name")
+        name_box.clear()
+        name_box.send_keys("browser_user", Keys.ENTER)
         tcp.until(lambda line: line == "*** browser_user joined")
         wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "text")
 
