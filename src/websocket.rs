@@ -285,27 +285,40 @@ pub fn close_frame(code: u16, out: &mut Vec<u8>) {
     frame(OpCode::Control(Control::Close), &code.to_be_bytes(), out);
 }
 
+/// Appends a frame as a client sends it: `first` is the FIN/RSV/opcode byte, the payload is masked
+/// with `mask` (a browser always masks; `None` makes the unmasked frame a server must refuse). The
+/// server never sends these; the load generator and the tests do.
+pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    out.push(first);
+    match payload.len() {
+        n @ 0..=125 => out.push(masked | n as u8),
+        n @ 126..=65535 => {
+            out.push(masked | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(masked | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(mask) => {
+            out.extend_from_slice(&mask);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A client frame: masked with a fixed mask.
     fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1, 2, 3, 4];
-        let mut out = vec![first];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n @ 126..=65535 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let mut out = Vec::new();
+        super::client_frame(first, payload, Some([1, 2, 3, 4]), &mut out);
         out
     }
 

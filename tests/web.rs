@@ -93,26 +93,9 @@ impl Ws {
 
     /// Sends a raw frame: `first` is the FIN/opcode byte; masked unless `masked` is false.
     fn frame(&mut self, first: u8, payload: &[u8], masked: bool) {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![first];
-        let bit = if masked { 0x80 } else { 0 };
-        match payload.len() {
-            n @ 0..=125 => out.push(bit | n as u8),
-            n @ 126..=65535 => {
-                out.push(bit | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(bit | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        if masked {
-            out.extend_from_slice(&mask);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        } else {
-            out.extend_from_slice(payload);
-        }
+        let mut out = Vec::new();
+        let mask = masked.then_some([0x37, 0xfa, 0x21, 0x3d]);
+        pollchat::websocket::client_frame(first, payload, mask, &mut out);
         self.stream.write_all(&out).unwrap();
     }
 
@@ -481,10 +464,7 @@ fn a_client_that_pings_without_reading_is_a_slow_consumer() {
     // the pinger never reads them. Writing them all may fail once the server drops the pinger.
     let mut ping = Vec::new();
     for _ in 0..1000 {
-        let mask = [1, 2, 3, 4];
-        ping.extend_from_slice(&[0x89, 0x80 | 125]);
-        ping.extend_from_slice(&mask);
-        ping.extend((0..125).map(|i| b'p' ^ mask[i % 4]));
+        pollchat::websocket::client_frame(0x89, &[b'p'; 125], Some([1, 2, 3, 4]), &mut ping);
     }
     for _ in 0..100 {
         if ws.stream.write_all(&ping).is_err() {

@@ -142,20 +142,7 @@ const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
 /// Appends a masked text frame with `payload`.
 fn masked_text_frame(payload: &[u8], out: &mut Vec<u8>) {
-    out.push(0x81);
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=65535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    crate::websocket::client_frame(0x81, payload, Some(MASK), out);
 }
 
 /// A server frame at the start of `bytes`: (opcode, payload range, length used), if all there.
