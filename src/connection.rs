@@ -102,6 +102,9 @@ impl Connection {
 /// `write` call at the end of the pass, so ten lines cost one system call and one TCP segment, not ten.
 /// A flat buffer has no per-entry overhead: the bytes it holds are the memory it costs (up to the
 /// slack of `Vec` growth), and an idle connection's buffer is freed on the loop's tick.
+/// Output buffers up to this capacity are freed as soon as they are written.
+const SMALL_BUFFER: usize = 512;
+
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
@@ -153,11 +156,18 @@ impl Output {
                 Err(e) => return Err(e),
             }
         }
-        // All sent. The capacity is kept for the next pass: a busy connection would otherwise free and
-        // regrow its buffer on every pass (measured: 56 ns instead of 9 ns per queued line, in
-        // `cargo bench`). The tick gives idle buffers back (`release_if_idle`).
-        self.sent = 0;
-        self.buf.clear();
+        // All sent. A busy connection keeps its capacity for the next pass: freeing and regrowing it on
+        // every pass cost 56 ns instead of 9 ns per queued line (`cargo bench`); the tick gives idle
+        // buffers back (`release_if_idle`). A small buffer is freed at once: its memory goes straight
+        // back to the allocator for the next small buffer, instead of lingering until the tick and
+        // leaving holes among the allocations made meanwhile (a crowd joining, see
+        // docs/performance.md).
+        if self.buf.capacity() <= SMALL_BUFFER {
+            *self = Output::default();
+        } else {
+            self.sent = 0;
+            self.buf.clear();
+        }
         Ok(true)
     }
 
