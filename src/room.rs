@@ -133,10 +133,10 @@ pub struct Room {
     names: HashMap<String, ClientId>,
     /// The last `config.history` chat and action lines, oldest first.
     history: VecDeque<String>,
-    /// Name deadlines in the order they fall. An entry whose client has since joined, left, or been
-    /// replaced by a new connection with the same id no longer matches that client's deadline and is
-    /// skipped.
-    deadlines: VecDeque<(Instant, ClientId)>,
+    /// The ids of connections still giving a name (the deadline is in `Client::Naming`). Each tick
+    /// drops those that have joined or left, so this holds only the few naming right now, not an entry
+    /// per user for a minute after a crowd joins.
+    naming: Vec<ClientId>,
     /// The latest time the room was told (by [`Event::Connect`] or [`Event::Tick`]).
     clock: Instant,
     /// Joins and leaves in a big room not yet announced, and when the next summary may go out.
@@ -152,7 +152,7 @@ impl Room {
             config,
             clients: Clients::default(),
             names: HashMap::new(),
-            deadlines: VecDeque::new(),
+            naming: Vec::new(),
             clock: Instant::now(),
             joins_untold: 0,
             leaves_untold: 0,
@@ -190,7 +190,7 @@ impl Room {
         self.clock = now;
         let deadline = now + self.config.name_timeout;
         self.clients.insert(id, Client::Naming { deadline });
-        self.deadlines.push_back((deadline, id));
+        self.naming.push(id);
         to(out, id, protocol::greeting(self.online()));
         to(out, id, protocol::NAME_PROMPT);
     }
@@ -395,21 +395,25 @@ impl Room {
     }
 
     fn expire_names(&mut self, now: Instant, out: &mut Vec<Delivery>) {
-        while let Some(&(deadline, id)) = self.deadlines.front() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            if let Some(Client::Naming { deadline: current }) = self.clients.get(&id)
-                && *current == deadline
-            {
+        let mut naming = std::mem::take(&mut self.naming);
+        naming.retain(|&id| match self.clients.get(&id) {
+            Some(Client::Naming { deadline }) if *deadline <= now => {
                 self.clients.remove(&id);
                 info!("#{id} gave no name in time");
                 let secs = self.config.name_timeout.as_secs();
                 to(out, id, protocol::name_timeout(secs));
                 out.push(Delivery::Close { id });
+                false
             }
+            Some(Client::Naming { .. }) => true,
+            // Joined or gone. (An id reused after a leave may be listed twice: the first entry
+            // handles it, and the second then finds it no longer naming.)
+            _ => false,
+        });
+        if naming.capacity() > 4 * naming.len() + 64 {
+            naming.shrink_to_fit(); // A crowd has finished joining: give the memory back.
         }
+        self.naming = naming;
     }
 
     fn shutdown(&mut self, out: &mut Vec<Delivery>) {
@@ -419,7 +423,7 @@ impl Room {
         }
         self.clients.clear();
         self.names.clear();
-        self.deadlines.clear();
+        self.naming.clear();
     }
 
     /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.
