@@ -19,7 +19,8 @@ use crate::text::{self, check_name, name_key};
 
 /// Names one connection for as long as it is in the room. The edge picks the number (the TCP loop
 /// uses the connection's slab key) and must not reuse it before it has sent [`Event::Disconnect`] or
-/// received [`Delivery::Close`] for it.
+/// received [`Delivery::Close`] for it. Ids should be small and dense, as slab keys are: the room
+/// keeps its clients in a vector indexed by id.
 pub type ClientId = usize;
 
 /// What the room is told.
