@@ -204,13 +204,18 @@ fn start(command: &str, addr: Option<SocketAddr>) -> Result<Started, String> {
     Ok((child, addr, web))
 }
 
-/// For servers that print no start-up line: try to connect for up to 5 s.
+/// For servers that print no start-up line: try to connect every 50 ms for up to 5 s. The wait
+/// between tries is an empty `Poll` timing out: this program has one way to wait, and it is `poll`.
 fn wait_for_port(addr: SocketAddr) {
+    let Ok(mut poll) = mio::Poll::new() else {
+        return;
+    };
+    let mut events = mio::Events::with_capacity(1);
     for _ in 0..100 {
         if std::net::TcpStream::connect(addr).is_ok() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let _ = poll.poll(&mut events, Some(Duration::from_millis(50)));
     }
 }
 
