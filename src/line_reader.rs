@@ -64,11 +64,6 @@ impl LineReader {
         }
     }
 
-    /// Bytes held for an unfinished line.
-    pub fn buffered(&self) -> usize {
-        self.partial.len()
-    }
-
     /// Feeds bytes just read, calling `each` for every line completed by them, in order. `each` can
     /// stop the reading by returning `Break` (say, after `/quit`); the bytes after that are dropped.
     pub fn feed(

@@ -69,11 +69,6 @@ impl FrameReader {
         }
     }
 
-    /// Bytes held for unfinished frames and messages.
-    pub fn buffered(&self) -> usize {
-        self.pending.len() + self.message.len()
-    }
-
     /// Feeds bytes just read, calling `each` for every event they complete, in order. `each` can stop
     /// the reading by returning `Break`.
     pub fn feed(

@@ -94,10 +94,6 @@ impl Session {
         self.phase == Phase::Joined
     }
 
-    pub fn has_joined(&self) -> bool {
-        self.has_joined
-    }
-
     /// Typed lines not yet sent.
     pub fn queued(&self) -> usize {
         self.queue.len()
