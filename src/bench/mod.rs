@@ -196,6 +196,8 @@ struct Bench<'a> {
     start: Instant,
     joined: usize,
     last_rx: Instant,
+    /// `last_rx` in nanoseconds since `start`: the arrival time of the lines being handled.
+    rx_ns: u64,
     window_start: Instant,
     report: Report,
     scratch: Vec<u8>,
@@ -248,6 +250,7 @@ impl<'a> Bench<'a> {
             start: now,
             joined: 0,
             last_rx: now,
+            rx_ns: 0,
             window_start: now,
             report: Report {
                 clients: options.clients,
@@ -284,7 +287,9 @@ impl<'a> Bench<'a> {
         let mut events = Events::with_capacity(4096);
         let (mut cpu_start, mut bench_cpu_start) = (0.0, 0.0);
         loop {
-            self.connect_more()?;
+            if self.phase == Phase::Connecting {
+                self.connect_more()?;
+            }
             let timeout = self.timeout();
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -493,7 +498,9 @@ impl<'a> Bench<'a> {
             match peer.stream.read(&mut scratch) {
                 Ok(0) => break Err(io::Error::other(format!("client {index} was disconnected"))),
                 Ok(n) => {
+                    // One clock reading per read, not per line: the lines of one read arrived together.
                     self.last_rx = Instant::now();
+                    self.rx_ns = self.last_rx.duration_since(self.start).as_nanos() as u64;
                     self.lines(index, &scratch[..n]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
@@ -579,7 +586,7 @@ impl<'a> Bench<'a> {
         if self.peers[index].role != Role::Member {
             return;
         }
-        let Some(at) = line.windows(MARK.len()).position(|w| w == MARK) else {
+        let Some(at) = find_mark(line) else {
             return;
         };
         let Some((sender, seq, sent_ns)) = parse_payload(&line[at + MARK.len()..]) else {
@@ -589,7 +596,7 @@ impl<'a> Bench<'a> {
     }
 
     fn delivered(&mut self, index: usize, sender: usize, seq: u64, sent_ns: u64) {
-        let now_ns = self.start.elapsed().as_nanos() as u64;
+        let now_ns = self.rx_ns;
         self.report.latency.record(now_ns.saturating_sub(sent_ns));
         self.report.received += 1;
         if self.phase == Phase::Measuring {
@@ -719,6 +726,19 @@ impl<'a> Bench<'a> {
         }
         Ok(())
     }
+}
+
+/// Where the marker starts in a delivered line: a scan for its first byte, then a check of the rest.
+fn find_mark(line: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = line[from..].iter().position(|&b| b == MARK[0]) {
+        let at = from + i;
+        if line[at..].starts_with(MARK) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// `SENDER SEQ SENT_NS ...` after the marker.
@@ -896,6 +916,13 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mark_is_found_wherever_the_server_puts_it() {
+        assert_eq!(find_mark(b"<b1> ~B 1 2 3"), Some(5));
+        assert_eq!(find_mark(b"~x ~B 1"), Some(3));
+        assert_eq!(find_mark(b"*** b1 joined"), None);
+    }
 
     #[test]
     fn payloads_parse_wherever_the_server_puts_them() {
