@@ -1,0 +1,275 @@
+//! The command line of `pollchat-bench`: its flags, the named scenarios they can start from, and the
+//! checks that turn them into [`Options`]. Flags given explicitly override a scenario.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::{Load, Options, Protocol};
+
+/// Load generator for chat servers: N clients join, S of them send lines carrying a sender id, a
+/// sequence number and a timestamp; every receiver checks what it gets (loss, duplicates,
+/// reordering) and times it.
+///
+/// Scenarios (explicit flags override them): fanout100 = 100 clients, 10 senders, closed loop with 4
+/// lines in flight each; fanout1k = 1,000 clients, 4 senders at 50 lines/s; idle10k = 10,000 clients,
+/// 1 sender at 10 lines/s; c19k = as many clients as the open-file limit allows (limit − 1,000, about
+/// 19,000 under a limit of 20,000), 1 sender at 10 lines/s; slow = fanout100 plus 10 clients that
+/// join and never read.
+///
+/// Exit status: 0 for a clean run, 1 if lines were lost, duplicated or reordered (or clients
+/// disconnected), 2 for a usage or connection error.
+#[derive(Debug, Parser)]
+#[command(name = "pollchat-bench", version)]
+pub struct Args {
+    /// The server's address (with --exec, read from its start-up line when not given).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub addr: Option<SocketAddr>,
+    /// Start the server with this command (split on spaces), measure it, and stop it at the end with
+    /// SIGINT.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+    /// The server's PID, for its CPU and memory (implied by --exec).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// fanout100, fanout1k, idle10k, c19k or slow.
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// Clients in the room (all recipients).
+    #[arg(long, value_name = "N")]
+    pub clients: Option<usize>,
+    /// How many of them send.
+    #[arg(long, value_name = "S")]
+    pub senders: Option<usize>,
+    /// Extra clients that join and then never read again (not recipients).
+    #[arg(long, value_name = "K")]
+    pub sleepers: Option<usize>,
+    /// Closed loop: lines in flight per sender (a line is in flight until all its recipients have it).
+    #[arg(long, value_name = "W", conflicts_with = "rate", value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: Option<u64>,
+    /// Open loop: lines per second per sender.
+    #[arg(long, value_name = "MSGS_PER_SEC_PER_SENDER")]
+    pub rate: Option<f64>,
+    /// An idle room: 1 sender at 10 lines/s, open loop (what idle10k does with 10,000 clients).
+    #[arg(long)]
+    pub idle: bool,
+    /// Seconds of measured window.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// How long nothing must arrive (the join notices are over) before the window, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub settle_ms: u64,
+    /// Bytes per line sent, newline included (a line is never shorter than its stamp).
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub payload: usize,
+    /// The first line a client sends (`{name}` becomes its name, b0, b1, ...), or `none`.
+    #[arg(long, value_name = "FMT", default_value = "{name}")]
+    pub join_line: String,
+    /// A client has joined when a line starting with this arrives (empty or `none`: as soon as
+    /// connected).
+    #[arg(long, value_name = "P", default_value = "*** you are ")]
+    pub joined_prefix: String,
+    /// Drive Redis pub/sub: every client SUBSCRIBEs, each sender PUBLISHes on a connection of its own.
+    #[arg(long)]
+    pub redis: bool,
+    /// Most connects in flight at once (started, not joined yet).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub connecting: usize,
+    /// The share of clients (0 to 1) that join over WebSocket, through --web-addr.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub ws_share: f64,
+    /// The server's web address (with --exec, read from its start-up line when not given).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub web_addr: Option<SocketAddr>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A named scenario's (clients, senders, sleepers, load).
+struct Scenario {
+    clients: usize,
+    senders: usize,
+    sleepers: usize,
+    load: Load,
+}
+
+/// File descriptors kept back from c19k's clients: the generator's own (poll, standard streams, the
+/// pipe of --exec) and headroom, since the server on the same machine under the same limit needs a
+/// few beyond its clients too.
+const FD_RESERVE: u64 = 1000;
+
+impl Scenario {
+    fn named(name: &str, open_files: u64) -> Option<Scenario> {
+        let closed = Load::Closed { window: 4 };
+        let idle = Load::Open { rate: 10.0 };
+        let (clients, senders, sleepers, load) = match name {
+            "fanout100" => (100, 10, 0, closed),
+            "fanout1k" => (1000, 4, 0, Load::Open { rate: 50.0 }),
+            "idle10k" => (10_000, 1, 0, idle),
+            "c19k" => (
+                open_files.saturating_sub(FD_RESERVE).max(2) as usize,
+                1,
+                0,
+                idle,
+            ),
+            "slow" => (100, 10, 10, closed),
+            _ => return None,
+        };
+        Some(Scenario {
+            clients,
+            senders,
+            sleepers,
+            load,
+        })
+    }
+}
+
+impl Args {
+    /// The run these flags ask for. `open_files` is the generator's open-file limit (after raising
+    /// it). The address and PID are those given; `--exec` fills them in later.
+    pub fn options(&self, open_files: u64) -> Result<Options, String> {
+        let base = match &self.scenario {
+            Some(name) => Scenario::named(name, open_files).ok_or_else(|| {
+                format!("unknown scenario {name:?} (fanout100, fanout1k, idle10k, c19k, slow)")
+            })?,
+            None => Scenario::named("fanout100", open_files).expect("a known scenario"),
+        };
+        let idle = self.idle.then_some(Load::Open { rate: 10.0 });
+        let load = match (self.window, self.rate) {
+            (Some(window), _) => Load::Closed { window },
+            (_, Some(rate)) => Load::Open { rate },
+            _ => idle.unwrap_or(base.load),
+        };
+        let options = Options {
+            addr: self.addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            web: self.web_addr,
+            clients: self.clients.unwrap_or(base.clients),
+            senders: self
+                .senders
+                .unwrap_or(if self.idle { 1 } else { base.senders }),
+            sleepers: self.sleepers.unwrap_or(base.sleepers),
+            load,
+            duration: seconds(self.duration, "--duration")?,
+            settle: Duration::from_millis(self.settle_ms),
+            payload: self.payload,
+            protocol: self.protocol(),
+            server_pid: self.pid,
+            connecting: self.connecting,
+            websocket_share: self.ws_share,
+        };
+        check(&options, open_files)?;
+        if options.websocket_share > 0.0 && options.web.is_none() && self.exec.is_none() {
+            return Err("--ws-share needs the server's web address (--web-addr)".into());
+        }
+        Ok(options)
+    }
+
+    fn protocol(&self) -> Protocol {
+        if self.redis {
+            return Protocol::Redis;
+        }
+        let given = |s: &str| (!s.is_empty() && s != "none").then(|| s.to_string());
+        Protocol::Chat {
+            join: given(&self.join_line),
+            joined: given(&self.joined_prefix),
+        }
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero() && d.as_secs() <= 24 * 3600)
+        .ok_or_else(|| format!("{flag} {value}: want a number of seconds above 0"))
+}
+
+/// The combinations that cannot make a run.
+fn check(options: &Options, open_files: u64) -> Result<(), String> {
+    if options.senders > options.clients {
+        return Err(format!(
+            "--senders {} is more than --clients {}",
+            options.senders, options.clients
+        ));
+    }
+    if options.senders > 0 && options.recipients() == 0 {
+        return Err("a line needs a recipient: give at least 2 clients".into());
+    }
+    if let Load::Open { rate } = options.load
+        && !(rate > 0.0 && rate.is_finite())
+    {
+        return Err(format!("--rate {rate}: want lines per second above 0"));
+    }
+    if !(0.0..=1.0).contains(&options.websocket_share) {
+        return Err("--ws-share: want a share from 0 to 1".into());
+    }
+    if options.websocket_share > 0.0 && options.protocol == Protocol::Redis {
+        return Err("--ws-share is for chat servers, not --redis".into());
+    }
+    let needed = options.connections() as u64 + 16;
+    if needed > open_files {
+        return Err(format!(
+            "{} connections need more open files than the limit of {open_files}",
+            options.connections()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<Options, String> {
+        let args = Args::try_parse_from([&["pollchat-bench"], args].concat()).unwrap();
+        args.options(20_000)
+    }
+
+    #[test]
+    fn a_scenario_sets_the_defaults_and_flags_override_it() {
+        let o = options(&["--scenario", "fanout1k"]).unwrap();
+        assert_eq!((o.clients, o.senders), (1000, 4));
+        assert_eq!(o.load, Load::Open { rate: 50.0 });
+        let o = options(&["--scenario", "fanout1k", "--clients", "50", "--window", "2"]).unwrap();
+        assert_eq!((o.clients, o.senders), (50, 4));
+        assert_eq!(o.load, Load::Closed { window: 2 });
+        let o = options(&["--scenario", "slow"]).unwrap();
+        assert_eq!((o.clients, o.sleepers), (100, 10));
+        assert_eq!(options(&["--scenario", "c19k"]).unwrap().clients, 19_000);
+    }
+
+    #[test]
+    fn idle_is_one_slow_sender() {
+        let o = options(&["--clients", "500", "--idle"]).unwrap();
+        assert_eq!((o.clients, o.senders), (500, 1));
+        assert_eq!(o.load, Load::Open { rate: 10.0 });
+        let o = options(&["--idle", "--senders", "3", "--rate", "5"]).unwrap();
+        assert_eq!((o.senders, o.load), (3, Load::Open { rate: 5.0 }));
+    }
+
+    #[test]
+    fn the_protocol_flags() {
+        let o = options(&["--join-line", "none", "--joined-prefix", ""]).unwrap();
+        assert_eq!(
+            o.protocol,
+            Protocol::Chat {
+                join: None,
+                joined: None
+            }
+        );
+        let o = options(&["--redis", "--clients", "10", "--senders", "2"]).unwrap();
+        assert_eq!((o.recipients(), o.connections()), (10, 12));
+    }
+
+    #[test]
+    fn impossible_runs_are_refused() {
+        assert!(options(&["--scenario", "nope"]).is_err());
+        assert!(options(&["--clients", "3", "--senders", "4"]).is_err());
+        assert!(options(&["--clients", "1", "--senders", "1"]).is_err());
+        assert!(options(&["--rate", "0"]).is_err());
+        assert!(options(&["--duration", "0"]).is_err());
+        assert!(options(&["--clients", "30000"]).is_err());
+        assert!(options(&["--ws-share", "0.5"]).is_err());
+    }
+}

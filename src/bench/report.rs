@@ -1,0 +1,422 @@
+//! What a run measured, and its two forms: a table for people and one JSON object for scripts.
+
+use super::histogram::Histogram;
+use super::{Load, Options, Protocol};
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub redis: bool,
+    pub clients: usize,
+    pub websocket_clients: usize,
+    pub senders: usize,
+    pub sleepers: usize,
+    pub load: Load,
+    /// Bytes per line sent, newline included.
+    pub payload: usize,
+    pub recipients_per_line: usize,
+    /// From the first connect until every client has joined.
+    pub join_seconds: f64,
+    pub window_seconds: f64,
+    /// Lines sent in the window.
+    pub sent: u64,
+    /// `sent` × recipients per line.
+    pub expected: u64,
+    /// Unique deliveries, in the window and the drain after it (duplicates are not in it).
+    pub received: u64,
+    /// Unique deliveries that arrived within the window: the throughput figure.
+    pub received_in_window: u64,
+    /// `expected - received`, judged after the drain.
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Deliveries that arrived after a later line from the same sender.
+    pub reordered: u64,
+    /// Clients the server disconnected after they joined (their missing lines are in `lost`).
+    pub disconnected: u64,
+    /// Sleepers found closed by the server when read at the end (it cut off clients that do not
+    /// read). Not a fault: a bounded server should.
+    pub sleepers_dropped: u64,
+    /// Send-to-receive time of every unique delivery.
+    pub latency: Histogram,
+    /// The generator's own CPU (user + system) over the window.
+    pub bench_cpu_seconds: f64,
+    pub server: Option<ServerFigures>,
+}
+
+/// The server's side, from `/proc`, when its PID is known.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFigures {
+    /// User + system CPU over the window only.
+    pub cpu_seconds: f64,
+    /// Resident memory before any client connected, in bytes.
+    pub rss_before: u64,
+    /// Resident memory with every client joined, in bytes.
+    pub rss_joined: u64,
+    /// Peak resident memory (VmHWM) at the end of the window, in bytes.
+    pub rss_peak: u64,
+    /// The kernel's memory for all TCP sockets before connecting and with all joined, in bytes.
+    pub socket_memory_before: u64,
+    pub socket_memory_joined: u64,
+}
+
+impl Report {
+    /// An empty report for a run of `options`.
+    pub fn new(options: &Options) -> Report {
+        Report {
+            redis: options.protocol == Protocol::Redis,
+            clients: options.clients,
+            websocket_clients: (0..options.clients)
+                .filter(|&i| options.is_websocket(i))
+                .count(),
+            senders: options.senders,
+            sleepers: options.sleepers,
+            load: options.load,
+            payload: options.payload,
+            recipients_per_line: options.recipients(),
+            join_seconds: 0.0,
+            window_seconds: 0.0,
+            sent: 0,
+            expected: 0,
+            received: 0,
+            received_in_window: 0,
+            lost: 0,
+            duplicates: 0,
+            reordered: 0,
+            disconnected: 0,
+            sleepers_dropped: 0,
+            latency: Histogram::default(),
+            bench_cpu_seconds: 0.0,
+            server: None,
+        }
+    }
+
+    pub fn deliveries_per_second(&self) -> f64 {
+        if self.window_seconds > 0.0 {
+            self.received_in_window as f64 / self.window_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Server CPU nanoseconds per delivery in the window.
+    pub fn server_ns_per_delivery(&self) -> Option<f64> {
+        let server = self.server.as_ref()?;
+        (self.received_in_window > 0)
+            .then(|| server.cpu_seconds * 1e9 / self.received_in_window as f64)
+    }
+
+    /// (RSS with everyone joined − RSS before) / connections joined, in bytes.
+    pub fn server_bytes_per_client(&self) -> Option<f64> {
+        let server = self.server.as_ref()?;
+        let clients = (self.clients + self.sleepers).max(1) as f64;
+        Some(server.rss_joined.saturating_sub(server.rss_before) as f64 / clients)
+    }
+
+    /// No loss, no duplicates, no reordering, nobody disconnected.
+    pub fn is_clean(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.reordered == 0 && self.disconnected == 0
+    }
+
+    /// The generator's CPU as a share of one core over the window: near 1, it was the bottleneck.
+    pub fn bench_core_share(&self) -> f64 {
+        if self.window_seconds > 0.0 {
+            self.bench_cpu_seconds / self.window_seconds
+        } else {
+            0.0
+        }
+    }
+
+    fn describe_load(&self) -> String {
+        match self.load {
+            Load::Closed { window } => format!("closed loop, {window} lines in flight per sender"),
+            Load::Open { rate } => format!("open loop, {rate} lines/s per sender"),
+        }
+    }
+
+    /// A table for people.
+    pub fn table(&self) -> String {
+        let mut rows = self.run_rows();
+        rows.extend(self.delivery_rows());
+        rows.extend(self.server_rows());
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+            .collect()
+    }
+
+    fn run_rows(&self) -> Vec<(&'static str, String)> {
+        let recipients = if self.redis {
+            "every subscriber (Redis: senders publish on connections of their own)"
+        } else {
+            "every other client (the server does not echo to the sender)"
+        };
+        vec![
+            (
+                "server protocol",
+                (if self.redis {
+                    "Redis pub/sub"
+                } else {
+                    "chat lines"
+                })
+                .into(),
+            ),
+            (
+                "clients",
+                format!(
+                    "{} ({} over WebSocket), {} sleepers that never read",
+                    self.clients, self.websocket_clients, self.sleepers
+                ),
+            ),
+            (
+                "senders",
+                format!("{}, {}", self.senders, self.describe_load()),
+            ),
+            ("line size", format!("{} B", self.payload)),
+            (
+                "recipients per line",
+                format!("{}: {recipients}", self.recipients_per_line),
+            ),
+            (
+                "time for all to join",
+                format!("{:.2} s", self.join_seconds),
+            ),
+            ("window", format!("{:.1} s", self.window_seconds)),
+        ]
+    }
+
+    fn delivery_rows(&self) -> Vec<(&'static str, String)> {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let mut bench = format!(
+            "{:.2} s ({:.0} % of a core)",
+            self.bench_cpu_seconds,
+            100.0 * self.bench_core_share()
+        );
+        if self.bench_core_share() >= 0.9 {
+            bench.push_str(": the generator was near its limit, so may be the bottleneck");
+        }
+        let mut rows = vec![
+            ("lines sent", self.sent.to_string()),
+            (
+                "deliveries expected / received",
+                format!("{} / {}", self.expected, self.received),
+            ),
+            (
+                "lost / duplicated / reordered",
+                format!("{} / {} / {}", self.lost, self.duplicates, self.reordered),
+            ),
+            (
+                "recipients disconnected by the server",
+                self.disconnected.to_string(),
+            ),
+            (
+                "deliveries/s (in the window)",
+                format!("{:.0}", self.deliveries_per_second()),
+            ),
+            (
+                "latency p50 / p99 / p99.9 / max",
+                format!(
+                    "{:.3} / {:.3} / {:.3} / {:.3} ms",
+                    ms(self.latency.quantile(0.5)),
+                    ms(self.latency.quantile(0.99)),
+                    ms(self.latency.quantile(0.999)),
+                    ms(self.latency.max())
+                ),
+            ),
+            ("bench CPU in window", bench),
+        ];
+        if self.sleepers > 0 {
+            rows.push((
+                "sleepers cut off by the server",
+                format!(
+                    "{} of {} (read at the end)",
+                    self.sleepers_dropped, self.sleepers
+                ),
+            ));
+        }
+        rows
+    }
+
+    fn server_rows(&self) -> Vec<(&'static str, String)> {
+        let Some(server) = &self.server else {
+            return vec![("server", "not measured (give --pid or --exec)".into())];
+        };
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let mut rows = vec![(
+            "server CPU in window",
+            format!(
+                "{:.2} s ({:.0} % of a core)",
+                server.cpu_seconds,
+                100.0 * server.cpu_seconds / self.window_seconds.max(f64::MIN_POSITIVE)
+            ),
+        )];
+        if let Some(ns) = self.server_ns_per_delivery() {
+            rows.push(("server CPU per delivery", format!("{ns:.0} ns")));
+        }
+        rows.push((
+            "server RSS before / joined / peak",
+            format!(
+                "{:.1} / {:.1} / {:.1} MiB",
+                mib(server.rss_before),
+                mib(server.rss_joined),
+                mib(server.rss_peak)
+            ),
+        ));
+        if let Some(b) = self.server_bytes_per_client() {
+            rows.push(("server memory per client", format!("{b:.0} B")));
+        }
+        rows.push((
+            "kernel TCP memory before / joined",
+            format!(
+                "{:.1} / {:.1} MiB (all TCP sockets, both ends)",
+                mib(server.socket_memory_before),
+                mib(server.socket_memory_joined)
+            ),
+        ));
+        rows
+    }
+
+    /// One JSON object on one line. Times are in seconds or nanoseconds, memory in bytes.
+    pub fn json(&self) -> String {
+        let mut fields = vec![
+            (
+                "protocol",
+                quoted(if self.redis { "redis" } else { "chat" }),
+            ),
+            ("clients", self.clients.to_string()),
+            ("websocket_clients", self.websocket_clients.to_string()),
+            ("sleepers", self.sleepers.to_string()),
+            ("senders", self.senders.to_string()),
+        ];
+        fields.push(match self.load {
+            Load::Closed { window } => ("window", window.to_string()),
+            Load::Open { rate } => ("rate", rate.to_string()),
+        });
+        fields.extend([
+            ("payload", self.payload.to_string()),
+            ("recipients_per_line", self.recipients_per_line.to_string()),
+            ("join_seconds", format!("{:.3}", self.join_seconds)),
+            ("window_seconds", format!("{:.3}", self.window_seconds)),
+            ("sent", self.sent.to_string()),
+            ("expected", self.expected.to_string()),
+            ("received", self.received.to_string()),
+            ("received_in_window", self.received_in_window.to_string()),
+            ("lost", self.lost.to_string()),
+            ("duplicates", self.duplicates.to_string()),
+            ("reordered", self.reordered.to_string()),
+            ("disconnected", self.disconnected.to_string()),
+            ("sleepers_dropped", self.sleepers_dropped.to_string()),
+            (
+                "deliveries_per_second",
+                format!("{:.0}", self.deliveries_per_second()),
+            ),
+            ("latency_p50_ns", self.latency.quantile(0.5).to_string()),
+            ("latency_p99_ns", self.latency.quantile(0.99).to_string()),
+            ("latency_p999_ns", self.latency.quantile(0.999).to_string()),
+            ("latency_max_ns", self.latency.max().to_string()),
+            (
+                "bench_cpu_seconds",
+                format!("{:.3}", self.bench_cpu_seconds),
+            ),
+        ]);
+        if let Some(server) = &self.server {
+            fields.push(("server_cpu_seconds", format!("{:.3}", server.cpu_seconds)));
+            if let Some(ns) = self.server_ns_per_delivery() {
+                fields.push(("server_ns_per_delivery", format!("{ns:.1}")));
+            }
+            fields.extend([
+                ("server_rss_before", server.rss_before.to_string()),
+                ("server_rss_joined", server.rss_joined.to_string()),
+                ("server_rss_peak", server.rss_peak.to_string()),
+            ]);
+            if let Some(b) = self.server_bytes_per_client() {
+                fields.push(("server_bytes_per_client", format!("{b:.0}")));
+            }
+            fields.extend([
+                (
+                    "socket_memory_before",
+                    server.socket_memory_before.to_string(),
+                ),
+                (
+                    "socket_memory_joined",
+                    server.socket_memory_joined.to_string(),
+                ),
+            ]);
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("\"{name}\":{value}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+}
+
+/// A JSON string of text that needs no escaping.
+fn quoted(text: &str) -> String {
+    format!("\"{text}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn report() -> Report {
+        let options = Options {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            web: None,
+            clients: 10,
+            senders: 2,
+            sleepers: 0,
+            load: Load::Closed { window: 4 },
+            duration: Duration::from_secs(1),
+            settle: Duration::from_millis(1),
+            payload: 64,
+            protocol: Protocol::Chat {
+                join: None,
+                joined: None,
+            },
+            server_pid: None,
+            connecting: 10,
+            websocket_share: 0.0,
+        };
+        let mut report = Report::new(&options);
+        report.window_seconds = 2.0;
+        report.sent = 10;
+        report.expected = 90;
+        report.received = 90;
+        report.received_in_window = 80;
+        report.latency.record(1_000_000);
+        report
+    }
+
+    #[test]
+    fn rates_and_cleanliness() {
+        let mut r = report();
+        assert_eq!(r.recipients_per_line, 9);
+        assert_eq!(r.deliveries_per_second(), 40.0);
+        assert!(r.is_clean());
+        r.reordered = 1;
+        assert!(!r.is_clean());
+    }
+
+    #[test]
+    fn the_json_is_one_flat_object() {
+        let json = report().json();
+        assert!(json.starts_with("{\"protocol\":\"chat\",") && json.ends_with('}'));
+        assert!(json.contains("\"window\":4,") && json.contains("\"deliveries_per_second\":40,"));
+        assert!(!json.contains('\n') && !json.contains("server_cpu"));
+    }
+
+    #[test]
+    fn the_table_has_every_figure() {
+        let table = report().table();
+        for row in [
+            "deliveries/s",
+            "lost / duplicated / reordered",
+            "p99.9",
+            "bench CPU",
+        ] {
+            assert!(table.contains(row), "{row} in {table}");
+        }
+    }
+}
