@@ -1,9 +1,12 @@
 //! Command-line settings, parsed by `clap` (which gives `--help`, `--version` and clear errors).
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::cluster::{self, ClusterConfig};
 
 /// A chat room that any TCP client can join: one thread, one readiness-polling event loop.
 ///
@@ -65,6 +68,28 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub announce_limit: u32,
 
+    /// Join the nodes that use this Redis (6 or later, or Valkey) into one room: redis://HOST:PORT.
+    /// Off by default: a single node needs no Redis. See docs/cluster.md.
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    pub cluster: Option<String>,
+
+    /// This node's name in the cluster, unique among the live nodes (default: host name and PID).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node: Option<String>,
+
+    /// Let several nodes on this machine listen on the same ports (SO_REUSEPORT): the kernel spreads
+    /// new connections among them.
+    #[arg(long)]
+    pub reuseport: bool,
+
+    /// How often a cluster node refreshes its heartbeat and checks the others', in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub cluster_heartbeat_ms: u64,
+
+    /// How long a node (or Redis) may be silent before it counts as lost, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub cluster_timeout_ms: u64,
+
     /// How long a new connection has to give a name, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,
@@ -84,6 +109,29 @@ pub enum Web {
 }
 
 impl Config {
+    /// The cluster settings, if `--cluster` was given; the Redis address is resolved here, once.
+    pub fn cluster(&self) -> io::Result<Option<ClusterConfig>> {
+        let Some(url) = &self.cluster else {
+            return Ok(None);
+        };
+        let node = self.node.clone().unwrap_or_else(cluster::default_node_name);
+        cluster::check_node_name(&node).map_err(io::Error::other)?;
+        let heartbeat = Duration::from_millis(self.cluster_heartbeat_ms);
+        let timeout = Duration::from_millis(self.cluster_timeout_ms);
+        if timeout < heartbeat * 2 {
+            return Err(io::Error::other(
+                "--cluster-timeout-ms must be at least twice --cluster-heartbeat-ms",
+            ));
+        }
+        Ok(Some(ClusterConfig {
+            redis: cluster::resolve(url)?,
+            node,
+            heartbeat,
+            timeout,
+            history: self.history as usize,
+        }))
+    }
+
     pub fn web(&self) -> Result<Web, String> {
         match self.web.as_deref() {
             None => Ok(Web::Default(

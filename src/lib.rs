@@ -5,11 +5,13 @@
 
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod http;
 pub mod line_reader;
 pub mod protocol;
+pub mod resp;
 pub mod room;
 pub mod server;
 pub mod socket;

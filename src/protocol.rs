@@ -101,6 +101,18 @@ pub fn renamed(old: &str, new: &str) -> String {
 pub const REASON_QUIT: &str = "quit";
 pub const REASON_LOST: &str = "connection lost";
 pub const REASON_SLOW: &str = "too slow";
+/// The users of a node that is shutting down, as the other nodes announce them.
+pub const REASON_NODE_DOWN: &str = "server shutting down";
+/// A user of another node that stopped answering (see docs/cluster.md).
+pub const REASON_NODE_LOST: &str = "node lost";
+/// A user of another node who went while this node's link to the cluster was down.
+pub const REASON_UNSEEN: &str = "while the cluster link was down";
+
+/// Told to this node's users when its link to the cluster (Redis) breaks, and when it is back.
+pub const CLUSTER_LOST: &str = "*** cluster link lost; local users only";
+pub const CLUSTER_RESTORED: &str = "*** cluster link restored";
+/// The answer to a join, a rename or a private message to another node while the link is down.
+pub const CLUSTER_UNAVAILABLE: &str = "! cluster unavailable, try again shortly";
 
 pub const GOODBYE: &str = "*** bye";
 pub const SHUTTING_DOWN: &str = "*** server shutting down";
@@ -138,6 +150,13 @@ fn describe(c: char) -> String {
 
 pub fn name_taken(name: &str) -> String {
     format!("! the name {name} is taken")
+}
+
+/// To a user whose name another node claimed while this node's link to the cluster was down.
+pub fn name_taken_meanwhile(name: &str) -> String {
+    format!(
+        "! the name {name} was claimed on another node while the cluster link was down; join again"
+    )
 }
 
 pub fn already_named(name: &str) -> String {

@@ -30,11 +30,16 @@ const KEEPALIVE_PROBES: u32 = 6;
 /// for about 15 minutes).
 const USER_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Opens a non-blocking listening socket on `addr` with our own backlog.
-pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// Opens a non-blocking listening socket on `addr` with our own backlog. With `reuse_port`, other
+/// processes that also ask for it may listen on the same port, and the kernel spreads new connections
+/// among them (`--reuseport`: several cluster nodes on one machine, one per core).
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Lets a restarted server bind at once while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(listen_backlog())?;
     socket.set_nonblocking(true)?;

@@ -12,6 +12,7 @@
 //! The loop only moves bytes. What the bytes mean is decided by the chat core ([`Room`]), which gets
 //! [`Event`]s and answers with [`Delivery`]s that this file carries out.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
@@ -25,6 +26,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::cluster::{self, Cluster};
 use crate::config::{Config, Web};
 use crate::connection::{Connection, Output, State, Transport};
 use crate::line_reader::LineReader;
@@ -34,6 +36,7 @@ use crate::room::{Delivery, Event, Room, RoomConfig};
 use crate::socket;
 use crate::websocket;
 
+mod cluster_edge;
 mod web;
 
 /// How much one connection may have read from it in one pass of the loop. A client that floods us
@@ -108,6 +111,12 @@ pub struct Server {
     /// When a shutdown under way gives up on flushing.
     shutdown_deadline: Option<Instant>,
     next_tick: Instant,
+    /// The links to Redis, when this server is one node of a cluster (`--cluster`).
+    cluster: Option<Cluster>,
+    /// Connections waiting for the cluster's answer (see `Room::is_waiting`), with the lines they
+    /// sent meanwhile: those wait too, so that they cannot overtake the one being answered. Their
+    /// sockets are not read until the answer comes, so this holds at most one read's worth each.
+    held: HashMap<usize, VecDeque<String>>,
 }
 
 impl Server {
@@ -120,17 +129,17 @@ impl Server {
         };
         for &addr in &config.listen {
             listeners.push((
-                socket::listen(addr).map_err(|e| cannot(addr, e))?,
+                socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
                 Face::Chat,
             ));
         }
         match config.web().map_err(io::Error::other)? {
             Web::Off => {}
             Web::Given(addr) => listeners.push((
-                socket::listen(addr).map_err(|e| cannot(addr, e))?,
+                socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
                 Face::Web,
             )),
-            Web::Default(addr) => match socket::listen(addr) {
+            Web::Default(addr) => match socket::listen(addr, config.reuseport) {
                 Ok(listener) => listeners.push((listener, Face::Web)),
                 Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
             },
@@ -144,8 +153,10 @@ impl Server {
             history: config.history as usize,
             name_timeout: config.name_timeout(),
             announce_limit: config.announce_limit as usize,
+            cluster: config.cluster.is_some(),
         });
-        Ok(Server {
+        let cluster = config.cluster()?.map(Cluster::new);
+        let mut server = Server {
             poll,
             listeners,
             connections: Slab::with_capacity(config.max_clients as usize),
@@ -166,7 +177,11 @@ impl Server {
             shutdown_deadline: None,
             next_tick: Instant::now() + config.tick(),
             config,
-        })
+            cluster,
+            held: HashMap::new(),
+        };
+        server.link_cluster()?;
+        Ok(server)
     }
 
     /// The addresses actually bound, with their face (and the real port where port 0 was asked).
@@ -204,6 +219,7 @@ impl Server {
                 }
                 self.handle(&events);
             }
+            self.resume_held();
             self.read_leftovers();
             // Output queued outside a delivery (a pong, an error line) can also overflow a queue.
             self.drop_slow_consumers();
@@ -216,8 +232,9 @@ impl Server {
             }
             self.flush_dirty();
             self.reap();
+            let flushed = self.cluster.as_ref().is_none_or(Cluster::is_flushed);
             if let Some(deadline) = self.shutdown_deadline
-                && (self.connections.is_empty() || Instant::now() >= deadline)
+                && ((self.connections.is_empty() && flushed) || Instant::now() >= deadline)
             {
                 let left = self.connections.len();
                 info!("shut down; {left} connections still closing were dropped");
@@ -233,6 +250,7 @@ impl Server {
                 Token(t) if t > LISTENER_TOKEN_BASE - self.listeners.len() => {
                     self.accept(LISTENER_TOKEN_BASE - t)
                 }
+                token @ (cluster::COMMANDS | cluster::SUBSCRIBER) => self.cluster_ready(token),
                 Token(key) => self.ready(
                     key,
                     event.is_readable() || event.is_read_closed() || event.is_error(),
@@ -435,7 +453,9 @@ impl Server {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut budget = READ_BUDGET;
         while let Some(conn) = self.connections.get_mut(key) {
-            if conn.state == State::Closed {
+            // Closed; or waiting for the cluster, in which case the rest is read once the answer
+            // has come (`resume_held`).
+            if conn.state == State::Closed || self.held.contains_key(&key) {
                 break;
             }
             if budget == 0 {
@@ -503,9 +523,16 @@ impl Server {
 
     /// One line of chat from connection `key`, whatever its transport.
     fn line(&mut self, key: usize, text: &str) {
+        if let Some(held) = self.held.get_mut(&key) {
+            held.push_back(text.to_string());
+            return;
+        }
         self.room
             .handle(Event::Line { id: key, text }, &mut self.deliveries);
         self.deliver();
+        if self.room.is_waiting(key) {
+            self.held.insert(key, VecDeque::new());
+        }
     }
 
     /// One line (or an overlong one) from connection `key`. Returns `Break` once the connection is no
@@ -592,8 +619,15 @@ impl Server {
                         let linger = self.close_linger();
                         self.begin_close(id, linger);
                     }
+                    Delivery::Cluster(request) => {
+                        if let Some(cluster) = &mut self.cluster {
+                            cluster.request(request, Instant::now());
+                        }
+                    }
                 }
             }
+            // The cluster may have answered at once (its link is down): the room hears it now.
+            self.cluster_events();
             // Keep the emptied vector's memory, unless handling those deliveries queued new ones.
             if self.deliveries.is_empty() {
                 self.deliveries = deliveries;
@@ -673,6 +707,8 @@ impl Server {
     /// Gives every connection with queued output one go at writing it: everything queued for a client
     /// during this pass leaves in as few `write` calls as the socket allows, usually one.
     fn flush_dirty(&mut self) {
+        // The cluster first: what its failure tells the room is written below.
+        self.flush_cluster();
         // Writing can fail, which tells the room someone left, which queues more output: loop until
         // no connection is left dirty.
         while !self.dirty.is_empty() {
@@ -681,6 +717,7 @@ impl Server {
                 self.flush(key);
             }
         }
+        self.flush_cluster();
     }
 
     fn flush(&mut self, key: usize) {
@@ -780,6 +817,7 @@ impl Server {
             // Dropping the stream closes the socket, which takes it out of the epoll set too;
             // deregistering first says so explicitly and keeps mio's bookkeeping exact.
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.held.remove(&key);
         }
         self.unread.retain(|&key| self.connections.contains(key));
         // A descriptor was freed: if accepting had stopped, connections may be waiting. Their
@@ -799,6 +837,7 @@ impl Server {
         }
         self.room.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
+        self.cluster_tick(now);
         let (mut expired, mut slow_requests) = (Vec::new(), Vec::new());
         for (key, conn) in self.connections.iter_mut() {
             if conn.close_deadline().is_some_and(|d| d <= now) {
@@ -834,6 +873,9 @@ impl Server {
         self.shutdown_deadline = Some(now + self.config.grace());
         self.room.handle(Event::Shutdown, &mut self.deliveries);
         self.deliver();
+        if let Some(cluster) = &mut self.cluster {
+            cluster.bye(now);
+        }
         // Web connections still in HTTP are not in the room: close them too.
         let requests: Vec<usize> = self
             .connections

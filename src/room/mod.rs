@@ -1,12 +1,17 @@
 //! The chat core: names, commands, history, and who receives what.
 //!
 //! A [`Room`] knows nothing of sockets, framing or where an event came from. The edge that owns the
-//! connections (today the TCP loop in `server.rs`; later a WebSocket or Redis edge) turns what happens
-//! into an [`Event`], hands it to [`Room::handle`], and carries out the [`Delivery`]s it gets back. That
-//! keeps every rule of the chat in plain data in, plain data out, tested below without any I/O.
+//! connections (the TCP and WebSocket loop in `server/`) turns what happens into an [`Event`], hands
+//! it to [`Room::handle`], and carries out the [`Delivery`]s it gets back. That keeps every rule of
+//! the chat in plain data in, plain data out, tested below without any I/O.
 //!
 //! Time is an input too: the room never reads the clock, it is told `now` in [`Event::Connect`] and
 //! [`Event::Tick`], so the name timeout is tested without waiting.
+//!
+//! A room can be one node of a cluster (`cluster.rs` in this folder): then some of its users are on
+//! other nodes, names are claimed across the cluster before a join is confirmed, and chat lines also
+//! go out as [`Request`]s. The cluster is still only events in and deliveries out: what another node
+//! did arrives as [`Event::Remote`], Redis's answers as [`Event::Answer`].
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -17,6 +22,11 @@ use log::info;
 use crate::protocol;
 use crate::text::{self, check_name, name_key};
 
+mod cluster;
+
+pub use cluster::{Answer, Remote, Request};
+use cluster::{ClusterState, Wait};
+
 /// Names one connection for as long as it is in the room. The edge picks the number (the TCP loop
 /// uses the connection's slab key) and must not reuse it before it has sent [`Event::Disconnect`] or
 /// received [`Delivery::Close`] for it. Ids should be small and dense, as slab keys are: the room
@@ -24,13 +34,14 @@ use crate::text::{self, check_name, name_key};
 pub type ClientId = usize;
 
 /// What the room is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A new connection: it gets a greeting and the name prompt, and has until `now` plus the name
     /// timeout to give a name.
     Connect { id: ClientId, now: Instant },
     /// One complete line of text from a connection, without its terminator. It may still hold any
-    /// character at all; the room cleans it (see [`text::clean`]).
+    /// character at all; the room cleans it (see [`text::clean`]). While [`Room::is_waiting`] is true
+    /// for a connection, the edge holds its lines back and hands them over once it is not.
     Line { id: ClientId, text: &'a str },
     /// The connection is gone, or the edge is closing it for its own reasons (`reason` is shown to
     /// the others, e.g. `connection lost`). An id the room does not know is ignored.
@@ -39,6 +50,18 @@ pub enum Event<'a> {
     Tick { now: Instant },
     /// The server is stopping: everyone is told and closed.
     Shutdown,
+    /// The cluster's answer to the [`Request`] with this `ticket`, made for connection `id`.
+    Answer {
+        id: ClientId,
+        ticket: u64,
+        answer: Answer,
+    },
+    /// Something that happened on another node of the cluster.
+    Remote(Remote),
+    /// The link to the cluster is lost: only local users can be reached.
+    ClusterDown,
+    /// The link to the cluster is up (again).
+    ClusterUp,
 }
 
 /// What the room wants done. Lines carry no terminator: framing is the edge's business.
@@ -54,6 +77,8 @@ pub enum Delivery {
     /// Close the connection gracefully once what was queued for it has been sent. The room has
     /// already forgotten it.
     Close { id: ClientId },
+    /// Something for the cluster to do (only in a room made with `cluster: true`).
+    Cluster(Request),
 }
 
 /// The room's settings.
@@ -68,6 +93,9 @@ pub struct RoomConfig {
     /// served to each user at most once per [`LIST_INTERVAL`]. Without this, a crowd of N joining
     /// costs N² lines.
     pub announce_limit: usize,
+    /// The room is one node of a cluster: names are claimed through [`Request`]s, and the room starts
+    /// with the link down until [`Event::ClusterUp`].
+    pub cluster: bool,
 }
 
 /// In a big room, how often one user may have `/list`: its answer is then large (20,000 names are
@@ -79,6 +107,8 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 enum Client {
     /// Connected, asked for a name, none accepted yet.
     Naming { deadline: Instant },
+    /// A valid name is being claimed across the cluster (see `cluster.rs`).
+    Claiming(cluster::Claim),
     /// In the room under this name.
     Joined {
         /// Shared, so that handling a line can hold the name without copying it.
@@ -132,7 +162,8 @@ pub struct Room {
     clients: Clients,
     /// Joined users by [`name_key`], so that names are unique without regard to case.
     names: HashMap<String, ClientId>,
-    /// The last `config.history` chat and action lines, oldest first.
+    /// The last `config.history` chat and action lines, oldest first. (In a cluster, history is kept
+    /// in Redis instead, and comes with the answer to a join.)
     history: VecDeque<String>,
     /// The ids of connections still giving a name (the deadline is in `Client::Naming`). Each tick
     /// drops those that have joined or left, so this holds only the few naming right now, not an entry
@@ -144,12 +175,15 @@ pub struct Room {
     joins_untold: usize,
     leaves_untold: usize,
     next_summary: Instant,
+    /// The users of other nodes and the requests under way, when the room is one node of a cluster.
+    cluster: Option<ClusterState>,
 }
 
 impl Room {
     pub fn new(config: RoomConfig) -> Room {
         Room {
             history: VecDeque::with_capacity(config.history),
+            cluster: config.cluster.then(ClusterState::default),
             config,
             clients: Clients::default(),
             names: HashMap::new(),
@@ -161,15 +195,37 @@ impl Room {
         }
     }
 
-    /// The ids of everyone who has joined, in no particular order: the recipients of
+    /// The ids of everyone who has joined here, in no particular order: the recipients of
     /// [`Delivery::Everyone`].
     pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
         self.names.values().copied()
     }
 
-    /// How many users have joined.
+    /// The names of the users who have joined here (not on other nodes).
+    pub fn local_names(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .filter_map(|(_, client)| match client {
+                Client::Joined { name, .. } => Some(name.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many users have joined, here and on the other nodes of a cluster.
     pub fn online(&self) -> usize {
-        self.names.len()
+        self.names.len() + self.cluster.as_ref().map_or(0, ClusterState::remote_users)
+    }
+
+    /// True while connection `id` waits for the cluster's answer (to its join, a rename, a private
+    /// message to another node). Its next lines must wait too, or they would overtake it.
+    pub fn is_waiting(&self, id: ClientId) -> bool {
+        match &self.cluster {
+            None => false,
+            Some(cluster) => {
+                cluster.is_waiting(id) || matches!(self.clients.get(&id), Some(Client::Claiming(_)))
+            }
+        }
     }
 
     /// Handles one event, appending what must be delivered to `out`, in order.
@@ -184,16 +240,25 @@ impl Room {
                 self.summarise(now, out);
             }
             Event::Shutdown => self.shutdown(out),
+            Event::Answer { id, ticket, answer } => self.answered(id, ticket, answer, out),
+            Event::Remote(remote) => self.remote(remote, out),
+            Event::ClusterDown => self.cluster_down(out),
+            Event::ClusterUp => self.cluster_up(out),
         }
     }
 
     fn connect(&mut self, id: ClientId, now: Instant, out: &mut Vec<Delivery>) {
         self.clock = now;
-        let deadline = now + self.config.name_timeout;
-        self.clients.insert(id, Client::Naming { deadline });
-        self.naming.push(id);
+        self.ask_name(id);
         to(out, id, protocol::greeting(self.online()));
         to(out, id, protocol::NAME_PROMPT);
+    }
+
+    /// Puts connection `id` in the naming state, with the full name timeout from now.
+    fn ask_name(&mut self, id: ClientId) {
+        let deadline = self.clock + self.config.name_timeout;
+        self.clients.insert(id, Client::Naming { deadline });
+        self.naming.push(id);
     }
 
     fn line(&mut self, id: ClientId, raw: &str, out: &mut Vec<Delivery>) {
@@ -207,7 +272,9 @@ impl Room {
                 let name = Rc::clone(name);
                 self.said(id, &name, &cleaned, out)
             }
-            None => {} // Already closed: the rest of its input is void.
+            // Claiming: the edge holds lines back while `is_waiting`. None: already closed, the rest
+            // of its input is void.
+            Some(Client::Claiming(_)) | None => {}
         }
     }
 
@@ -226,21 +293,37 @@ impl Room {
             to(out, id, protocol::NAME_PROMPT);
             return;
         }
-        let listed_at = None;
+        if self.cluster.is_some() {
+            return self.claim(id, name, out);
+        }
+        let history = self.history.iter().cloned().collect();
+        self.welcome(id, name, history, Vec::new(), out);
+    }
+
+    /// `name` is `id`'s: it joins, hears who is here and what was said, and the others hear of it.
+    /// `live` are lines that arrived while a cluster was asked for the name.
+    fn welcome(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        history: Vec<String>,
+        live: Vec<String>,
+        out: &mut Vec<Delivery>,
+    ) {
         self.clients.insert(
             id,
             Client::Joined {
                 name: Rc::from(name),
-                listed_at,
+                listed_at: None,
             },
         );
         self.names.insert(name_key(name), id);
         info!("#{id} joined as {name}");
         to(out, id, protocol::you_are(name));
-        if !self.history.is_empty() {
-            to(out, id, protocol::history_header(self.history.len()));
-            for line in &self.history {
-                to(out, id, line.clone());
+        if !history.is_empty() {
+            to(out, id, protocol::history_header(history.len()));
+            for line in history {
+                to(out, id, line);
             }
         }
         if self.is_big() {
@@ -250,6 +333,9 @@ impl Room {
             to(out, id, self.online_line());
             everyone_but(out, id, protocol::joined(name));
         }
+        for line in live {
+            to(out, id, line);
+        }
     }
 
     /// Whether the room is over `--announce-limit` users (see [`RoomConfig::announce_limit`]).
@@ -257,11 +343,15 @@ impl Room {
         self.online() > self.config.announce_limit
     }
 
-    /// Checks that `name` is valid and not in use by anyone but `owner`, returning the error line.
+    /// Checks that `name` is valid and not in use by anyone but `owner`, here or on another node,
+    /// returning the error line.
     fn check_free(&self, name: &str, owner: Option<ClientId>) -> Result<(), String> {
         check_name(name).map_err(protocol::name_refused)?;
-        match self.names.get(&name_key(name)) {
-            Some(&holder) if Some(holder) != owner => Err(protocol::name_taken(name)),
+        let key = name_key(name);
+        let holder = self.names.get(&key).copied();
+        let holder = holder.or_else(|| self.cluster.as_ref()?.holder(&key));
+        match holder {
+            Some(holder) if Some(holder) != owner => Err(protocol::name_taken(name)),
             _ => Ok(()),
         }
     }
@@ -304,9 +394,12 @@ impl Room {
         }
     }
 
-    /// A chat or action line: to everyone else, and into the history.
+    /// A chat or action line: to everyone else, and into the history (or, in a cluster, to the other
+    /// nodes, and through Redis into the cluster's history).
     fn chat(&mut self, id: ClientId, line: String, out: &mut Vec<Delivery>) {
-        if self.config.history > 0 {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.said(&mut self.clients, &line, out);
+        } else if self.config.history > 0 {
             if self.history.len() == self.config.history {
                 self.history.pop_front();
             }
@@ -325,6 +418,14 @@ impl Room {
         if let Err(error) = self.check_free(new, Some(id)) {
             return to(out, id, error);
         }
+        match &mut self.cluster {
+            Some(cluster) => cluster.ask(id, Wait::rename(old, new), out),
+            None => self.renamed(id, old, new, out),
+        }
+    }
+
+    /// The rename of `id` from `old` to `new` is done: everyone here hears of it.
+    fn renamed(&mut self, id: ClientId, old: &str, new: &str, out: &mut Vec<Delivery>) {
         self.names.remove(&name_key(old));
         self.names.insert(name_key(new), id);
         if let Some(Client::Joined { name, .. }) = self.clients.get_mut(&id) {
@@ -343,29 +444,47 @@ impl Room {
         if text.is_empty() {
             return to(out, id, protocol::usage("/msg NAME TEXT"));
         }
-        let found = self.names.get(&name_key(target)).and_then(|target_id| {
-            match self.clients.get(target_id) {
+        let key = name_key(target);
+        let found = self
+            .names
+            .get(&key)
+            .and_then(|target_id| match self.clients.get(target_id) {
                 Some(Client::Joined { name, .. }) => Some((*target_id, name.clone())),
                 _ => None,
+            });
+        if let Some((target_id, target_name)) = found {
+            to(out, target_id, protocol::private_in(from, text));
+            return to(out, id, protocol::private_out(&target_name, text));
+        }
+        match &mut self.cluster {
+            Some(cluster) if cluster.is_remote(&key) => {
+                cluster.ask(id, Wait::private(from, target, text), out)
             }
-        });
-        let Some((target_id, target_name)) = found else {
-            return to(out, id, protocol::no_such_user(target));
-        };
-        to(out, target_id, protocol::private_in(from, text));
-        to(out, id, protocol::private_out(&target_name, text));
+            _ => to(out, id, protocol::no_such_user(target)),
+        }
     }
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
         let big = self.is_big();
-        if let Some(Client::Joined { name, .. }) = self.clients.remove(&id) {
-            self.names.remove(&name_key(&name));
-            info!("#{id} {name} left ({reason})");
-            if big {
-                self.leaves_untold += 1;
-            } else {
-                everyone_but(out, id, protocol::left(&name, reason));
+        match self.clients.remove(&id) {
+            Some(Client::Joined { name, .. }) => {
+                self.names.remove(&name_key(&name));
+                info!("#{id} {name} left ({reason})");
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.left(id, &name, reason, out);
+                }
+                if big {
+                    self.leaves_untold += 1;
+                } else {
+                    everyone_but(out, id, protocol::left(&name, reason));
+                }
             }
+            Some(Client::Claiming(claim)) => {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.claim_abandoned(id, &claim);
+                }
+            }
+            Some(Client::Naming { .. }) | None => {}
         }
     }
 
@@ -382,6 +501,17 @@ impl Room {
             *listed_at = Some(now);
         }
         to(out, id, self.online_line());
+    }
+
+    /// A join or leave to announce: at once in a small room, in the next summary in a big one.
+    fn announce(&mut self, line: String, joined: bool, out: &mut Vec<Delivery>) {
+        if !self.is_big() {
+            out.push(Delivery::Everyone { except: None, line });
+        } else if joined {
+            self.joins_untold += 1;
+        } else {
+            self.leaves_untold += 1;
+        }
     }
 
     /// In a big room, the joins and leaves of the last second as one line to everyone.
@@ -407,8 +537,9 @@ impl Room {
                 false
             }
             Some(Client::Naming { .. }) => true,
-            // Joined or gone. (An id reused after a leave may be listed twice: the first entry
-            // handles it, and the second then finds it no longer naming.)
+            // Joined, claiming (bounded by the cluster link's own timeout) or gone. (An id reused
+            // after a leave may be listed twice: the first entry handles it, and the second then
+            // finds it no longer naming.)
             _ => false,
         });
         if naming.capacity() > 4 * naming.len() + 64 {
@@ -418,7 +549,10 @@ impl Room {
     }
 
     fn shutdown(&mut self, out: &mut Vec<Delivery>) {
-        for (id, _) in self.clients.iter() {
+        for (id, client) in self.clients.iter() {
+            if let (Some(cluster), Client::Joined { name, .. }) = (&mut self.cluster, client) {
+                cluster.left(id, name, protocol::REASON_NODE_DOWN, out);
+            }
             to(out, id, protocol::SHUTTING_DOWN);
             out.push(Delivery::Close { id });
         }
@@ -428,15 +562,19 @@ impl Room {
     }
 
     /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.
+    /// In a cluster it names the users of every node.
     fn online_line(&self) -> String {
-        let mut names: Vec<(&String, &str)> = self
+        let mut names: Vec<(&str, &str)> = self
             .names
             .iter()
             .filter_map(|(key, id)| match self.clients.get(id) {
-                Some(Client::Joined { name, .. }) => Some((key, &**name)),
+                Some(Client::Joined { name, .. }) => Some((key.as_str(), &**name)),
                 _ => None,
             })
             .collect();
+        if let Some(cluster) = &self.cluster {
+            names.extend(cluster.remote_names());
+        }
         names.sort_unstable();
         protocol::online(names.into_iter().map(|(_, name)| name))
     }
@@ -476,6 +614,7 @@ mod tests {
                 history,
                 name_timeout: Duration::from_secs(60),
                 announce_limit: 3,
+                cluster: false,
             };
             Fixture {
                 room: Room::new(config),

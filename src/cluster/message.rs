@@ -1,0 +1,202 @@
+//! The messages nodes publish to each other on the Redis channel `pollchat:events`.
+//!
+//! Each is one line of text: the name of the node that published it, a kind, and the rest. Names of
+//! users and nodes never hold a space (see `text::check_name` and `--node`), so spaces separate the
+//! fields and the last field takes the rest of the line.
+//!
+//! | message                        | published by                       | means                          |
+//! |--------------------------------|------------------------------------|--------------------------------|
+//! | `NODE join SEQ NAME`           | the claim script                   | NAME joined on NODE; the cluster's last line then was SEQ |
+//! | `NODE leave NAME REASON`       | the release script                 | NAME left                      |
+//! | `NODE rename OLD NEW`          | the rename script                  | OLD is now NEW                 |
+//! | `NODE line SEQ LINE`           | the chat script                    | a chat or action line, number SEQ |
+//! | `NODE msg TO FROM TEXT`        | the private-message script         | FROM says TEXT to TO only      |
+//! | `NODE lost DEAD NAME NAME ...` | the reaper script, on any node     | node DEAD stopped answering; these were its users |
+//! | `NODE sync`                    | the reclaim script, when a link comes back | re-read the users from Redis   |
+//!
+//! A node skips what it published itself (it has already delivered it locally), except `lost`,
+//! which every node must announce, and the numbers of its own `join` and `line`, which tell it how
+//! far the cluster has got (see `room/cluster.rs`).
+
+/// One message, borrowed from the payload it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message<'a> {
+    Join {
+        seq: u64,
+        name: &'a str,
+    },
+    Leave {
+        name: &'a str,
+        reason: &'a str,
+    },
+    Rename {
+        old: &'a str,
+        new: &'a str,
+    },
+    Line {
+        seq: u64,
+        line: &'a str,
+    },
+    Private {
+        to: &'a str,
+        from: &'a str,
+        text: &'a str,
+    },
+    Lost {
+        node: &'a str,
+        names: Vec<&'a str>,
+    },
+    Sync,
+}
+
+/// The node that published `payload`, and what it says; `None` for anything else (a message of a
+/// later version, say), which is ignored.
+pub fn parse(payload: &str) -> Option<(&str, Message<'_>)> {
+    let (node, rest) = payload.split_once(' ')?;
+    let (kind, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let message = match kind {
+        "join" => {
+            let (seq, name) = rest.split_once(' ')?;
+            Message::Join {
+                seq: seq.parse().ok()?,
+                name,
+            }
+        }
+        "leave" => {
+            let (name, reason) = rest.split_once(' ')?;
+            Message::Leave { name, reason }
+        }
+        "rename" => {
+            let (old, new) = rest.split_once(' ')?;
+            Message::Rename { old, new }
+        }
+        "line" => {
+            let (seq, line) = rest.split_once(' ')?;
+            Message::Line {
+                seq: seq.parse().ok()?,
+                line,
+            }
+        }
+        "msg" => {
+            let (to, rest) = rest.split_once(' ')?;
+            let (from, text) = rest.split_once(' ')?;
+            Message::Private { to, from, text }
+        }
+        "lost" => {
+            let mut fields = rest.split(' ').filter(|f| !f.is_empty());
+            let node = fields.next()?;
+            Message::Lost {
+                node,
+                names: fields.collect(),
+            }
+        }
+        "sync" => Message::Sync,
+        _ => return None,
+    };
+    Some((node, message))
+}
+
+/// `NODE leave NAME REASON`
+pub fn leave(node: &str, name: &str, reason: &str) -> String {
+    format!("{node} leave {name} {reason}")
+}
+
+/// `NODE rename OLD NEW`
+pub fn rename(node: &str, old: &str, new: &str) -> String {
+    format!("{node} rename {old} {new}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_read() {
+        assert_eq!(
+            parse("a join 7 ana"),
+            Some((
+                "a",
+                Message::Join {
+                    seq: 7,
+                    name: "ana"
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&leave("a", "ana", "connection lost")),
+            Some((
+                "a",
+                Message::Leave {
+                    name: "ana",
+                    reason: "connection lost"
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&rename("b", "ana", "Ana")),
+            Some((
+                "b",
+                Message::Rename {
+                    old: "ana",
+                    new: "Ana"
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a line 12 <ana> hello  there "),
+            Some((
+                "a",
+                Message::Line {
+                    seq: 12,
+                    line: "<ana> hello  there "
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a msg bea ana hi bea"),
+            Some((
+                "a",
+                Message::Private {
+                    to: "bea",
+                    from: "ana",
+                    text: "hi bea"
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a lost b ana bea"),
+            Some((
+                "a",
+                Message::Lost {
+                    node: "b",
+                    names: vec!["ana", "bea"]
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a lost b "),
+            Some((
+                "a",
+                Message::Lost {
+                    node: "b",
+                    names: vec![]
+                }
+            ))
+        );
+        assert_eq!(parse("c sync"), Some(("c", Message::Sync)));
+    }
+
+    #[test]
+    fn anything_else_is_ignored() {
+        for payload in [
+            "",
+            "a",
+            "a dance 1",
+            "a line x <ana> hi",
+            "a join 1",
+            "a msg bea",
+        ] {
+            assert_eq!(parse(payload), None, "{payload:?}");
+        }
+    }
+}

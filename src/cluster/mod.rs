@@ -1,0 +1,740 @@
+//! The cluster edge: this node's two connections to Redis, in the same `Poll` as the clients.
+//!
+//! Several pollchat nodes share one room through Redis (docs/cluster.md). This file turns the room's
+//! [`Request`]s into Redis commands and turns what Redis sends back into room [`Event`]s, the way
+//! `server/` turns sockets into lines. The room never sees Redis; Redis never sees a socket of ours
+//! but these two:
+//!
+//! - the *command* link: every request is one `EVALSHA` of a script (`scripts.rs`), pipelined; the
+//!   replies come back in order, so a queue of what each reply answers ([`Expect`]) is all the
+//!   bookkeeping there is;
+//! - the *subscriber* link: `SUBSCRIBE pollchat:events`, then a stream of messages (`message.rs`).
+//!
+//! The link's life: `Down` → (connect both, load the scripts, say hello, subscribe) `Connecting` →
+//! `Up`. Any error, a reply that does not come within `--cluster-timeout-ms`, or a Redis that stops
+//! reading drops both connections and goes back to `Down`, retried with backoff. The room is told
+//! [`Event::ClusterDown`] and [`Event::ClusterUp`]; on each `Up` the node claims its users' names
+//! again (`reclaim`) and re-reads everyone else's.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use mio::{Registry, Token};
+
+use crate::protocol;
+use crate::resp::Value;
+use crate::room::{Answer, Event, Remote, Request};
+use crate::text::name_key;
+
+mod link;
+pub mod message;
+pub mod scripts;
+
+use link::Link;
+use message::Message;
+use scripts::{CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, SEQ, Script};
+
+/// The tokens of the two links. Connections use slab keys (small) and listeners `usize::MAX - i`.
+pub const COMMANDS: Token = Token(usize::MAX / 2);
+pub const SUBSCRIBER: Token = Token(usize::MAX / 2 + 1);
+
+/// The first wait before connecting again, doubled after each failure up to `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// What `--cluster` and its companions say.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub redis: SocketAddr,
+    pub node: String,
+    /// How often the heartbeat is refreshed and the other nodes' are checked.
+    pub heartbeat: Duration,
+    /// How long a heartbeat lives, and how long a reply may take: a node silent this long is lost.
+    pub timeout: Duration,
+    /// This node's `--history`.
+    pub history: usize,
+}
+
+enum Phase {
+    Down {
+        retry_at: Instant,
+    },
+    /// Both connects started at `since`; `left` handshake replies (script loads, hello, subscribe)
+    /// still to come.
+    Connecting {
+        since: Instant,
+        left: usize,
+    },
+    Up,
+}
+
+/// What a reply on the command link answers.
+enum Expect {
+    Load(Script),
+    Hello,
+    Answer {
+        id: usize,
+        ticket: u64,
+        asked: Asked,
+    },
+    Users {
+        complete: bool,
+    },
+    Reclaim,
+    Nothing,
+}
+
+/// The kind of request an answer is for, with what the answer needs of it.
+enum Asked {
+    Claim { name: String },
+    Rename { new: String },
+    Private,
+}
+
+pub struct Cluster {
+    config: ClusterConfig,
+    /// Tells this process apart from an earlier one with the same `--node`.
+    instance: String,
+    commands: Option<Link>,
+    subscriber: Option<Link>,
+    phase: Phase,
+    /// What each reply still to come on the command link answers, and when it was asked.
+    expected: VecDeque<(Expect, Instant)>,
+    /// The SHA1 of each script, as `SCRIPT LOAD` answered, in `Script::ALL` order.
+    shas: Vec<String>,
+    next_heartbeat: Instant,
+    retry_delay: Duration,
+    /// When to re-read the users of every node, and drop those no longer there (after a restore).
+    resync_at: Option<Instant>,
+    /// The link came up: the server must hand over the local users' names ([`Cluster::reclaim`]).
+    reclaim_due: bool,
+    /// Another live instance has this node's name (the hello script said so).
+    name_in_use: bool,
+    replies: Vec<Value>,
+    /// What happened, for the room, in order.
+    pub events: Vec<Event<'static>>,
+}
+
+impl Cluster {
+    pub fn new(config: ClusterConfig) -> Cluster {
+        let now = Instant::now();
+        Cluster {
+            instance: format!("{}-{}", std::process::id(), fastrand::u64(..)),
+            config,
+            commands: None,
+            subscriber: None,
+            phase: Phase::Down { retry_at: now },
+            expected: VecDeque::new(),
+            shas: Vec::new(),
+            next_heartbeat: now,
+            retry_delay: RETRY_FIRST,
+            resync_at: None,
+            reclaim_due: false,
+            name_in_use: false,
+            replies: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.config.node
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.phase, Phase::Up)
+    }
+
+    /// True once the hello script has found another live node with this node's name.
+    pub fn name_in_use(&self) -> bool {
+        self.name_in_use
+    }
+
+    /// True (once) after the link came up: call [`Cluster::reclaim`].
+    pub fn take_reclaim_due(&mut self) -> bool {
+        std::mem::take(&mut self.reclaim_due)
+    }
+
+    /// Nothing is left to write to Redis (a shutdown waits for this).
+    pub fn is_flushed(&self) -> bool {
+        self.commands.as_ref().is_none_or(|c| c.queued() == 0)
+    }
+
+    /// Starts connecting both links.
+    fn connect(&mut self, registry: &Registry, now: Instant) {
+        let addr = self.config.redis;
+        let links = Link::connect(addr, registry, COMMANDS)
+            .and_then(|c| Ok((c, Link::connect(addr, registry, SUBSCRIBER)?)));
+        match links {
+            Ok((commands, subscriber)) => {
+                self.commands = Some(commands);
+                self.subscriber = Some(subscriber);
+                // Each script's load, the hello, and the subscription.
+                let left = Script::ALL.len() + 2;
+                self.phase = Phase::Connecting { since: now, left };
+            }
+            Err(e) => self.lost(registry, now, &format!("cannot connect to {addr}: {e}")),
+        }
+    }
+
+    /// One of the links is ready.
+    pub fn ready(&mut self, token: Token, registry: &Registry, now: Instant) {
+        let link = match token {
+            COMMANDS => self.commands.as_mut(),
+            _ => self.subscriber.as_mut(),
+        };
+        let Some(link) = link else {
+            return; // A stale event for a link already dropped.
+        };
+        let was_connected = link.is_connected();
+        let mut replies = std::mem::take(&mut self.replies);
+        let result = link.ready(&mut replies);
+        let connected = !was_connected && link.is_connected();
+        if connected {
+            self.connected(token);
+        }
+        for reply in replies.drain(..) {
+            if token == COMMANDS {
+                self.answered(reply, registry, now);
+            } else {
+                self.published(reply);
+            }
+        }
+        self.replies = replies;
+        if let Err(e) = result {
+            self.lost(
+                registry,
+                now,
+                &format!("Redis at {}: {e}", self.config.redis),
+            );
+        }
+    }
+
+    /// A link's connect finished: start its handshake.
+    fn connected(&mut self, token: Token) {
+        let now = Instant::now();
+        if token == SUBSCRIBER {
+            if let Some(link) = &mut self.subscriber {
+                link.send(&["SUBSCRIBE", CHANNEL]);
+            }
+            return;
+        }
+        let Some(link) = &mut self.commands else {
+            return;
+        };
+        for script in Script::ALL {
+            link.send(&["SCRIPT", "LOAD", script.source()]);
+            self.expected.push_back((Expect::Load(script), now));
+        }
+        self.shas = vec![String::new(); Script::ALL.len()];
+        self.hello(now);
+    }
+
+    /// The heartbeat; also the first command once the scripts are loaded.
+    fn hello(&mut self, now: Instant) {
+        let ttl = self.config.timeout.as_millis().to_string();
+        let history = self.config.history.min(scripts::HISTORY_MAX).to_string();
+        let heartbeat = format!("{HEARTBEAT_PREFIX}{}", self.config.node);
+        let (instance, node) = (self.instance.clone(), self.config.node.clone());
+        let args = [
+            &heartbeat,
+            NODES,
+            HISTORY_CAP,
+            &instance,
+            &ttl,
+            &node,
+            &history,
+        ];
+        self.run(Script::Hello, 3, &args, Expect::Hello, now);
+    }
+
+    /// Queues `EVALSHA script numkeys args...` (or `EVAL` while the scripts are loading).
+    fn run(&mut self, script: Script, keys: usize, args: &[&str], expect: Expect, now: Instant) {
+        let Some(link) = &mut self.commands else {
+            return;
+        };
+        let sha = &self.shas[script as usize];
+        let keys = keys.to_string();
+        let mut command: Vec<&str> = Vec::with_capacity(args.len() + 3);
+        if sha.is_empty() {
+            command.extend(["EVAL", script.source()]);
+        } else {
+            command.extend(["EVALSHA", sha.as_str()]);
+        }
+        command.push(&keys);
+        command.extend_from_slice(args);
+        link.send(&command);
+        self.expected.push_back((expect, now));
+    }
+
+    /// One handshake reply has come; the link is up after the last.
+    fn handshake_step(&mut self) {
+        if let Phase::Connecting { left, .. } = &mut self.phase {
+            *left -= 1;
+            if *left == 0 {
+                info!(
+                    "cluster: node {} linked to Redis at {}",
+                    self.config.node, self.config.redis
+                );
+                self.phase = Phase::Up;
+                self.retry_delay = RETRY_FIRST;
+                self.reclaim_due = true;
+                self.events.push(Event::ClusterUp);
+            }
+        }
+    }
+
+    /// Carries out one request of the room. While the link is not up, a request that waits for an
+    /// answer gets `Unavailable` at once; the others are dropped (the room has been told the link is
+    /// down, and catches up with `reclaim` when it is back).
+    pub fn request(&mut self, request: Request, now: Instant) {
+        if !self.is_up() {
+            if let Request::Claim { id, ticket, .. }
+            | Request::Rename { id, ticket, .. }
+            | Request::Private { id, ticket, .. } = request
+            {
+                let answer = Answer::Unavailable;
+                self.events.push(Event::Answer { id, ticket, answer });
+            }
+            return;
+        }
+        let node = self.config.node.clone();
+        match request {
+            Request::Claim { id, ticket, name } => {
+                let history = self.config.history.min(scripts::HISTORY_MAX).to_string();
+                let asked = Asked::Claim { name: name.clone() };
+                let args = [
+                    NAMES,
+                    SEQ,
+                    HISTORY,
+                    &name_key(&name),
+                    &node,
+                    &name,
+                    CHANNEL,
+                    &history,
+                ];
+                let expect = Expect::Answer { id, ticket, asked };
+                self.run(Script::Claim, 3, &args, expect, now);
+            }
+            Request::Rename {
+                id,
+                ticket,
+                old,
+                new,
+            } => {
+                let published = message::rename(&node, &old, &new);
+                let (new_key, old_key) = (name_key(&new), name_key(&old));
+                let asked = Asked::Rename { new: new.clone() };
+                let args = [NAMES, &new_key, &node, &new, &old_key, CHANNEL, &published];
+                let expect = Expect::Answer { id, ticket, asked };
+                self.run(Script::Rename, 1, &args, expect, now);
+            }
+            Request::Private {
+                id,
+                ticket,
+                from,
+                to,
+                text,
+            } => {
+                let args = [NAMES, &name_key(&to), &node, CHANNEL, &from, &text];
+                let asked = Asked::Private;
+                let expect = Expect::Answer { id, ticket, asked };
+                self.run(Script::Private, 1, &args, expect, now);
+            }
+            Request::Line(line) => {
+                let args = [SEQ, HISTORY, HISTORY_CAP, &node, &line, CHANNEL];
+                self.run(Script::Chat, 3, &args, Expect::Nothing, now);
+            }
+            Request::Leave { name, reason } => {
+                let published = message::leave(&node, &name, &reason);
+                let args = [NAMES, &name_key(&name), &node, CHANNEL, &published];
+                self.run(Script::Release, 1, &args, Expect::Nothing, now);
+            }
+        }
+    }
+
+    /// After the link comes up: make Redis hold exactly this node's users (`names`), then read
+    /// everyone else's, now and again once every node has had time to reclaim its own.
+    pub fn reclaim(&mut self, names: Vec<String>, now: Instant) {
+        let node = self.config.node.clone();
+        let pairs: Vec<String> = names
+            .iter()
+            .flat_map(|n| [name_key(n), n.clone()])
+            .collect();
+        let mut args = vec![NAMES, &node, CHANNEL];
+        args.extend(pairs.iter().map(String::as_str));
+        self.run(Script::Reclaim, 1, &args, Expect::Reclaim, now);
+        self.read_users(false, now);
+        self.resync_at = Some(now + self.config.timeout);
+    }
+
+    fn read_users(&mut self, complete: bool, now: Instant) {
+        if let Some(link) = &mut self.commands {
+            link.send(&["HGETALL", NAMES]);
+            self.expected.push_back((Expect::Users { complete }, now));
+        }
+    }
+
+    /// A clean shutdown: this node leaves the cluster now rather than when its heartbeat expires.
+    pub fn bye(&mut self, now: Instant) {
+        if self.is_up() {
+            let heartbeat = format!("{HEARTBEAT_PREFIX}{}", self.config.node);
+            let node = self.config.node.clone();
+            let args = [heartbeat.as_str(), NODES, &self.instance.clone(), &node];
+            self.run(Script::Bye, 2, &args, Expect::Nothing, now);
+        }
+    }
+
+    /// Timed work: reconnecting, the heartbeat and the check of the others', timeouts.
+    pub fn tick(&mut self, registry: &Registry, now: Instant) {
+        match self.phase {
+            Phase::Down { retry_at } if now >= retry_at => return self.connect(registry, now),
+            Phase::Down { .. } => return,
+            Phase::Connecting { since, .. } if now >= since + self.config.timeout => {
+                return self.lost(
+                    registry,
+                    now,
+                    "Redis did not complete the handshake in time",
+                );
+            }
+            Phase::Connecting { .. } => return,
+            Phase::Up => {}
+        }
+        if let Some((_, asked)) = self.expected.front()
+            && now >= *asked + self.config.timeout
+        {
+            let secs = self.config.timeout.as_secs_f64();
+            return self.lost(registry, now, &format!("Redis did not answer in {secs} s"));
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.config.heartbeat;
+            self.hello(now);
+            let node = self.config.node.clone();
+            let args = [NODES, NAMES, HEARTBEAT_PREFIX, CHANNEL, &node];
+            self.run(Script::Reap, 2, &args, Expect::Nothing, now);
+        }
+        if self.resync_at.is_some_and(|at| now >= at) {
+            self.resync_at = None;
+            self.read_users(true, now);
+        }
+    }
+
+    /// Writes what is queued for Redis.
+    pub fn flush(&mut self, registry: &Registry, now: Instant) {
+        let mut result = Ok(());
+        for link in [&mut self.commands, &mut self.subscriber]
+            .into_iter()
+            .flatten()
+        {
+            result = result.and(link.flush());
+        }
+        if let Err(e) = result {
+            self.lost(
+                registry,
+                now,
+                &format!("Redis at {}: {e}", self.config.redis),
+            );
+        }
+    }
+
+    /// The link is broken: drop both connections, tell the room, retry later.
+    fn lost(&mut self, registry: &Registry, now: Instant, why: &str) {
+        for mut link in [self.commands.take(), self.subscriber.take()]
+            .into_iter()
+            .flatten()
+        {
+            link.deregister(registry);
+        }
+        self.expected.clear();
+        self.resync_at = None;
+        if self.is_up() {
+            warn!("cluster link lost: {why}; serving local users only, retrying");
+            self.events.push(Event::ClusterDown);
+        } else {
+            info!("cluster: {why}; retrying in {:?}", self.retry_delay);
+        }
+        self.phase = Phase::Down {
+            retry_at: now + self.retry_delay,
+        };
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
+    // ---- what Redis says -----------------------------------------------------------------------
+
+    /// A reply on the command link: the answer to the oldest request still waiting.
+    fn answered(&mut self, reply: Value, registry: &Registry, now: Instant) {
+        let Some((expect, _)) = self.expected.pop_front() else {
+            return self.lost(registry, now, "a reply nobody asked for");
+        };
+        if let Value::Error(e) = &reply {
+            // NOSCRIPT (the scripts were flushed), OOM, a read-only replica...: a new link starts
+            // from scratch.
+            return self.lost(registry, now, &format!("Redis answered {e}"));
+        }
+        match expect {
+            Expect::Load(script) => {
+                self.shas[script as usize] = reply.as_str().unwrap_or_default().to_string();
+                self.handshake_step();
+            }
+            Expect::Hello => {
+                if reply.as_int() != Some(1) {
+                    self.name_in_use = true;
+                    let node = self.config.node.clone();
+                    return self.lost(registry, now, &format!("another live node is named {node}"));
+                }
+                self.handshake_step();
+            }
+            Expect::Answer { id, ticket, asked } => {
+                let answer = answer(asked, reply);
+                self.events.push(Event::Answer { id, ticket, answer });
+            }
+            Expect::Users { complete } => {
+                let names = self.other_nodes_users(reply);
+                self.events
+                    .push(Event::Remote(Remote::Users { names, complete }));
+            }
+            Expect::Reclaim => {
+                for name in strings(reply) {
+                    warn!("cluster: {name} was claimed on another node while the link was down");
+                    self.events.push(Event::Remote(Remote::Taken { name }));
+                }
+            }
+            Expect::Nothing => {}
+        }
+    }
+
+    /// `HGETALL pollchat:names` is name key, `NODE NAME`, ...: the names held by other nodes.
+    fn other_nodes_users(&self, reply: Value) -> Vec<String> {
+        let mine = format!("{} ", self.config.node);
+        let all = strings(reply);
+        let holders = all.into_iter().skip(1).step_by(2);
+        holders
+            .filter(|holder| !holder.starts_with(&mine))
+            .filter_map(|holder| Some(holder.split_once(' ')?.1.to_string()))
+            .collect()
+    }
+
+    /// A push on the subscriber link: the subscription's confirmation, or a message.
+    fn published(&mut self, reply: Value) {
+        let Value::Array(items) = reply else {
+            return;
+        };
+        match items.first().and_then(Value::as_str) {
+            Some("subscribe") => self.handshake_step(),
+            Some("message") => {
+                if let Some(payload) = items.get(2).and_then(Value::as_str) {
+                    self.message(payload);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One message from a node (perhaps this one).
+    fn message(&mut self, payload: &str) {
+        let Some((node, message)) = message::parse(payload) else {
+            return warn!("cluster: ignoring a message not understood: {payload:.80}");
+        };
+        let own = node == self.config.node;
+        let remote = match message {
+            Message::Join { seq, .. } | Message::Line { seq, .. } if own => Remote::Seen { seq },
+            Message::Lost { node, .. } if node == self.config.node => {
+                warn!("cluster: this node was declared lost; claiming its users' names again");
+                self.reclaim_due = true;
+                return;
+            }
+            Message::Lost { names, .. } => {
+                for name in names {
+                    let (name, reason) = (name.to_string(), protocol::REASON_NODE_LOST.to_string());
+                    self.events
+                        .push(Event::Remote(Remote::Left { name, reason }));
+                }
+                return;
+            }
+            _ if own => return, // Delivered here already.
+            Message::Join { seq, name } => {
+                let name = name.to_string();
+                self.events.push(Event::Remote(Remote::Joined { name }));
+                Remote::Seen { seq }
+            }
+            Message::Leave { name, reason } => Remote::Left {
+                name: name.to_string(),
+                reason: reason.to_string(),
+            },
+            Message::Rename { old, new } => Remote::Renamed {
+                old: old.to_string(),
+                new: new.to_string(),
+            },
+            Message::Line { seq, line } => Remote::Line {
+                seq,
+                line: line.to_string(),
+            },
+            Message::Private { to, from, text } => Remote::Private {
+                to: to.to_string(),
+                from: from.to_string(),
+                text: text.to_string(),
+            },
+            Message::Sync => {
+                self.read_users(false, Instant::now());
+                return;
+            }
+        };
+        self.events.push(Event::Remote(remote));
+    }
+}
+
+/// The room's answer, from a script's reply.
+fn answer(asked: Asked, reply: Value) -> Answer {
+    match asked {
+        Asked::Claim { name } => {
+            let Value::Array(mut items) = reply else {
+                return Answer::Refused;
+            };
+            if items.first().and_then(Value::as_int) != Some(1) {
+                return Answer::Refused;
+            }
+            let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+            let history = strings(items.pop().unwrap_or(Value::Nil))
+                .into_iter()
+                .filter_map(|entry| {
+                    let (n, line) = entry.split_once(' ')?;
+                    Some((n.parse().ok()?, line.to_string()))
+                })
+                .collect();
+            Answer::Joined { name, seq, history }
+        }
+        Asked::Rename { new } if reply.as_int() == Some(1) => Answer::Renamed { new },
+        Asked::Private => match reply.as_str() {
+            Some(to) => Answer::Sent { to: to.to_string() },
+            None => Answer::Refused,
+        },
+        Asked::Rename { .. } => Answer::Refused,
+    }
+}
+
+/// The strings of an array reply (anything else: none).
+fn strings(reply: Value) -> Vec<String> {
+    match reply {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| Some(item.as_str()?.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Resolves `redis://HOST[:PORT]` (port 6379 if none), once, at start-up: never inside the loop.
+pub fn resolve(url: &str) -> io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--cluster {url}: want redis://HOST:PORT"),
+        )
+    };
+    let rest = url.strip_prefix("redis://").ok_or_else(bad)?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('@') || rest.contains('/') {
+        return Err(bad());
+    }
+    let with_port = if rest.ends_with(']') || !rest.contains(':') {
+        format!("{rest}:6379")
+    } else {
+        rest.to_string()
+    };
+    with_port
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("--cluster {url}: no address found")))
+}
+
+/// The default `--node`: this machine's host name and the process id, e.g. `web1-4242`.
+pub fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let host = if host.is_empty() { "node" } else { &host };
+    format!("{host}-{}", std::process::id())
+}
+
+/// A node name is short and has no space (it is the first field of every message).
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--node {name}: use 1 to 64 of letters, digits, '-', '_' and '.'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_resolve_with_the_default_port() {
+        assert_eq!(
+            resolve("redis://127.0.0.1").unwrap(),
+            "127.0.0.1:6379".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("redis://127.0.0.1:7000/").unwrap(),
+            "127.0.0.1:7000".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("redis://[::1]").unwrap(),
+            "[::1]:6379".parse().unwrap()
+        );
+        for bad in [
+            "127.0.0.1:6379",
+            "redis://",
+            "redis://u:p@h:1",
+            "redis://h:1/0",
+        ] {
+            assert!(resolve(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claim_replies_become_answers() {
+        let name = "ana".to_string();
+        let yes = Value::Array(vec![
+            Value::Integer(1),
+            Value::Integer(9),
+            Value::Array(vec![Value::Bulk(b"8 <bea> hi there".to_vec())]),
+        ]);
+        assert_eq!(
+            answer(Asked::Claim { name: name.clone() }, yes),
+            Answer::Joined {
+                name: name.clone(),
+                seq: 9,
+                history: vec![(8, "<bea> hi there".to_string())]
+            }
+        );
+        let no = Value::Array(vec![Value::Integer(0)]);
+        assert_eq!(answer(Asked::Claim { name }, no), Answer::Refused);
+        assert_eq!(answer(Asked::Private, Value::Nil), Answer::Refused);
+        assert_eq!(
+            answer(Asked::Private, Value::Bulk(b"Bea".to_vec())),
+            Answer::Sent { to: "Bea".into() }
+        );
+    }
+
+    #[test]
+    fn node_names_have_no_spaces() {
+        assert!(check_node_name(&default_node_name()).is_ok());
+        assert!(check_node_name("a b").is_err());
+        assert!(check_node_name("").is_err());
+    }
+}

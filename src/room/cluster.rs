@@ -1,0 +1,597 @@
+//! The room as one node of a cluster: still plain data in, plain data out.
+//!
+//! Several pollchat processes share one room through Redis (docs/cluster.md). The room does not talk
+//! to Redis; it asks, with a [`Request`] in its deliveries, and is told, with an [`Answer`] or a
+//! [`Remote`] event. The edge (`cluster/` at the top of the crate) turns those into Redis commands
+//! and messages and back. What this file adds to the room:
+//!
+//! - the users of the other nodes, by name, for `/list`, `/msg` and unique names;
+//! - claims: a name is reserved here while Redis is asked for it, so two local users cannot race
+//!   for one name, and the user waits (the edge holds back its next lines) until the answer;
+//! - history without gaps or repeats: Redis numbers every chat line (a sequence number). The answer
+//!   to a join carries the history up to number S. Lines that arrive while a user is claiming are
+//!   kept for it, and it joins only once this node has seen the cluster reach S; then it gets the
+//!   history, then the kept lines numbered above S (and this node's own lines, which Redis numbers
+//!   after S, since this node asked for the name first).
+
+use std::collections::{HashMap, HashSet};
+use std::mem;
+
+use log::warn;
+
+use super::{Client, ClientId, Clients, Delivery, Room, to};
+use crate::protocol;
+use crate::text::name_key;
+
+/// What the room asks of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Claim `name` for connection `id` on every node; answered with [`Answer::Joined`] or
+    /// [`Answer::Refused`]. On success every other node hears that `name` joined.
+    Claim {
+        id: ClientId,
+        ticket: u64,
+        name: String,
+    },
+    /// Rename a user; answered with [`Answer::Renamed`] or [`Answer::Refused`].
+    Rename {
+        id: ClientId,
+        ticket: u64,
+        old: String,
+        new: String,
+    },
+    /// A private message to a user of another node; answered with [`Answer::Sent`] or
+    /// [`Answer::Refused`] (no such user).
+    Private {
+        id: ClientId,
+        ticket: u64,
+        from: String,
+        to: String,
+        text: String,
+    },
+    /// A chat or action line, for every other node and the cluster's history.
+    Line(String),
+    /// A user of this node left: release the name, and tell the other nodes.
+    Leave { name: String, reason: String },
+}
+
+/// The cluster's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The name is claimed. `seq` is the number of the cluster's latest chat line at that moment, and
+    /// `history` the last lines up to it, oldest first, each with its number.
+    Joined {
+        name: String,
+        seq: u64,
+        history: Vec<(u64, String)>,
+    },
+    /// The rename is done.
+    Renamed { new: String },
+    /// The private message went to the node of its recipient, whose name is spelled `to`.
+    Sent { to: String },
+    /// The name is taken (a join, a rename), or there is no such user (a private message).
+    Refused,
+    /// The cluster could not be asked: its link is down.
+    Unavailable,
+}
+
+/// What another node did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    Joined {
+        name: String,
+    },
+    Left {
+        name: String,
+        reason: String,
+    },
+    Renamed {
+        old: String,
+        new: String,
+    },
+    /// A chat or action line from another node, with its number in the cluster.
+    Line {
+        seq: u64,
+        line: String,
+    },
+    /// The cluster reached number `seq` (one of this node's own lines, or its own join, came back).
+    Seen {
+        seq: u64,
+    },
+    /// A private message for a user who may be here.
+    Private {
+        to: String,
+        from: String,
+        text: String,
+    },
+    /// A local user's name was claimed by another node while this node's link was down (a Redis that
+    /// restarted empty was filled by that node first): the local user must go.
+    Taken {
+        name: String,
+    },
+    /// The names of every other node's users, as Redis holds them. `complete`: names known here but
+    /// missing from the list are gone; otherwise only new names are taken from it.
+    Users {
+        names: Vec<String>,
+        complete: bool,
+    },
+}
+
+/// The most lines kept for one user while its name is claimed (a round trip to Redis, normally well
+/// under a millisecond). Past it the join fails as if the cluster were unavailable.
+const KEPT_MAX: usize = 10_000;
+
+/// A join under way: the name is reserved here and asked of Redis.
+pub(super) struct Claim {
+    ticket: u64,
+    name: String,
+    /// Chat lines that arrived meanwhile, with their cluster number (`None` for this node's own,
+    /// which Redis numbers after the claim).
+    kept: Vec<(Option<u64>, String)>,
+    /// Redis has answered yes; the join completes once the cluster is seen to reach `seq`.
+    answer: Option<(u64, Vec<(u64, String)>)>,
+    /// More than `KEPT_MAX` lines arrived meanwhile: the join fails.
+    overflowed: bool,
+}
+
+/// A joined user's request under way.
+pub(super) enum Wait {
+    Rename {
+        old: String,
+        new: String,
+    },
+    Private {
+        from: String,
+        to: String,
+        text: String,
+    },
+}
+
+impl Wait {
+    pub(super) fn rename(old: &str, new: &str) -> Wait {
+        Wait::Rename {
+            old: old.to_string(),
+            new: new.to_string(),
+        }
+    }
+
+    pub(super) fn private(from: &str, to: &str, text: &str) -> Wait {
+        Wait::Private {
+            from: from.to_string(),
+            to: to.to_string(),
+            text: text.to_string(),
+        }
+    }
+}
+
+/// What the room knows of the rest of the cluster.
+#[derive(Default)]
+pub(super) struct ClusterState {
+    /// Whether Redis can be reached. Until the first [`super::Event::ClusterUp`], it cannot.
+    up: bool,
+    /// The link has been up before: the next `ClusterUp` is a restoration, and says so.
+    was_up: bool,
+    /// The users of the other nodes: name key → name as spelled.
+    remote: HashMap<String, String>,
+    /// Names reserved by a local claim or rename under way: name key → connection.
+    reserved: HashMap<String, ClientId>,
+    /// Joined users with a request under way, and its ticket.
+    waiting: HashMap<ClientId, (u64, Wait)>,
+    /// Connections in `Client::Claiming`.
+    claiming: Vec<ClientId>,
+    /// The highest cluster line number seen since the link came up.
+    seen: u64,
+    next_ticket: u64,
+}
+
+impl ClusterState {
+    pub(super) fn remote_users(&self) -> usize {
+        self.remote.len()
+    }
+
+    pub(super) fn is_waiting(&self, id: ClientId) -> bool {
+        self.waiting.contains_key(&id)
+    }
+
+    pub(super) fn is_remote(&self, key: &str) -> bool {
+        self.remote.contains_key(key)
+    }
+
+    /// Who holds the name with this key, if it is not a local user: a local claim (its connection),
+    /// or a user of another node (no connection here: `usize::MAX`, which is nobody's id).
+    pub(super) fn holder(&self, key: &str) -> Option<ClientId> {
+        let reserved = self.reserved.get(key).copied();
+        reserved.or_else(|| self.remote.contains_key(key).then_some(usize::MAX))
+    }
+
+    /// (name key, name) of every user of the other nodes.
+    pub(super) fn remote_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.remote.iter().map(|(k, n)| (k.as_str(), n.as_str()))
+    }
+
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    /// A local chat line: to the other nodes, and kept for the users still claiming their names.
+    pub(super) fn said(&mut self, clients: &mut Clients, line: &str, out: &mut Vec<Delivery>) {
+        if self.up {
+            out.push(Delivery::Cluster(Request::Line(line.to_string())));
+        }
+        self.keep(clients, None, line);
+    }
+
+    fn keep(&mut self, clients: &mut Clients, seq: Option<u64>, line: &str) {
+        for id in &self.claiming {
+            if let Some(Client::Claiming(claim)) = clients.get_mut(id) {
+                if claim.kept.len() < KEPT_MAX {
+                    claim.kept.push((seq, line.to_string()));
+                } else {
+                    claim.overflowed = true;
+                }
+            }
+        }
+    }
+
+    /// A joined user asks something of the cluster and waits for the answer.
+    pub(super) fn ask(&mut self, id: ClientId, wait: Wait, out: &mut Vec<Delivery>) {
+        if !self.up {
+            return to(out, id, protocol::CLUSTER_UNAVAILABLE);
+        }
+        let ticket = self.ticket();
+        let request = match &wait {
+            Wait::Rename { old, new } => {
+                self.reserved.insert(name_key(new), id);
+                Request::Rename {
+                    id,
+                    ticket,
+                    old: old.clone(),
+                    new: new.clone(),
+                }
+            }
+            Wait::Private { from, to, text } => Request::Private {
+                id,
+                ticket,
+                from: from.clone(),
+                to: to.clone(),
+                text: text.clone(),
+            },
+        };
+        self.waiting.insert(id, (ticket, wait));
+        out.push(Delivery::Cluster(request));
+    }
+
+    /// A joined local user left: the other nodes are told (if they can be).
+    pub(super) fn left(&mut self, id: ClientId, name: &str, reason: &str, out: &mut Vec<Delivery>) {
+        if let Some((_, Wait::Rename { new, .. })) = self.waiting.remove(&id) {
+            self.reserved.remove(&name_key(&new));
+        }
+        if self.up {
+            let (name, reason) = (name.to_string(), reason.to_string());
+            out.push(Delivery::Cluster(Request::Leave { name, reason }));
+        }
+    }
+
+    /// A connection went while its name was being claimed. If Redis still says yes, the answer finds
+    /// no claim with its ticket, and the name is released then (see `Room::answered`).
+    pub(super) fn claim_abandoned(&mut self, id: ClientId, claim: &Claim) {
+        self.reserved.remove(&name_key(&claim.name));
+        self.claiming.retain(|&c| c != id);
+    }
+}
+
+impl Room {
+    /// `name` is free as far as this node knows: reserve it and ask the cluster.
+    pub(super) fn claim(&mut self, id: ClientId, name: &str, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if !cluster.up {
+            self.clients.remove(&id);
+            to(out, id, protocol::CLUSTER_UNAVAILABLE);
+            return out.push(Delivery::Close { id });
+        }
+        let ticket = cluster.ticket();
+        cluster.reserved.insert(name_key(name), id);
+        cluster.claiming.push(id);
+        let claim = Claim {
+            ticket,
+            name: name.to_string(),
+            kept: Vec::new(),
+            answer: None,
+            overflowed: false,
+        };
+        self.clients.insert(id, Client::Claiming(claim));
+        let name = name.to_string();
+        out.push(Delivery::Cluster(Request::Claim { id, ticket, name }));
+    }
+
+    pub(super) fn answered(
+        &mut self,
+        id: ClientId,
+        ticket: u64,
+        answer: Answer,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let claiming = match self.clients.get(&id) {
+            Some(Client::Claiming(claim)) if claim.ticket == ticket => true,
+            _ if cluster.waiting.get(&id).is_some_and(|(t, _)| *t == ticket) => false,
+            _ => return self.orphan_answered(answer, out),
+        };
+        if claiming {
+            return self.claim_answered(id, answer, out);
+        }
+        let Some((_, wait)) = cluster.waiting.remove(&id) else {
+            return;
+        };
+        match (wait, answer) {
+            (Wait::Rename { new, .. }, Answer::Renamed { .. }) => {
+                cluster.reserved.remove(&name_key(&new));
+                if let Some(Client::Joined { name, .. }) = self.clients.get(&id) {
+                    let old = name.to_string();
+                    self.renamed(id, &old, &new, out);
+                }
+            }
+            (Wait::Rename { new, .. }, refusal) => {
+                cluster.reserved.remove(&name_key(&new));
+                to(
+                    out,
+                    id,
+                    refused_line(&refusal, || protocol::name_taken(&new)),
+                );
+            }
+            (Wait::Private { text, .. }, Answer::Sent { to: spelled }) => {
+                to(out, id, protocol::private_out(&spelled, &text));
+            }
+            (Wait::Private { to: name, .. }, refusal) => {
+                to(
+                    out,
+                    id,
+                    refused_line(&refusal, || protocol::no_such_user(&name)),
+                );
+            }
+        }
+    }
+
+    /// An answer for a connection that is gone (or whose id a new connection now has): whatever it
+    /// won is given back, so no name stays claimed by nobody.
+    fn orphan_answered(&mut self, answer: Answer, out: &mut Vec<Delivery>) {
+        let name = match answer {
+            Answer::Joined { name, .. } => name,
+            Answer::Renamed { new } => new,
+            _ => return,
+        };
+        let reason = protocol::REASON_LOST.to_string();
+        out.push(Delivery::Cluster(Request::Leave { name, reason }));
+    }
+
+    fn claim_answered(&mut self, id: ClientId, answer: Answer, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let Some(Client::Claiming(claim)) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match answer {
+            Answer::Joined { seq, history, .. } => {
+                claim.answer = Some((seq, history));
+                if seq <= cluster.seen {
+                    self.finish_claim(id, out);
+                }
+            }
+            refusal => {
+                let name = mem::take(&mut claim.name);
+                cluster.reserved.remove(&name_key(&name));
+                cluster.claiming.retain(|&c| c != id);
+                if refusal == Answer::Refused {
+                    to(out, id, protocol::name_taken(&name));
+                    to(out, id, protocol::NAME_PROMPT);
+                    self.ask_name(id);
+                } else {
+                    self.clients.remove(&id);
+                    to(out, id, protocol::CLUSTER_UNAVAILABLE);
+                    out.push(Delivery::Close { id });
+                }
+            }
+        }
+    }
+
+    /// The cluster has answered yes and this node has seen every line numbered up to the answer:
+    /// join, with the history up to that number and the kept lines after it.
+    fn finish_claim(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
+        let Some(Client::Claiming(claim)) = self.clients.remove(&id) else {
+            return;
+        };
+        let Some((seq, history)) = claim.answer else {
+            return;
+        };
+        if let Some(cluster) = &mut self.cluster {
+            cluster.reserved.remove(&name_key(&claim.name));
+            cluster.claiming.retain(|&c| c != id);
+        }
+        if claim.overflowed {
+            to(out, id, protocol::CLUSTER_UNAVAILABLE);
+            out.push(Delivery::Close { id });
+            return self.orphan_answered(Answer::Renamed { new: claim.name }, out);
+        }
+        let skip = history.len().saturating_sub(self.config.history);
+        let history = history.into_iter().skip(skip);
+        let history = history.filter(|(n, _)| *n <= seq).map(|(_, line)| line);
+        let live = claim
+            .kept
+            .into_iter()
+            .filter(|(n, _)| n.is_none_or(|n| n > seq));
+        let live = live.map(|(_, line)| line).collect();
+        self.welcome(id, &claim.name, history.collect(), live, out);
+    }
+
+    /// The cluster has reached number `seq`: joins waiting for it can finish.
+    fn seen(&mut self, seq: u64, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.seen = cluster.seen.max(seq);
+        let seen = cluster.seen;
+        let ready: Vec<ClientId> = cluster
+            .claiming
+            .iter()
+            .copied()
+            .filter(|id| match self.clients.get(id) {
+                Some(Client::Claiming(claim)) => claim.answer.as_ref().is_some_and(|a| a.0 <= seen),
+                _ => false,
+            })
+            .collect();
+        for id in ready {
+            self.finish_claim(id, out);
+        }
+    }
+
+    pub(super) fn remote(&mut self, remote: Remote, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        match remote {
+            Remote::Joined { name } => {
+                let key = name_key(&name);
+                if self.names.contains_key(&key) {
+                    return warn!("{name} joined on another node but is a user here");
+                }
+                if cluster.remote.insert(key, name.clone()).is_none() {
+                    self.announce(protocol::joined(&name), true, out);
+                }
+            }
+            Remote::Left { name, reason } => {
+                if cluster.remote.remove(&name_key(&name)).is_some() {
+                    self.announce(protocol::left(&name, &reason), false, out);
+                }
+            }
+            Remote::Renamed { old, new } => {
+                if cluster.remote.remove(&name_key(&old)).is_some() {
+                    cluster.remote.insert(name_key(&new), new.clone());
+                    let line = protocol::renamed(&old, &new);
+                    out.push(Delivery::Everyone { except: None, line });
+                }
+            }
+            Remote::Line { seq, line } => {
+                cluster.keep(&mut self.clients, Some(seq), &line);
+                out.push(Delivery::Everyone { except: None, line });
+                self.seen(seq, out);
+            }
+            Remote::Seen { seq } => self.seen(seq, out),
+            Remote::Private {
+                to: name,
+                from,
+                text,
+            } => {
+                if let Some(&id) = self.names.get(&name_key(&name)) {
+                    to(out, id, protocol::private_in(&from, &text));
+                }
+            }
+            Remote::Users { names, complete } => self.users(names, complete, out),
+            Remote::Taken { name } => {
+                if let Some(&id) = self.names.get(&name_key(&name)) {
+                    to(out, id, protocol::name_taken_meanwhile(&name));
+                    self.leave(id, protocol::REASON_QUIT, out);
+                    out.push(Delivery::Close { id });
+                }
+            }
+        }
+    }
+
+    /// The other nodes' users as Redis has them: announce who came (and, if `complete`, who went)
+    /// while this node could not hear of it.
+    fn users(&mut self, names: Vec<String>, complete: bool, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let mut came = Vec::new();
+        let mut listed = HashSet::new();
+        for name in names {
+            let key = name_key(&name);
+            if self.names.contains_key(&key) || cluster.reserved.contains_key(&key) {
+                continue;
+            }
+            if !cluster.remote.contains_key(&key) {
+                cluster.remote.insert(key.clone(), name.clone());
+                came.push(name);
+            }
+            listed.insert(key);
+        }
+        let mut went = Vec::new();
+        if complete {
+            cluster.remote.retain(|key, name| {
+                listed.contains(key) || {
+                    went.push(mem::take(name));
+                    false
+                }
+            });
+        }
+        for name in came {
+            self.announce(protocol::joined(&name), true, out);
+        }
+        for name in went {
+            self.announce(protocol::left(&name, protocol::REASON_UNSEEN), false, out);
+        }
+    }
+
+    /// The link to Redis broke: local users are told once; whoever waits for an answer gets the
+    /// refusal now.
+    pub(super) fn cluster_down(&mut self, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if !cluster.up {
+            return;
+        }
+        cluster.up = false;
+        let waiting: Vec<_> = cluster.waiting.keys().copied().collect();
+        let claiming = cluster.claiming.clone();
+        out.push(Delivery::Everyone {
+            except: None,
+            line: protocol::CLUSTER_LOST.to_string(),
+        });
+        for id in waiting.into_iter().chain(claiming) {
+            let ticket = self.ticket_of(id);
+            let answer = Answer::Unavailable;
+            self.answered(id, ticket, answer, out);
+        }
+    }
+
+    fn ticket_of(&self, id: ClientId) -> u64 {
+        match (self.clients.get(&id), &self.cluster) {
+            (Some(Client::Claiming(claim)), _) => claim.ticket,
+            (_, Some(cluster)) => cluster.waiting.get(&id).map_or(0, |(t, _)| *t),
+            _ => 0,
+        }
+    }
+
+    /// The link to Redis is up, for the first time or again.
+    pub(super) fn cluster_up(&mut self, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.up = true;
+        // A Redis that restarted numbers lines from 1 again: count afresh. A join waits until its own
+        // announcement comes back (`Remote::Seen`), so nothing is missed meanwhile.
+        cluster.seen = 0;
+        if mem::replace(&mut cluster.was_up, true) {
+            out.push(Delivery::Everyone {
+                except: None,
+                line: protocol::CLUSTER_RESTORED.to_string(),
+            });
+        }
+    }
+}
+
+/// The error line for a refused request: `Refused` says `refused()`, `Unavailable` that the cluster
+/// cannot be asked.
+fn refused_line(answer: &Answer, refused: impl FnOnce() -> String) -> String {
+    match answer {
+        Answer::Unavailable => protocol::CLUSTER_UNAVAILABLE.to_string(),
+        _ => refused(),
+    }
+}
