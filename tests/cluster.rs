@@ -1,0 +1,335 @@
+//! Several real pollchat nodes joined through a real `redis-server` (Debian's package), each on its own
+//! loopback port. Without redis-server the tests are skipped with a loud message, except under CI
+//! (`CI=true`), where that is a failure: `.ci/run` installs it.
+//!
+//! Timers are set small by flags (heartbeat 100 ms, node timeout 1 s), so a lost node is noticed in
+//! about a second; every wait is a read with a timeout, never a sleep.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::{Client, Server};
+
+/// A `redis-server` on a free loopback port, without persistence, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts Redis, or returns `None` (after saying so loudly) if it is not installed.
+    fn start() -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            let message = "redis-server is not installed: the cluster tests are SKIPPED \
+                           (apt-get install redis-server; .ci/run does)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message}");
+            }
+            eprintln!("\n*** {message}\n");
+            return None;
+        }
+        // A free port can be taken by someone else between our check and Redis's bind: then Redis
+        // exits, and we try another.
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(redis) = Redis::start_on(port) {
+                return Some(redis);
+            }
+        }
+        panic!("redis-server would not start on any of 5 free ports");
+    }
+
+    /// Starts Redis on `port`; `None` if it exits before it is ready (the port was taken).
+    fn start_on(port: u16) -> Option<Redis> {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{port}"));
+        std::fs::create_dir_all(&dir).expect("redis dir");
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        // Redis says when it is ready on its log (standard output); EOF means it gave up.
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.any(|line| line.is_ok_and(|l| l.contains("Ready to accept connections")));
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        // Keep reading its log in the background, so a full pipe never blocks it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Redis { child, port, dir })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills Redis (everything it held is gone: it has no persistence).
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts an empty Redis again on the same port.
+    fn restart(&mut self) {
+        self.stop();
+        let again = Redis::start_on(self.port).expect("restart redis on its port");
+        *self = again;
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A node of the cluster on `redis`, named `node`, with small timers.
+fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
+    let url = redis.url();
+    let mut args = vec!["--cluster", &url, "--node", node];
+    args.extend([
+        "--cluster-heartbeat-ms",
+        "100",
+        "--cluster-timeout-ms",
+        "1000",
+    ]);
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[test]
+fn chat_crosses_nodes_both_ways_in_order_and_names_are_unique() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let mut taken = b.connect_prompted();
+    taken.send("ANA");
+    taken.expect("! the name ANA is taken");
+    taken.expect("*** your name?");
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+
+    ana.send("hello from a");
+    bea.expect("<ana> hello from a");
+    bea.send("/me waves from b");
+    ana.expect("* bea waves from b");
+    for i in 0..300 {
+        ana.send(&format!("line {i}"));
+    }
+    for i in 0..300 {
+        bea.expect(&format!("<ana> line {i}"));
+    }
+    // The line is not echoed back to its author through the other node.
+    assert!(ana.lines_before_sync().is_empty());
+}
+
+#[test]
+fn list_msg_and_rename_work_across_nodes_and_keep_order() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+
+    ana.send("/list");
+    ana.expect("*** online (2): ana, bea");
+    bea.send("/list");
+    bea.expect("*** online (2): ana, bea");
+
+    // A private message waits for Redis; the line after it must not overtake it.
+    ana.send("/msg BEA psst\nright after");
+    ana.expect("[you -> bea] psst");
+    bea.expect("[ana -> you] psst");
+    bea.expect("<ana> right after");
+    ana.send("/msg nobody hi");
+    ana.expect("! no such user: nobody");
+
+    ana.send("/name Anita\nas anita");
+    ana.expect("*** you are Anita");
+    bea.expect("*** ana is now Anita");
+    bea.expect("<Anita> as anita");
+    bea.send("/name anita");
+    bea.expect("! the name anita is taken");
+    // The old name is free again, on either node.
+    let mut other = b.join("ana");
+    other.send("/list");
+    other.expect("*** online (3): ana, Anita, bea");
+}
+
+#[test]
+fn a_newcomer_gets_history_then_live_lines_never_twice_or_missing() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (
+        node(&redis, "a", &["--history", "50"]),
+        node(&redis, "b", &["--history", "50"]),
+    );
+    let mut ana = a.join("ana");
+    for i in 0..10 {
+        ana.send(&format!("{i}"));
+    }
+    // Lines keep coming while a newcomer joins on the other node: whatever the timing, what the
+    // newcomer sees (history, then live) must be consecutive numbers up to the last.
+    let mut newcomer = None;
+    for i in 10..400 {
+        ana.send(&format!("{i}"));
+        if i == 200 {
+            let mut cid = b.connect_prompted();
+            cid.send("cid");
+            newcomer = Some(cid);
+        }
+    }
+    let mut cid = newcomer.expect("a newcomer");
+    cid.expect("*** you are cid");
+    let mut seen: Vec<u32> = Vec::new();
+    while seen.last() != Some(&399) {
+        let line = cid.line();
+        if let Some(n) = line.strip_prefix("<ana> ") {
+            seen.push(n.parse().expect("a number"));
+        }
+    }
+    let first = seen[0];
+    let want: Vec<u32> = (first..=399).collect();
+    assert_eq!(seen, want, "history and live lines, joined at {first}");
+    assert!(
+        seen.len() >= 50,
+        "a full history, then live lines: {first}.."
+    );
+}
+
+#[test]
+fn a_killed_node_is_noticed_and_its_users_leave_everywhere() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let _bea = b.join("bea");
+    let _bo = b.join("bo");
+    ana.expect("*** bea joined");
+    ana.expect("*** bo joined");
+    b.signal("KILL");
+    let mut gone = vec![ana.line(), ana.line()];
+    gone.sort();
+    assert_eq!(
+        gone,
+        ["*** bea left (node lost)", "*** bo left (node lost)"]
+    );
+    // Their names are free again.
+    a.join("bea");
+}
+
+#[test]
+fn a_node_that_shuts_down_says_goodbye_for_its_users() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, mut b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let _bea = b.join("bea");
+    ana.expect("*** bea joined");
+    b.signal("TERM");
+    ana.expect("*** bea left (server shutting down)");
+    assert!(b.wait(std::time::Duration::from_secs(10)).success());
+    a.join("bea");
+}
+
+#[test]
+fn redis_going_away_keeps_local_chat_and_the_cluster_heals_after() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let [mut ana, mut ann] = a.join_all(["ana", "ann"]);
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+    ann.expect("*** bea joined");
+
+    redis.stop();
+    for client in [&mut ana, &mut ann, &mut bea] {
+        client.expect("*** cluster link lost; local users only");
+    }
+    // Local chat goes on.
+    ana.send("still here");
+    ann.expect("<ana> still here");
+    // New joins are refused, and the connection closed so that clients retry by themselves.
+    let mut newcomer = a.connect_prompted();
+    newcomer.send("zed");
+    assert_eq!(
+        newcomer.expect_closed(),
+        ["! cluster unavailable, try again shortly"]
+    );
+    // Renames and private messages to other nodes cannot be done either.
+    ana.send("/msg bea hello?");
+    ana.expect("! cluster unavailable, try again shortly");
+
+    redis.restart(); // Empty: the nodes fill it again.
+    for client in [&mut ana, &mut ann, &mut bea] {
+        client.skip_until(|l| l == "*** cluster link restored");
+    }
+    ana.send("back again");
+    bea.skip_until(|l| l == "<ana> back again");
+    bea.send("/list");
+    bea.skip_until(|l| l == "*** online (3): ana, ann, bea");
+    // Names are still unique across the cluster: each node claimed its users' names again.
+    let mut copy = b.connect_prompted();
+    copy.send("ana");
+    copy.expect("! the name ana is taken");
+    let mut copy = a.connect_prompted();
+    copy.send("Bea");
+    copy.expect("! the name Bea is taken");
+}
+
+#[test]
+fn two_live_nodes_cannot_share_a_name() {
+    let Some(redis) = Redis::start() else { return };
+    let _a = node(&redis, "a", &[]);
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off", "--node", "a"])
+        .args(["--cluster", &redis.url()])
+        .output()
+        .expect("run a second node");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another live node is named a"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn nodes_on_one_machine_can_share_a_port_with_reuseport() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a", &["--reuseport"]);
+    let listen = a.addr.to_string();
+    let url = redis.url();
+    let b = Server::start_on(&listen, &["--cluster", &url, "--node", "b", "--reuseport"]);
+    assert_eq!(a.addr, b.addr);
+    // Whichever node the kernel gives each connection to, they are in one room.
+    let mut ana = Client::connect(a.addr);
+    ana.skip_until(|l| l == "*** your name?");
+    ana.send("ana");
+    ana.skip_until(|l| l.starts_with("*** online"));
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+    ana.send("hi");
+    bea.expect("<ana> hi");
+}
