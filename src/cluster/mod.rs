@@ -567,10 +567,11 @@ impl Cluster {
                 old: old.to_string(),
                 new: new.to_string(),
             },
-            Message::Line { seq, line } => Remote::Line {
-                seq,
-                line: line.to_string(),
-            },
+            Message::Line { seq, line } => {
+                let line = line.to_string();
+                self.events.push(Event::Remote(Remote::Line { seq, line }));
+                Remote::Seen { seq }
+            }
             Message::Private { to, from, text } => Remote::Private {
                 to: to.to_string(),
                 from: from.to_string(),

@@ -89,12 +89,13 @@ pub enum Remote {
         old: String,
         new: String,
     },
-    /// A chat or action line from another node, with its number in the cluster.
+    /// A chat or action line from another node, with its number in the cluster. The edge follows it
+    /// with `Seen` for the same number.
     Line {
         seq: u64,
         line: String,
     },
-    /// The cluster reached number `seq` (one of this node's own lines, or its own join, came back).
+    /// The cluster has reached number `seq`: every line up to it has arrived here.
     Seen {
         seq: u64,
     },
@@ -476,10 +477,11 @@ impl Room {
                     out.push(Delivery::Everyone { except: None, line });
                 }
             }
+            // Joins that wait for this line's number finish on the `Seen` that follows it, as a
+            // separate event: the line is delivered first, to the users joined before it.
             Remote::Line { seq, line } => {
                 cluster.keep(&mut self.clients, Some(seq), &line);
                 out.push(Delivery::Everyone { except: None, line });
-                self.seen(seq, out);
             }
             Remote::Seen { seq } => self.seen(seq, out),
             Remote::Private {
@@ -593,5 +595,362 @@ fn refused_line(answer: &Answer, refused: impl FnOnce() -> String) -> String {
     match answer {
         Answer::Unavailable => protocol::CLUSTER_UNAVAILABLE.to_string(),
         _ => refused(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::room::{Event, RoomConfig};
+
+    /// A room that is one node of a cluster whose link is up.
+    fn room() -> Room {
+        let mut room = Room::new(RoomConfig {
+            history: 3,
+            name_timeout: Duration::from_secs(60),
+            announce_limit: 100,
+            cluster: true,
+        });
+        room.handle(Event::ClusterUp, &mut Vec::new());
+        room
+    }
+
+    fn handle(room: &mut Room, event: Event<'_>) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        room.handle(event, &mut out);
+        out
+    }
+
+    fn line(id: ClientId, text: &str) -> Event<'_> {
+        Event::Line { id, text }
+    }
+
+    /// Connects `id` and gives `name`, returning the claim's ticket.
+    fn ask(room: &mut Room, id: ClientId, name: &str) -> u64 {
+        handle(
+            room,
+            Event::Connect {
+                id,
+                now: Instant::now(),
+            },
+        );
+        let out = handle(room, line(id, name));
+        assert!(room.is_waiting(id));
+        match &out[..] {
+            [
+                Delivery::Cluster(Request::Claim {
+                    ticket, name: n, ..
+                }),
+            ] if n == name => *ticket,
+            other => panic!("no claim: {other:?}"),
+        }
+    }
+
+    fn lines_to(out: &[Delivery], who: ClientId) -> Vec<&str> {
+        out.iter()
+            .filter_map(|d| match d {
+                Delivery::To { id, line } if *id == who => Some(line.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn remote(room: &mut Room, remote: Remote) -> Vec<Delivery> {
+        handle(room, Event::Remote(remote))
+    }
+
+    #[test]
+    fn a_join_waits_for_redis_and_its_lines_in_between_are_kept_once() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        // Before the answer: line 5 comes (it is in the history of the answer, below), and line 6.
+        remote(
+            &mut room,
+            Remote::Line {
+                seq: 5,
+                line: "<bea> five".into(),
+            },
+        );
+        remote(
+            &mut room,
+            Remote::Line {
+                seq: 6,
+                line: "<bea> six".into(),
+            },
+        );
+        // As the edge does: each line from another node is followed by its number, seen.
+        remote(&mut room, Remote::Seen { seq: 6 });
+        let history = vec![(4, "<bea> four".into()), (5, "<bea> five".into())];
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 5,
+            history,
+        };
+        let out = handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        assert_eq!(
+            lines_to(&out, 1),
+            [
+                "*** you are ana",
+                "*** recent messages (2):",
+                "<bea> four",
+                "<bea> five",
+                "*** online (1): ana",
+                "<bea> six"
+            ]
+        );
+        assert!(!room.is_waiting(1));
+    }
+
+    #[test]
+    fn a_join_answered_ahead_of_the_lines_before_it_waits_for_them() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        let history = vec![(7, "<bea> seven".into())];
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 7,
+            history,
+        };
+        assert!(
+            handle(
+                &mut room,
+                Event::Answer {
+                    id: 1,
+                    ticket,
+                    answer
+                }
+            )
+            .is_empty()
+        );
+        assert!(room.is_waiting(1));
+        // Line 7 arrives after the answer: it is in the history, so it is not shown twice.
+        assert!(
+            lines_to(
+                &remote(
+                    &mut room,
+                    Remote::Line {
+                        seq: 7,
+                        line: "<bea> seven".into()
+                    }
+                ),
+                1
+            )
+            .is_empty()
+        );
+        let out = remote(&mut room, Remote::Seen { seq: 7 });
+        assert_eq!(
+            lines_to(&out, 1),
+            [
+                "*** you are ana",
+                "*** recent messages (1):",
+                "<bea> seven",
+                "*** online (1): ana"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_name_asks_again_and_a_name_being_claimed_is_reserved() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        handle(
+            &mut room,
+            Event::Connect {
+                id: 2,
+                now: Instant::now(),
+            },
+        );
+        let out = handle(&mut room, line(2, "ANA"));
+        assert_eq!(
+            lines_to(&out, 2),
+            ["! the name ANA is taken", "*** your name?"]
+        );
+        let out = handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer: Answer::Refused,
+            },
+        );
+        assert_eq!(
+            lines_to(&out, 1),
+            ["! the name ana is taken", "*** your name?"]
+        );
+        assert!(!room.is_waiting(1));
+        ask(&mut room, 2, "ana"); // Free again here.
+    }
+
+    #[test]
+    fn an_answer_for_a_connection_gone_gives_the_name_back() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        handle(
+            &mut room,
+            Event::Disconnect {
+                id: 1,
+                reason: "connection lost",
+            },
+        );
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 0,
+            history: vec![],
+        };
+        let out = handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        assert_eq!(
+            out,
+            [Delivery::Cluster(Request::Leave {
+                name: "ana".into(),
+                reason: "connection lost".into()
+            })]
+        );
+    }
+
+    #[test]
+    fn other_nodes_users_are_listed_announced_and_reachable() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 0,
+            history: vec![],
+        };
+        handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        let out = remote(&mut room, Remote::Joined { name: "Bea".into() });
+        assert_eq!(
+            out,
+            [Delivery::Everyone {
+                except: None,
+                line: "*** Bea joined".into()
+            }]
+        );
+        let out = handle(&mut room, line(1, "/list"));
+        assert_eq!(lines_to(&out, 1), ["*** online (2): ana, Bea"]);
+        let out = handle(&mut room, line(1, "/msg bea hi"));
+        assert!(
+            matches!(&out[..], [Delivery::Cluster(Request::Private { to, text, .. })] if to == "bea" && text == "hi")
+        );
+        assert!(room.is_waiting(1));
+        let out = remote(
+            &mut room,
+            Remote::Private {
+                to: "ANA".into(),
+                from: "Bea".into(),
+                text: "yo".into(),
+            },
+        );
+        assert_eq!(lines_to(&out, 1), ["[Bea -> you] yo"]);
+        let out = remote(
+            &mut room,
+            Remote::Left {
+                name: "Bea".into(),
+                reason: "node lost".into(),
+            },
+        );
+        assert_eq!(
+            out,
+            [Delivery::Everyone {
+                except: None,
+                line: "*** Bea left (node lost)".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_lost_link_answers_whoever_waits_and_refuses_joins() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 0,
+            history: vec![],
+        };
+        handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        ask(&mut room, 2, "cid");
+        remote(&mut room, Remote::Joined { name: "bea".into() });
+        handle(&mut room, line(1, "/name anita"));
+        let out = handle(&mut room, Event::ClusterDown);
+        assert_eq!(
+            lines_to(&out, 1),
+            ["! cluster unavailable, try again shortly"]
+        );
+        assert_eq!(
+            lines_to(&out, 2),
+            ["! cluster unavailable, try again shortly"]
+        );
+        assert!(out.contains(&Delivery::Close { id: 2 }));
+        assert!(out.contains(&Delivery::Everyone {
+            except: None,
+            line: "*** cluster link lost; local users only".into()
+        }));
+        // Local chat goes on, and is not sent to a cluster that cannot be reached.
+        let out = handle(&mut room, line(1, "hello"));
+        assert_eq!(
+            out,
+            [Delivery::Everyone {
+                except: Some(1),
+                line: "<ana> hello".into()
+            }]
+        );
+        let out = handle(&mut room, Event::ClusterUp);
+        assert_eq!(
+            out,
+            [Delivery::Everyone {
+                except: None,
+                line: "*** cluster link restored".into()
+            }]
+        );
+        // Back up, the users of other nodes are re-read: who went meanwhile is announced.
+        let out = remote(
+            &mut room,
+            Remote::Users {
+                names: vec!["dan".into()],
+                complete: true,
+            },
+        );
+        assert_eq!(
+            out,
+            [
+                Delivery::Everyone {
+                    except: None,
+                    line: "*** dan joined".into()
+                },
+                Delivery::Everyone {
+                    except: None,
+                    line: "*** bea left (while the cluster link was down)".into()
+                },
+            ]
+        );
     }
 }

@@ -228,7 +228,9 @@ impl Room {
         }
     }
 
-    /// Handles one event, appending what must be delivered to `out`, in order.
+    /// Handles one event, appending what must be delivered to `out`, in order. The deliveries speak
+    /// of the room as this event left it ([`Delivery::Everyone`] is whoever is in it now): carry
+    /// them out before handing over the next event.
     pub fn handle(&mut self, event: Event<'_>, out: &mut Vec<Delivery>) {
         match event {
             Event::Connect { id, now } => self.connect(id, now, out),

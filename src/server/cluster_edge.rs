@@ -92,9 +92,11 @@ impl Server {
             }
             let events = std::mem::take(&mut cluster.events);
             for event in events {
+                // Carried out event by event: a delivery to "everyone" means everyone in the room
+                // as that event left it, not as a later event (a join) leaves it.
                 self.room.handle(event, &mut self.deliveries);
+                self.deliver();
             }
-            self.deliver();
         }
     }
 
