@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Load, Options, Protocol};
+use super::{Load, Node, Options, Protocol};
 
 /// Load generator for chat servers: N clients join, S of them send lines carrying a sender id, a
 /// sequence number and a timestamp; every receiver checks what it gets (loss, duplicates,
 /// reordering) and times it.
+///
+/// A cluster: give --addr once per node (and --pid once per node process) and the clients are dealt
+/// to the nodes in turn, client i to the (i mod nodes)-th address. Every line must still reach every
+/// client, whichever node it is on.
 ///
 /// Scenarios (explicit flags override them): fanout100 = 100 clients, 10 senders, closed loop with 4
 /// lines in flight each; fanout1k = 1,000 clients, 4 senders at 50 lines/s; idle10k = 10,000 clients,
@@ -23,9 +27,10 @@ use super::{Load, Options, Protocol};
 #[derive(Debug, Parser)]
 #[command(name = "pollchat-bench", version)]
 pub struct Args {
-    /// The server's address (with --exec, read from its start-up line when not given).
+    /// The server's address (with --exec, read from its start-up line when not given). Repeat it
+    /// for each node of a cluster: client i connects to the (i mod n)-th of the n addresses.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub addr: Option<SocketAddr>,
+    pub addr: Vec<SocketAddr>,
     /// Start the server with this command (split on spaces), measure it, and stop it at the end with
     /// SIGINT.
     #[arg(long, value_name = "COMMAND")]
@@ -79,9 +84,10 @@ pub struct Args {
     /// The share of clients (0 to 1) that join over WebSocket, through --web-addr.
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub ws_share: f64,
-    /// The server's web address (with --exec, read from its start-up line when not given).
+    /// The server's web address (with --exec, read from its start-up line when not given). With
+    /// several --addr, give it once per node in the same order, or not at all.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub web_addr: Option<SocketAddr>,
+    pub web_addr: Vec<SocketAddr>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -128,7 +134,7 @@ impl Scenario {
 
 impl Args {
     /// The run these flags ask for. `open_files` is the generator's open-file limit (after raising
-    /// it). The address and PID are those given; `--exec` fills them in later.
+    /// it). The addresses and PID are those given; `--exec` fills them in later.
     pub fn options(&self, open_files: u64) -> Result<Options, String> {
         let base = match &self.scenario {
             Some(name) => Scenario::named(name, open_files).ok_or_else(|| {
@@ -143,8 +149,7 @@ impl Args {
             _ => idle.unwrap_or(base.load),
         };
         let options = Options {
-            addr: self.addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-            web: self.web_addr,
+            nodes: self.nodes()?,
             clients: self.clients.unwrap_or(base.clients),
             senders: self
                 .senders
@@ -160,10 +165,35 @@ impl Args {
             websocket_share: self.ws_share,
         };
         check(&options, open_files)?;
-        if options.websocket_share > 0.0 && options.web.is_none() && self.exec.is_none() {
+        if options.websocket_share > 0.0 && options.nodes[0].web.is_none() && self.exec.is_none() {
             return Err("--ws-share needs the server's web address (--web-addr)".into());
         }
         Ok(options)
+    }
+
+    /// The nodes: each `--addr` with the `--web-addr` in the same place, if any. With `--exec` and no
+    /// `--addr`, one node whose address the started server will give.
+    fn nodes(&self) -> Result<Vec<Node>, String> {
+        let mut addrs = self.addr.clone();
+        if addrs.is_empty() {
+            addrs.push(SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        if self.exec.is_some() && addrs.len() > 1 {
+            return Err("--exec starts one server: give --addr once at most".into());
+        }
+        let webs = self.web_addr.len();
+        if webs != 0 && webs != addrs.len() {
+            return Err(format!(
+                "--web-addr given {webs} times for {} nodes: give it once per --addr, in the same order, or not at all",
+                addrs.len()
+            ));
+        }
+        let web = |i: usize| self.web_addr.get(i).copied();
+        Ok(addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| Node { addr, web: web(i) })
+            .collect())
     }
 
     fn protocol(&self) -> Protocol {
@@ -271,5 +301,57 @@ mod tests {
         assert!(options(&["--duration", "0"]).is_err());
         assert!(options(&["--clients", "30000"]).is_err());
         assert!(options(&["--ws-share", "0.5"]).is_err());
+    }
+
+    #[test]
+    fn each_addr_is_a_node_with_the_web_addr_in_the_same_place() {
+        let o = options(&["--addr", "127.0.0.1:1"]).unwrap();
+        assert_eq!(o.nodes.len(), 1);
+        assert_eq!(o.nodes[0].web, None);
+        let o = options(&[
+            "--addr",
+            "127.0.0.1:1",
+            "--web-addr",
+            "127.0.0.1:3",
+            "--addr",
+            "127.0.0.1:2",
+            "--web-addr",
+            "127.0.0.1:4",
+        ])
+        .unwrap();
+        let ports: Vec<_> = o
+            .nodes
+            .iter()
+            .map(|n| (n.addr.port(), n.web.unwrap().port()))
+            .collect();
+        assert_eq!(ports, [(1, 3), (2, 4)]);
+    }
+
+    #[test]
+    fn clients_are_dealt_to_the_nodes_in_turn_and_publishers_follow_their_sender() {
+        let two = ["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"];
+        let flags = [
+            "--redis",
+            "--clients",
+            "5",
+            "--senders",
+            "2",
+            "--sleepers",
+            "1",
+        ];
+        let o = options(&[&two[..], &flags].concat()).unwrap();
+        let nodes: Vec<usize> = (0..o.connections()).map(|i| o.node(i)).collect();
+        // Five clients, one sleeper, then the publishers of senders 0 and 1.
+        assert_eq!(nodes, [0, 1, 0, 1, 0, 1, 0, 1]);
+        let one = options(&["--clients", "5", "--senders", "1", "--sleepers", "1"]).unwrap();
+        assert!((0..one.connections()).all(|i| one.node(i) == 0));
+    }
+
+    #[test]
+    fn nodes_that_cannot_be_told_apart_are_refused() {
+        let two = ["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"];
+        assert!(options(&[&two[..], &["--web-addr", "127.0.0.1:3"]].concat()).is_err());
+        assert!(options(&[&two[..], &["--exec", "pollchat"]].concat()).is_err());
+        assert!(options(&["--exec", "pollchat", "--web-addr", "127.0.0.1:3"]).is_ok());
     }
 }

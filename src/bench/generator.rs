@@ -9,6 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::mem;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -391,10 +392,7 @@ impl<'a> Generator<'a> {
     fn connect_one(&mut self) -> io::Result<()> {
         let index = self.peers.len();
         let websocket = self.options.is_websocket(index);
-        let target = match self.options.web {
-            Some(web) if websocket => web,
-            _ => self.options.addr,
-        };
+        let target = self.target(index);
         let context = |e: io::Error| {
             io::Error::new(
                 e.kind(),
@@ -439,15 +437,22 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
+    /// Where connection `index` connects: its node's web face if it joins over WebSocket, else the
+    /// node's chat address.
+    fn target(&self, index: usize) -> SocketAddr {
+        let node = self.options.nodes[self.options.node(index)];
+        match node.web {
+            Some(web) if self.options.is_websocket(index) => web,
+            _ => node.addr,
+        }
+    }
+
     /// A non-blocking connect has finished when the socket is writable: with an error, or with a
     /// peer address. Returns whether it is connected.
     fn finish_connect(&mut self, index: usize) -> io::Result<bool> {
+        let target = self.target(index);
         let peer = &mut self.peers[index];
         if let Ok(Some(e)) | Err(e) = peer.stream.take_error() {
-            let target = match peer.transport {
-                Transport::Plain => self.options.addr,
-                _ => self.options.web.unwrap_or(self.options.addr),
-            };
             return Err(io::Error::new(
                 e.kind(),
                 format!("connect to {target}: {e}"),
@@ -460,7 +465,7 @@ impl<'a> Generator<'a> {
         peer.stream.set_nodelay(true)?;
         peer.state = State::Joining;
         if peer.transport == Transport::Upgrading {
-            let request = ws_client::upgrade_request(self.options.web.unwrap_or(self.options.addr));
+            let request = ws_client::upgrade_request(target);
             self.write(index, request.as_bytes()); // The join follows the upgrade.
         } else {
             self.join(index);

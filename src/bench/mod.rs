@@ -13,6 +13,10 @@
 //! It drives pollchat, any newline-delimited chat server (the join line and the joined marker are
 //! flags), and Redis pub/sub (SUBSCRIBE and PUBLISH in RESP), so one tool compares them.
 //!
+//! A room may span several server nodes of one cluster (several `--addr`): the clients are dealt to
+//! the nodes in turn, and a line said on one node must reach the clients on every node. The
+//! generator knows nothing of how the nodes share the room; it only counts what arrives where.
+//!
 //! The files: `generator` is the event loop and its phases; `payload`, `order` and `histogram` are
 //! what it writes into lines and what it counts; `resp` and `ws_client` are the other wire formats;
 //! `procfs` reads CPU and memory; `report` prints the result; `cli` and `server_process` are the
@@ -61,13 +65,21 @@ pub enum Protocol {
     Redis,
 }
 
+/// One server node: a process of the cluster, with an address of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// Where its clients connect.
+    pub addr: SocketAddr,
+    /// Its web face, for the clients that join over WebSocket.
+    pub web: Option<SocketAddr>,
+}
+
 /// Everything a run needs to know.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Where clients connect.
-    pub addr: SocketAddr,
-    /// The server's web face, for the clients that join over WebSocket.
-    pub web: Option<SocketAddr>,
+    /// The server nodes, at least one. Connection `i` goes to node `i % nodes.len()` (see
+    /// [`Options::node`]); with one node the cluster is a single server.
+    pub nodes: Vec<Node>,
     pub clients: usize,
     pub senders: usize,
     /// Clients that join and then never read again (not recipients).
@@ -114,7 +126,20 @@ impl Options {
     /// Whether client `index` joins over WebSocket.
     pub fn is_websocket(&self, index: usize) -> bool {
         index < self.clients
-            && self.web.is_some()
+            && self.nodes[self.node(index)].web.is_some()
             && ws_client::is_websocket(index, self.websocket_share)
+    }
+
+    /// The node that connection `index` goes to. Clients and sleepers are dealt round-robin by their
+    /// index; a Redis publisher goes where its sender's client is (sender `s` is client `s`), so that
+    /// a line starts on the sender's node in either protocol.
+    pub fn node(&self, index: usize) -> usize {
+        let first_publisher = self.clients + self.sleepers;
+        let dealt = if index < first_publisher {
+            index
+        } else {
+            index - first_publisher
+        };
+        dealt % self.nodes.len()
     }
 }

@@ -358,12 +358,15 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Node;
     use std::time::Duration;
 
     fn report() -> Report {
         let options = Options {
-            addr: "127.0.0.1:1".parse().unwrap(),
-            web: None,
+            nodes: vec![Node {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                web: None,
+            }],
             clients: 10,
             senders: 2,
             sleepers: 0,

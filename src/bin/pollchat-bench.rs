@@ -16,18 +16,22 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(e) => return fail(&e),
     };
-    let server = match (&args.exec, args.addr) {
-        (Some(command), addr) => match ServerProcess::start(command, addr) {
+    let server = match &args.exec {
+        Some(command) => match ServerProcess::start(command, args.addr.first().copied()) {
             Ok(server) => {
-                options.addr = server.addr;
-                options.web = options.web.or(server.web);
+                // --exec starts one server: the one node (the flags were checked for that).
+                let node = &mut options.nodes[0];
+                node.addr = server.addr;
+                node.web = node.web.or(server.web);
                 options.server_pid = Some(server.pid());
                 Some(server)
             }
             Err(e) => return fail(&e),
         },
-        (None, Some(_)) => None,
-        (None, None) => return fail("give --addr, or --exec to start the server"),
+        None if args.addr.is_empty() => {
+            return fail("give --addr, or --exec to start the server");
+        }
+        None => None,
     };
     let result = match server_ready(&options) {
         Ok(()) => pollchat::bench::run(&options).map_err(|e| e.to_string()),
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
 
 /// What only a started server can settle: a web address for the WebSocket clients.
 fn server_ready(options: &pollchat::bench::Options) -> Result<(), String> {
-    if options.websocket_share > 0.0 && options.web.is_none() {
+    if options.websocket_share > 0.0 && options.nodes[0].web.is_none() {
         return Err("--ws-share needs the server's web address (--web-addr)".into());
     }
     Ok(())
