@@ -14,7 +14,7 @@ use super::{Load, Node, Options, Protocol};
 ///
 /// A cluster: give --addr once per node (and --pid once per node process) and the clients are dealt
 /// to the nodes in turn, client i to the (i mod nodes)-th address. Every line must still reach every
-/// client, whichever node it is on.
+/// client, whichever node it is on. The server's CPU and memory are summed over every --pid.
 ///
 /// Scenarios (explicit flags override them): fanout100 = 100 clients, 10 senders, closed loop with 4
 /// lines in flight each; fanout1k = 1,000 clients, 4 senders at 50 lines/s; idle10k = 10,000 clients,
@@ -35,9 +35,10 @@ pub struct Args {
     /// SIGINT.
     #[arg(long, value_name = "COMMAND")]
     pub exec: Option<String>,
-    /// The server's PID, for its CPU and memory (implied by --exec).
+    /// The server's PID, for its CPU and memory (implied by --exec). Repeat it for each process of
+    /// a cluster: their CPU seconds and memory are summed.
     #[arg(long)]
-    pub pid: Option<u32>,
+    pub pid: Vec<u32>,
     /// fanout100, fanout1k, idle10k, c19k or slow.
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
@@ -134,7 +135,7 @@ impl Scenario {
 
 impl Args {
     /// The run these flags ask for. `open_files` is the generator's open-file limit (after raising
-    /// it). The addresses and PID are those given; `--exec` fills them in later.
+    /// it). The addresses and PIDs are those given; `--exec` fills them in later.
     pub fn options(&self, open_files: u64) -> Result<Options, String> {
         let base = match &self.scenario {
             Some(name) => Scenario::named(name, open_files).ok_or_else(|| {
@@ -160,7 +161,7 @@ impl Args {
             settle: Duration::from_millis(self.settle_ms),
             payload: self.payload,
             protocol: self.protocol(),
-            server_pid: self.pid,
+            server_pids: self.pid.clone(),
             connecting: self.connecting,
             websocket_share: self.ws_share,
         };

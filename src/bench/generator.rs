@@ -17,6 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::order::{Order, Seen};
 use super::payload::{self, Stamp};
+use super::procfs::CpuStopwatch;
 use super::report::{Report, ServerFigures};
 use super::{Load, Options, Protocol, procfs, resp, ws_client};
 
@@ -149,10 +150,10 @@ struct Generator<'a> {
     /// When the current phase began.
     phase_start: Instant,
     report: Report,
-    /// The server's figures, and its CPU time when the window opened.
+    /// The server's figures, and the CPU its processes and the generator use from the window's start.
     server: ServerFigures,
-    server_cpu_start: f64,
-    bench_cpu_start: f64,
+    server_cpu: Vec<CpuStopwatch>,
+    bench_cpu: CpuStopwatch,
     /// An error found where it cannot be returned (a failed write before the window): ends the run.
     failure: Option<io::Error>,
     /// One read's bytes, after the carry of the connection read.
@@ -199,8 +200,8 @@ impl<'a> Generator<'a> {
             phase_start: now,
             report: Report::new(options),
             server: ServerFigures::default(),
-            server_cpu_start: 0.0,
-            bench_cpu_start: 0.0,
+            server_cpu: Vec::new(),
+            bench_cpu: CpuStopwatch::start("self"),
             failure: None,
             scratch: vec![0; SCRATCH],
             line: Vec::with_capacity(options.payload + 64),
@@ -208,13 +209,23 @@ impl<'a> Generator<'a> {
         })
     }
 
-    fn pid(&self) -> Option<String> {
-        self.options.server_pid.map(|pid| pid.to_string())
+    /// Whether the server's processes are known, so that their CPU and memory are read.
+    fn measures_server(&self) -> bool {
+        !self.options.server_pids.is_empty()
+    }
+
+    /// A memory field of `/proc/PID/status` (`VmRSS`, `VmHWM`) summed over the server's processes;
+    /// one that cannot be read counts 0.
+    fn server_memory(&self, field: &str) -> u64 {
+        let pids = self.options.server_pids.iter();
+        pids.map(|pid| procfs::memory(&pid.to_string(), field).unwrap_or(0))
+            .sum()
     }
 
     fn run(&mut self) -> io::Result<()> {
-        if let Some(pid) = self.pid() {
-            self.server.rss_before = procfs::memory(&pid, "VmRSS").unwrap_or(0);
+        if self.measures_server() {
+            self.server.processes = self.options.server_pids.len();
+            self.server.rss_before = self.server_memory("VmRSS");
             self.server.socket_memory_before = procfs::tcp_socket_memory().unwrap_or(0);
         }
         let mut events = Events::with_capacity(4096);
@@ -242,7 +253,7 @@ impl<'a> Generator<'a> {
         }
         self.report.expected = self.report.sent * u64::from(self.recipients);
         self.report.lost = self.report.expected.saturating_sub(self.report.received);
-        if self.options.server_pid.is_some() {
+        if self.measures_server() {
             self.report.server = Some(self.server.clone());
         }
         Ok(())
@@ -333,14 +344,17 @@ impl<'a> Generator<'a> {
         ))
     }
 
-    /// Reads the server's memory with all joined, and both CPU clocks at the start of the window.
+    /// Reads the server's memory with all joined, and starts the CPU stopwatches.
     fn open_window(&mut self, now: Instant) {
-        if let Some(pid) = self.pid() {
-            self.server.rss_joined = procfs::memory(&pid, "VmRSS").unwrap_or(0);
+        if self.measures_server() {
+            self.server.rss_joined = self.server_memory("VmRSS");
             self.server.socket_memory_joined = procfs::tcp_socket_memory().unwrap_or(0);
-            self.server_cpu_start = procfs::cpu_seconds(&pid).unwrap_or(0.0);
         }
-        self.bench_cpu_start = procfs::cpu_seconds("self").unwrap_or(0.0);
+        let pids = self.options.server_pids.iter();
+        self.server_cpu = pids
+            .map(|pid| CpuStopwatch::start(&pid.to_string()))
+            .collect();
+        self.bench_cpu = CpuStopwatch::start("self");
         for sender in &mut self.senders {
             sender.next_due = now;
         }
@@ -349,13 +363,11 @@ impl<'a> Generator<'a> {
 
     fn close_window(&mut self, now: Instant) {
         self.report.window_seconds = now.duration_since(self.phase_start).as_secs_f64();
-        if let Some(pid) = self.pid() {
-            let cpu = procfs::cpu_seconds(&pid).unwrap_or(self.server_cpu_start);
-            self.server.cpu_seconds = cpu - self.server_cpu_start;
-            self.server.rss_peak = procfs::memory(&pid, "VmHWM").unwrap_or(0);
+        if self.measures_server() {
+            self.server.cpu_seconds = self.server_cpu.iter().map(CpuStopwatch::elapsed).sum();
+            self.server.rss_peak = self.server_memory("VmHWM");
         }
-        let bench_cpu = procfs::cpu_seconds("self").unwrap_or(self.bench_cpu_start);
-        self.report.bench_cpu_seconds = bench_cpu - self.bench_cpu_start;
+        self.report.bench_cpu_seconds = self.bench_cpu.elapsed();
         self.enter(Phase::Draining, now);
     }
 

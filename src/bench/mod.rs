@@ -92,8 +92,9 @@ pub struct Options {
     /// The size of each line sent, its newline included (at least what the stamp needs).
     pub payload: usize,
     pub protocol: Protocol,
-    /// The server's process, for its CPU and memory.
-    pub server_pid: Option<u32>,
+    /// The server's processes (one per node, usually), for their CPU and memory, summed; none if
+    /// not measured.
+    pub server_pids: Vec<u32>,
     /// The most connects in flight at once (started, not joined yet).
     pub connecting: usize,
     /// The share of clients (0 to 1, spread evenly) that join over WebSocket at `web`.

@@ -1,6 +1,9 @@
 //! Readings from `/proc`: a process's CPU time and memory, and the kernel's TCP socket memory. The
 //! benchmark compares servers by these, taken the same way for each, and reads its own CPU time the
 //! same way so that a reader can see when the generator, not the server, was the limit.
+//!
+//! A reading that fails (the process has gone, or was never there) is `None`; the callers count it
+//! as nothing rather than end a run that is otherwise sound.
 
 use std::fs;
 use std::sync::OnceLock;
@@ -19,6 +22,31 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((utime + stime) as f64 / clock_ticks() as f64)
+}
+
+/// The CPU a process uses from a starting moment: [`CpuStopwatch::start`] reads its clock,
+/// [`CpuStopwatch::elapsed`] how much it has used since. Each process of a cluster gets its own, so
+/// that one which exits in between costs nothing afterwards instead of taking its whole past away
+/// from a sum.
+#[derive(Debug, Clone)]
+pub struct CpuStopwatch {
+    pid: String,
+    start: f64,
+}
+
+impl CpuStopwatch {
+    /// Starts timing process `pid` ("self" for this one).
+    pub fn start(pid: &str) -> CpuStopwatch {
+        CpuStopwatch {
+            pid: pid.to_string(),
+            start: cpu_seconds(pid).unwrap_or(0.0),
+        }
+    }
+
+    /// User plus system CPU seconds used since the start; 0 if the process cannot be read now.
+    pub fn elapsed(&self) -> f64 {
+        cpu_seconds(&self.pid).map_or(0.0, |now| now - self.start)
+    }
 }
 
 /// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
@@ -99,6 +127,14 @@ mod tests {
         assert!(memory("self", "VmRSS").unwrap() > 0);
         assert!(memory("self", "VmHWM").unwrap() >= memory("self", "VmRSS").unwrap() / 2);
         assert!(tcp_socket_memory().is_some());
+    }
+
+    #[test]
+    fn a_stopwatch_counts_only_what_was_used_since_its_start() {
+        let watch = CpuStopwatch::start("self");
+        let spent = watch.elapsed();
+        assert!((0.0..1.0).contains(&spent), "{spent}");
+        assert_eq!(CpuStopwatch::start("0").elapsed(), 0.0); // No process 0 in /proc.
     }
 
     #[test]

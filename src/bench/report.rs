@@ -43,9 +43,12 @@ pub struct Report {
     pub server: Option<ServerFigures>,
 }
 
-/// The server's side, from `/proc`, when its PID is known.
+/// The server's side, from `/proc`, when its PIDs are known. With several processes (the nodes of a
+/// cluster) every figure is their sum, the peak too: the sum of each one's peak.
 #[derive(Debug, Clone, Default)]
 pub struct ServerFigures {
+    /// How many processes the figures sum.
+    pub processes: usize,
     /// User + system CPU over the window only.
     pub cpu_seconds: f64,
     /// Resident memory before any client connected, in bytes.
@@ -241,10 +244,15 @@ impl Report {
             return vec![("server", "not measured (give --pid or --exec)".into())];
         };
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let summed = if server.processes > 1 {
+            format!(", summed over {} processes", server.processes)
+        } else {
+            String::new()
+        };
         let mut rows = vec![(
             "server CPU in window",
             format!(
-                "{:.2} s ({:.0} % of a core)",
+                "{:.2} s ({:.0} % of a core){summed}",
                 server.cpu_seconds,
                 100.0 * server.cpu_seconds / self.window_seconds.max(f64::MIN_POSITIVE)
             ),
@@ -255,7 +263,7 @@ impl Report {
         rows.push((
             "server RSS before / joined / peak",
             format!(
-                "{:.1} / {:.1} / {:.1} MiB",
+                "{:.1} / {:.1} / {:.1} MiB{summed}",
                 mib(server.rss_before),
                 mib(server.rss_joined),
                 mib(server.rss_peak)
@@ -319,6 +327,9 @@ impl Report {
             ),
         ]);
         if let Some(server) = &self.server {
+            if server.processes > 1 {
+                fields.push(("server_processes", server.processes.to_string()));
+            }
             fields.push(("server_cpu_seconds", format!("{:.3}", server.cpu_seconds)));
             if let Some(ns) = self.server_ns_per_delivery() {
                 fields.push(("server_ns_per_delivery", format!("{ns:.1}")));
@@ -378,7 +389,7 @@ mod tests {
                 join: None,
                 joined: None,
             },
-            server_pid: None,
+            server_pids: Vec::new(),
             connecting: 10,
             websocket_share: 0.0,
         };
@@ -408,6 +419,23 @@ mod tests {
         assert!(json.starts_with("{\"protocol\":\"chat\",") && json.ends_with('}'));
         assert!(json.contains("\"window\":4,") && json.contains("\"deliveries_per_second\":40,"));
         assert!(!json.contains('\n') && !json.contains("server_cpu"));
+    }
+
+    #[test]
+    fn figures_summed_over_several_processes_say_so() {
+        let mut r = report();
+        r.server = Some(ServerFigures {
+            processes: 1,
+            cpu_seconds: 0.5,
+            ..ServerFigures::default()
+        });
+        assert!(!r.table().contains("summed") && !r.json().contains("server_processes"));
+        r.server.as_mut().unwrap().processes = 2;
+        assert!(r.table().contains("summed over 2 processes"));
+        assert!(
+            r.json()
+                .contains("\"server_processes\":2,\"server_cpu_seconds\":0.500,")
+        );
     }
 
     #[test]

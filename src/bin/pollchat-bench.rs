@@ -23,7 +23,7 @@ fn main() -> ExitCode {
                 let node = &mut options.nodes[0];
                 node.addr = server.addr;
                 node.web = node.web.or(server.web);
-                options.server_pid = Some(server.pid());
+                options.server_pids = vec![server.pid()];
                 Some(server)
             }
             Err(e) => return fail(&e),
