@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Load, Node, Options, Protocol};
+use super::{Companion, Load, Node, Options, Protocol};
 
 /// Load generator for chat servers: N clients join, S of them send lines carrying a sender id, a
 /// sequence number and a timestamp; every receiver checks what it gets (loss, duplicates,
@@ -39,6 +39,10 @@ pub struct Args {
     /// a cluster: their CPU seconds and memory are summed.
     #[arg(long)]
     pub pid: Vec<u32>,
+    /// Another process the cluster needs, such as the Redis server between the nodes: its CPU over
+    /// the window is reported under NAME, apart from the server's. Repeatable.
+    #[arg(long, value_name = "NAME=PID")]
+    pub also_pid: Vec<Companion>,
     /// fanout100, fanout1k, idle10k, c19k or slow.
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
@@ -162,6 +166,7 @@ impl Args {
             payload: self.payload,
             protocol: self.protocol(),
             server_pids: self.pid.clone(),
+            companions: self.also_pid.clone(),
             connecting: self.connecting,
             websocket_share: self.ws_share,
         };
@@ -234,6 +239,12 @@ fn check(options: &Options, open_files: u64) -> Result<(), String> {
     }
     if !(0.0..=1.0).contains(&options.websocket_share) {
         return Err("--ws-share: want a share from 0 to 1".into());
+    }
+    let companions = &options.companions;
+    for (i, companion) in companions.iter().enumerate() {
+        if companions[..i].iter().any(|c| c.name == companion.name) {
+            return Err(format!("--also-pid {}: the name is taken", companion.name));
+        }
     }
     if options.websocket_share > 0.0 && options.protocol == Protocol::Redis {
         return Err("--ws-share is for chat servers, not --redis".into());
@@ -326,6 +337,18 @@ mod tests {
             .map(|n| (n.addr.port(), n.web.unwrap().port()))
             .collect();
         assert_eq!(ports, [(1, 3), (2, 4)]);
+    }
+
+    #[test]
+    fn also_pid_names_a_process() {
+        let o = options(&["--also-pid", "redis=12", "--also-pid", "proxy.1=13"]).unwrap();
+        let named: Vec<_> = o.companions.iter().map(|c| (&c.name[..], c.pid)).collect();
+        assert_eq!(named, [("redis", 12), ("proxy.1", 13)]);
+        for bad in ["redis", "=12", "red is=12", "redis=x", "a\"b=1"] {
+            let parsed = Args::try_parse_from(["pollchat-bench", "--also-pid", bad]);
+            assert!(parsed.is_err(), "{bad}");
+        }
+        assert!(options(&["--also-pid", "r=1", "--also-pid", "r=2"]).is_err());
     }
 
     #[test]

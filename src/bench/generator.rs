@@ -19,7 +19,7 @@ use super::order::{Order, Seen};
 use super::payload::{self, Stamp};
 use super::procfs::CpuStopwatch;
 use super::report::{Report, ServerFigures};
-use super::{Load, Options, Protocol, procfs, resp, ws_client};
+use super::{Companion, Load, Options, Protocol, procfs, resp, ws_client};
 
 /// The longest drain after the window, waiting for lines in flight.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -154,6 +154,8 @@ struct Generator<'a> {
     server: ServerFigures,
     server_cpu: Vec<CpuStopwatch>,
     bench_cpu: CpuStopwatch,
+    /// The processes of `--also-pid`, in their order.
+    also_cpu: Vec<CpuStopwatch>,
     /// An error found where it cannot be returned (a failed write before the window): ends the run.
     failure: Option<io::Error>,
     /// One read's bytes, after the carry of the connection read.
@@ -202,6 +204,7 @@ impl<'a> Generator<'a> {
             server: ServerFigures::default(),
             server_cpu: Vec::new(),
             bench_cpu: CpuStopwatch::start("self"),
+            also_cpu: Vec::new(),
             failure: None,
             scratch: vec![0; SCRATCH],
             line: Vec::with_capacity(options.payload + 64),
@@ -355,6 +358,9 @@ impl<'a> Generator<'a> {
             .map(|pid| CpuStopwatch::start(&pid.to_string()))
             .collect();
         self.bench_cpu = CpuStopwatch::start("self");
+        let companions = self.options.companions.iter();
+        let watch = |c: &Companion| CpuStopwatch::start(&c.pid.to_string());
+        self.also_cpu = companions.map(watch).collect();
         for sender in &mut self.senders {
             sender.next_due = now;
         }
@@ -368,6 +374,9 @@ impl<'a> Generator<'a> {
             self.server.rss_peak = self.server_memory("VmHWM");
         }
         self.report.bench_cpu_seconds = self.bench_cpu.elapsed();
+        for ((_, seconds), watch) in self.report.also_cpu.iter_mut().zip(&self.also_cpu) {
+            *seconds = watch.elapsed();
+        }
         self.enter(Phase::Draining, now);
     }
 

@@ -74,6 +74,40 @@ pub struct Node {
     pub web: Option<SocketAddr>,
 }
 
+/// A process the cluster needs besides its nodes (a Redis server, a proxy), named on the command
+/// line (`--also-pid redis=1234`). Its CPU over the window is reported on its own, never in the
+/// server's figures, so a reader sees both what the nodes cost and what their go-between costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Companion {
+    /// A short name for the table and the JSON: letters, digits, `-`, `_` and `.` only.
+    pub name: String,
+    pub pid: u32,
+}
+
+impl std::str::FromStr for Companion {
+    type Err = String;
+
+    /// `NAME=PID`.
+    fn from_str(text: &str) -> Result<Companion, String> {
+        let (name, pid) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?}: want NAME=PID"))?;
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || !name.chars().all(plain) {
+            return Err(format!(
+                "{name:?}: want a name of letters, digits, '-', '_' and '.'"
+            ));
+        }
+        let pid = pid
+            .parse()
+            .map_err(|_| format!("{pid:?}: want a process id"))?;
+        Ok(Companion {
+            name: name.to_string(),
+            pid,
+        })
+    }
+}
+
 /// Everything a run needs to know.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -95,6 +129,8 @@ pub struct Options {
     /// The server's processes (one per node, usually), for their CPU and memory, summed; none if
     /// not measured.
     pub server_pids: Vec<u32>,
+    /// Other processes whose CPU is reported on their own.
+    pub companions: Vec<Companion>,
     /// The most connects in flight at once (started, not joined yet).
     pub connecting: usize,
     /// The share of clients (0 to 1, spread evenly) that join over WebSocket at `web`.

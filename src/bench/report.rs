@@ -41,6 +41,8 @@ pub struct Report {
     /// The generator's own CPU (user + system) over the window.
     pub bench_cpu_seconds: f64,
     pub server: Option<ServerFigures>,
+    /// The CPU seconds over the window of each process given with `--also-pid`, by its name.
+    pub also_cpu: Vec<(String, f64)>,
 }
 
 /// The server's side, from `/proc`, when its PIDs are known. With several processes (the nodes of a
@@ -90,6 +92,7 @@ impl Report {
             latency: Histogram::default(),
             bench_cpu_seconds: 0.0,
             server: None,
+            also_cpu: Vec::from_iter(options.companions.iter().map(|c| (c.name.clone(), 0.0))),
         }
     }
 
@@ -141,6 +144,7 @@ impl Report {
         let mut rows = self.run_rows();
         rows.extend(self.delivery_rows());
         rows.extend(self.server_rows());
+        rows.extend(self.companion_rows());
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter()
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
@@ -283,6 +287,28 @@ impl Report {
         rows
     }
 
+    /// The processes of `--also-pid`, all on one row.
+    fn companion_rows(&self) -> Vec<(&'static str, String)> {
+        if self.also_cpu.is_empty() {
+            return Vec::new();
+        }
+        let window = self.window_seconds.max(f64::MIN_POSITIVE);
+        let each: Vec<String> = self
+            .also_cpu
+            .iter()
+            .map(|(name, cpu)| {
+                format!(
+                    "{name} {cpu:.2} s ({:.0} % of a core)",
+                    100.0 * cpu / window
+                )
+            })
+            .collect();
+        vec![(
+            "other processes' CPU in window",
+            format!("{} (not in the server's figures)", each.join(", ")),
+        )]
+    }
+
     /// One JSON object on one line. Times are in seconds or nanoseconds, memory in bytes.
     pub fn json(&self) -> String {
         let mut fields = vec![
@@ -353,6 +379,14 @@ impl Report {
                 ),
             ]);
         }
+        if !self.also_cpu.is_empty() {
+            let each: Vec<String> = self
+                .also_cpu
+                .iter()
+                .map(|(name, cpu)| format!("{}:{cpu:.3}", quoted(name)))
+                .collect();
+            fields.push(("also_cpu", format!("{{{}}}", each.join(","))));
+        }
         let body: Vec<String> = fields
             .iter()
             .map(|(name, value)| format!("\"{name}\":{value}"))
@@ -361,7 +395,7 @@ impl Report {
     }
 }
 
-/// A JSON string of text that needs no escaping.
+/// A JSON string of text that needs no escaping (names are checked for that where they are given).
 fn quoted(text: &str) -> String {
     format!("\"{text}\"")
 }
@@ -390,6 +424,7 @@ mod tests {
                 joined: None,
             },
             server_pids: Vec::new(),
+            companions: Vec::new(),
             connecting: 10,
             websocket_share: 0.0,
         };
@@ -435,6 +470,21 @@ mod tests {
         assert!(
             r.json()
                 .contains("\"server_processes\":2,\"server_cpu_seconds\":0.500,")
+        );
+    }
+
+    #[test]
+    fn other_processes_are_reported_by_name() {
+        let mut r = report();
+        assert!(!r.json().contains("also_cpu") && !r.table().contains("other processes"));
+        r.also_cpu = vec![("redis".into(), 0.42), ("proxy".into(), 1.0)];
+        assert!(
+            r.json()
+                .ends_with(",\"also_cpu\":{\"redis\":0.420,\"proxy\":1.000}}")
+        );
+        assert!(
+            r.table()
+                .contains("redis 0.42 s (21 % of a core), proxy 1.00 s (50 % of a core)")
         );
     }
 
