@@ -723,9 +723,11 @@ impl<'a> Generator<'a> {
         if self.phase == Phase::Measuring {
             self.report.received_in_window += 1;
         }
-        self.report
-            .latency
-            .record(self.rx_ns.saturating_sub(stamp.sent_ns));
+        let latency = self.rx_ns.saturating_sub(stamp.sent_ns);
+        self.report.latency.record(latency);
+        if self.options.nodes.len() > 1 {
+            self.record_by_node(index, stamp.sender, latency);
+        }
         let sender = &mut self.senders[stamp.sender];
         if sender.slots.is_empty() {
             return; // Open loop: nothing waits for deliveries.
@@ -738,6 +740,18 @@ impl<'a> Generator<'a> {
                 sender.in_flight -= 1;
             }
         }
+    }
+
+    /// In a cluster, files a delivery's latency again under whether the line stayed on one node
+    /// (sender and recipient on the same node) or crossed between two: what the cluster adds.
+    fn record_by_node(&mut self, index: usize, sender: usize, latency: u64) {
+        let from = self.options.node(self.senders[sender].peer);
+        let histogram = if self.options.node(index) == from {
+            &mut self.report.latency_same_node
+        } else {
+            &mut self.report.latency_cross_node
+        };
+        histogram.record(latency);
     }
 
     /// After the join, the server dropping a client is counted, and the run goes on (its lines

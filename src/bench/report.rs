@@ -7,6 +7,8 @@ use super::{Load, Options, Protocol};
 #[derive(Debug, Clone)]
 pub struct Report {
     pub redis: bool,
+    /// Server nodes the clients were dealt to (1: a single server).
+    pub nodes: usize,
     pub clients: usize,
     pub websocket_clients: usize,
     pub senders: usize,
@@ -38,6 +40,10 @@ pub struct Report {
     pub sleepers_dropped: u64,
     /// Send-to-receive time of every unique delivery.
     pub latency: Histogram,
+    /// With several nodes, the same split by where the line went: to a recipient on the sender's
+    /// own node, or to one on another node (through whatever joins the nodes). Empty with one node.
+    pub latency_same_node: Histogram,
+    pub latency_cross_node: Histogram,
     /// The generator's own CPU (user + system) over the window.
     pub bench_cpu_seconds: f64,
     pub server: Option<ServerFigures>,
@@ -69,6 +75,7 @@ impl Report {
     pub fn new(options: &Options) -> Report {
         Report {
             redis: options.protocol == Protocol::Redis,
+            nodes: options.nodes.len(),
             clients: options.clients,
             websocket_clients: (0..options.clients)
                 .filter(|&i| options.is_websocket(i))
@@ -90,6 +97,8 @@ impl Report {
             disconnected: 0,
             sleepers_dropped: 0,
             latency: Histogram::default(),
+            latency_same_node: Histogram::default(),
+            latency_cross_node: Histogram::default(),
             bench_cpu_seconds: 0.0,
             server: None,
             also_cpu: Vec::from_iter(options.companions.iter().map(|c| (c.name.clone(), 0.0))),
@@ -151,13 +160,18 @@ impl Report {
             .collect()
     }
 
+    /// Whether the clients were spread over several nodes, which adds the figures by node.
+    fn is_cluster(&self) -> bool {
+        self.nodes > 1
+    }
+
     fn run_rows(&self) -> Vec<(&'static str, String)> {
         let recipients = if self.redis {
             "every subscriber (Redis: senders publish on connections of their own)"
         } else {
             "every other client (the server does not echo to the sender)"
         };
-        vec![
+        let mut rows = vec![
             (
                 "server protocol",
                 (if self.redis {
@@ -188,7 +202,12 @@ impl Report {
                 format!("{:.2} s", self.join_seconds),
             ),
             ("window", format!("{:.1} s", self.window_seconds)),
-        ]
+        ];
+        if self.is_cluster() {
+            let nodes = format!("{}, clients dealt to them in turn", self.nodes);
+            rows.insert(1, ("server nodes", nodes));
+        }
+        rows
     }
 
     fn delivery_rows(&self) -> Vec<(&'static str, String)> {
@@ -229,8 +248,20 @@ impl Report {
                     ms(self.latency.max())
                 ),
             ),
-            ("bench CPU in window", bench),
         ];
+        if self.is_cluster() {
+            rows.extend([
+                (
+                    "latency same node p50 / p99",
+                    by_node(&self.latency_same_node),
+                ),
+                (
+                    "latency cross node p50 / p99",
+                    by_node(&self.latency_cross_node),
+                ),
+            ]);
+        }
+        rows.push(("bench CPU in window", bench));
         if self.sleepers > 0 {
             rows.push((
                 "sleepers cut off by the server",
@@ -309,6 +340,23 @@ impl Report {
         )]
     }
 
+    /// The JSON fields of a cluster: the node count, and deliveries and latency by where they went.
+    fn node_fields(&self) -> Vec<(&'static str, String)> {
+        let (same, cross) = (&self.latency_same_node, &self.latency_cross_node);
+        vec![
+            ("nodes", self.nodes.to_string()),
+            ("deliveries_same_node", same.count().to_string()),
+            ("deliveries_cross_node", cross.count().to_string()),
+            ("latency_same_node_p50_ns", same.quantile(0.5).to_string()),
+            ("latency_same_node_p99_ns", same.quantile(0.99).to_string()),
+            ("latency_cross_node_p50_ns", cross.quantile(0.5).to_string()),
+            (
+                "latency_cross_node_p99_ns",
+                cross.quantile(0.99).to_string(),
+            ),
+        ]
+    }
+
     /// One JSON object on one line. Times are in seconds or nanoseconds, memory in bytes.
     pub fn json(&self) -> String {
         let mut fields = vec![
@@ -347,11 +395,14 @@ impl Report {
             ("latency_p99_ns", self.latency.quantile(0.99).to_string()),
             ("latency_p999_ns", self.latency.quantile(0.999).to_string()),
             ("latency_max_ns", self.latency.max().to_string()),
-            (
-                "bench_cpu_seconds",
-                format!("{:.3}", self.bench_cpu_seconds),
-            ),
         ]);
+        if self.is_cluster() {
+            fields.extend(self.node_fields());
+        }
+        fields.push((
+            "bench_cpu_seconds",
+            format!("{:.3}", self.bench_cpu_seconds),
+        ));
         if let Some(server) = &self.server {
             if server.processes > 1 {
                 fields.push(("server_processes", server.processes.to_string()));
@@ -393,6 +444,20 @@ impl Report {
             .collect();
         format!("{{{}}}", body.join(","))
     }
+}
+
+/// A latency histogram's p50 and p99 and how many deliveries it holds, for a table row.
+fn by_node(latency: &Histogram) -> String {
+    if latency.count() == 0 {
+        return "no deliveries".into();
+    }
+    let ms = |ns: u64| ns as f64 / 1e6;
+    format!(
+        "{:.3} / {:.3} ms ({} deliveries)",
+        ms(latency.quantile(0.5)),
+        ms(latency.quantile(0.99)),
+        latency.count()
+    )
 }
 
 /// A JSON string of text that needs no escaping (names are checked for that where they are given).
@@ -486,6 +551,30 @@ mod tests {
             r.table()
                 .contains("redis 0.42 s (21 % of a core), proxy 1.00 s (50 % of a core)")
         );
+    }
+
+    #[test]
+    fn a_cluster_adds_latency_by_node() {
+        let mut r = report();
+        assert!(!r.json().contains("node") && !r.table().contains("node"));
+        r.nodes = 2;
+        assert!(r.table().contains("no deliveries"));
+        r.latency_same_node.record(1_000_000);
+        r.latency_cross_node.record(3_000_000);
+        r.latency_cross_node.record(3_000_000);
+        let json = r.json();
+        for field in [
+            "\"nodes\":2,",
+            "\"deliveries_same_node\":1,",
+            "\"deliveries_cross_node\":2,",
+            "\"latency_same_node_p50_ns\":1000000,",
+            "\"latency_cross_node_p99_ns\":3000000,",
+        ] {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        let table = r.table();
+        assert!(table.contains("server nodes"), "{table}");
+        assert!(table.contains("3.000 / 3.000 ms (2 deliveries)"), "{table}");
     }
 
     #[test]
