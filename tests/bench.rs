@@ -1,5 +1,7 @@
-//! A smoke test of `pollchat-bench` against the real server: a second of load, checked for zero loss.
-//! (Speed is proven by the benchmark and written in docs/performance.md, never asserted here.)
+//! Smoke tests of `pollchat-bench` against the real server: a second of load, checked for zero loss;
+//! and clients spread over two servers, to prove that every address is used and that the figures are
+//! split and summed by node. (Speed is proven by the benchmark and written in docs/performance.md,
+//! never asserted here.)
 
 mod common;
 
@@ -72,4 +74,36 @@ fn half_the_clients_can_be_browsers() {
         assert_eq!(field(&json, clean), 0.0, "{clean} in {json}");
     }
     assert!(field(&json, "received") > 0.0, "{json}");
+}
+
+/// Two independent servers are not one cluster: a line reaches only the clients on its sender's
+/// node. The bench must see exactly that loss (and say so with status 1), find no cross-node
+/// delivery, and sum the two processes' figures.
+#[test]
+fn clients_are_spread_over_every_address() {
+    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))
+        .args(["--addr", &a.addr.to_string(), "--addr", &b.addr.to_string()])
+        .args(["--pid", &a.pid().to_string(), "--pid", &b.pid().to_string()])
+        .args(["--also-pid", &format!("tester={}", std::process::id())])
+        .args(["--clients", "20", "--senders", "2", "--window", "4"])
+        .args(["--duration", "0.5", "--settle-ms", "100", "--json"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{json}\n{stderr}");
+    assert_eq!(field(&json, "nodes"), 2.0, "{json}");
+    // Ten clients per node: each line reaches the 9 others on its node and misses the 10 elsewhere.
+    let sent = field(&json, "sent");
+    assert!(sent > 0.0, "{json}");
+    assert_eq!(field(&json, "received"), 9.0 * sent, "{json}");
+    assert_eq!(field(&json, "lost"), 10.0 * sent, "{json}");
+    assert_eq!(field(&json, "deliveries_same_node"), 9.0 * sent, "{json}");
+    assert_eq!(field(&json, "deliveries_cross_node"), 0.0, "{json}");
+    assert!(field(&json, "latency_same_node_p50_ns") > 0.0, "{json}");
+    assert_eq!(field(&json, "server_processes"), 2.0, "{json}");
+    assert!(field(&json, "server_cpu_seconds") >= 0.0, "{json}");
+    assert!(field(&json, "server_rss_joined") > 0.0, "{json}");
+    assert!(field(&json, "tester") >= 0.0, "{json}");
 }
