@@ -14,7 +14,9 @@ use super::{Companion, Load, Node, Options, Protocol};
 ///
 /// A cluster: give --addr once per node (and --pid once per node process) and the clients are dealt
 /// to the nodes in turn, client i to the (i mod nodes)-th address. Every line must still reach every
-/// client, whichever node it is on. The server's CPU and memory are summed over every --pid.
+/// client, whichever node it is on; latency is also reported apart for deliveries within a node and
+/// across nodes. The server's CPU and memory are summed over every --pid; --also-pid reports the CPU
+/// of another process the cluster needs, such as Redis, on its own.
 ///
 /// Scenarios (explicit flags override them): fanout100 = 100 clients, 10 senders, closed loop with 4
 /// lines in flight each; fanout1k = 1,000 clients, 4 senders at 50 lines/s; idle10k = 10,000 clients,
