@@ -1,39 +1,14 @@
-//! Just enough RESP (the Redis protocol) for pub/sub: writing a command as an array of bulk strings,
-//! and reading replies in place, the way the generator reads chat lines. A reply is parsed where it
+//! Just enough RESP (the Redis protocol) for pub/sub: writing a command (with `crate::resp`), and
+//! reading replies in place, the way the generator reads chat lines. A reply is parsed where it
 //! lies in the read buffer; the payload of a `message` comes back as a slice of it, never copied.
 //!
 //! Replies that matter: `*3 $9 subscribe $CHANNEL :N` (a subscription is confirmed), `*3 $7 message
 //! $CHANNEL $PAYLOAD` (a delivery), `:N` (a PUBLISH's count of receivers) and `-ERR …` (an error).
 //! RESP3 push frames (`>3 …`) are read like arrays.
 
-/// Appends `args` as one command: `*N\r\n` then each as `$LEN\r\nARG\r\n`. Allocates only if `out`
-/// is too small.
-pub fn command(args: &[&[u8]], out: &mut Vec<u8>) {
-    header(b'*', args.len(), out);
-    for arg in args {
-        header(b'$', arg.len(), out);
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// `KIND LEN \r\n`, the length in decimal.
-fn header(kind: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(kind);
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
-}
+/// Commands are written by the server's own encoder: `*N\r\n` then each argument as
+/// `$LEN\r\nARG\r\n`.
+pub use crate::resp::command;
 
 /// One reply, as the generator cares about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +132,7 @@ mod tests {
     #[test]
     fn commands_are_arrays_of_bulk_strings() {
         let mut out = Vec::new();
-        command(&[b"PUBLISH", b"bench", b"~B 0 1 2"], &mut out);
+        command(&["PUBLISH", "bench", "~B 0 1 2"], &mut out);
         assert_eq!(
             out,
             b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nbench\r\n$8\r\n~B 0 1 2\r\n"
