@@ -1,6 +1,6 @@
 //! `Connection`: one client socket with its input and output buffers and where it is in its life.
 //!
-//! The event loop in `server.rs` owns every `Connection` in a slab; this file only knows one socket.
+//! The event loop in `server/mod.rs` owns every `Connection` in a slab; this file only knows one socket.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -33,7 +33,7 @@ impl Transport {
 }
 
 /// Where a connection is in its life. Only `Open` connections are in the chat; the others are being
-/// closed gracefully (see `Server::begin_close` in `server.rs`).
+/// closed gracefully (see `Server::begin_close` in `server/mod.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Chatting: input is read as lines, output is queued and written.

@@ -1,6 +1,6 @@
 //! pollchat: a chat server on one thread and one readiness-polling event loop.
 //!
-//! Start reading at `server.rs` ([`server::Server::run`]), which walks from `accept` to `write`;
+//! Start reading at `server/mod.rs` ([`server::Server::run`]), which walks from `accept` to `write`;
 //! docs/architecture.md is the guided tour.
 
 pub mod bench;

@@ -1,5 +1,5 @@
 //! `pollchat`: the chat server. This file only wires things up: settings, logging, limits, signals;
-//! the event loop is in `server.rs`.
+//! the event loop is in `server/mod.rs`.
 
 use std::io;
 use std::process::ExitCode;
