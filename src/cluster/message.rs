@@ -9,13 +9,17 @@
 //! | `NODE join SEQ NAME`           | the claim script                   | NAME joined on NODE; the cluster's last line then was SEQ |
 //! | `NODE leave NAME REASON`       | the release script                 | NAME left                      |
 //! | `NODE rename OLD NEW`          | the rename script                  | OLD is now NEW                 |
-//! | `NODE line SEQ LINE`           | the chat script                    | a chat or action line, number SEQ |
+//! | `NODE lines SEQ⏎LINE⏎LINE...`  | the chat script                    | chat and action lines, numbered from SEQ on |
 //! | `NODE msg TO FROM TEXT`        | the private-message script         | FROM says TEXT to TO only      |
 //! | `NODE lost DEAD NAME NAME ...` | the reaper script, on any node     | node DEAD stopped answering; these were its users |
 //! | `NODE sync`                    | the reclaim script, when a link comes back | re-read the users from Redis   |
 //!
+//! A chat line never holds a newline (lines are what newlines separate), so one `lines` message
+//! carries every line a node's users said in one pass of its loop, one per line of the message:
+//! one script run and one message per pass instead of one per line.
+//!
 //! A node skips what it published itself (it has already delivered it locally), except `lost`,
-//! which every node must announce, and the numbers of its own `join` and `line`, which tell it how
+//! which every node must announce, and the numbers of its own `join` and `lines`, which tell it how
 //! far the cluster has got (see `room/cluster.rs`).
 
 /// One message, borrowed from the payload it was read from.
@@ -33,9 +37,10 @@ pub enum Message<'a> {
         old: &'a str,
         new: &'a str,
     },
-    Line {
-        seq: u64,
-        line: &'a str,
+    /// Lines numbered `first`, `first + 1`, ...
+    Lines {
+        first: u64,
+        lines: Vec<&'a str>,
     },
     Private {
         to: &'a str,
@@ -70,11 +75,11 @@ pub fn parse(payload: &str) -> Option<(&str, Message<'_>)> {
             let (old, new) = rest.split_once(' ')?;
             Message::Rename { old, new }
         }
-        "line" => {
-            let (seq, line) = rest.split_once(' ')?;
-            Message::Line {
-                seq: seq.parse().ok()?,
-                line,
+        "lines" => {
+            let (first, lines) = rest.split_once('\n')?;
+            Message::Lines {
+                first: first.parse().ok()?,
+                lines: lines.split('\n').collect(),
             }
         }
         "msg" => {
@@ -143,12 +148,12 @@ mod tests {
             ))
         );
         assert_eq!(
-            parse("a line 12 <ana> hello  there "),
+            parse("a lines 12\n<ana> hello  there \n* bea waves"),
             Some((
                 "a",
-                Message::Line {
-                    seq: 12,
-                    line: "<ana> hello  there "
+                Message::Lines {
+                    first: 12,
+                    lines: vec!["<ana> hello  there ", "* bea waves"]
                 }
             ))
         );
@@ -192,7 +197,8 @@ mod tests {
             "",
             "a",
             "a dance 1",
-            "a line x <ana> hi",
+            "a lines x\n<ana> hi",
+            "a lines 1 <ana> hi",
             "a join 1",
             "a msg bea",
         ] {

@@ -114,6 +114,9 @@ pub struct Cluster {
     /// Another live instance has this node's name (the hello script said so).
     name_in_use: bool,
     replies: Vec<Value>,
+    /// Chat lines of this pass not yet sent: they go to Redis together, in one script run, when the
+    /// loop writes (or before any other request, which must not overtake them).
+    lines: Vec<String>,
     /// What happened, for the room, in order.
     pub events: Vec<Event<'static>>,
 }
@@ -135,6 +138,7 @@ impl Cluster {
             reclaim_due: false,
             name_in_use: false,
             replies: Vec::new(),
+            lines: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -300,6 +304,14 @@ impl Cluster {
             }
             return;
         }
+        if let Request::Line(line) = request {
+            self.lines.push(line);
+            if self.lines.len() >= scripts::LINES_MAX {
+                self.send_lines(now);
+            }
+            return;
+        }
+        self.send_lines(now);
         let node = self.config.node.clone();
         match request {
             Request::Claim { id, ticket, name } => {
@@ -343,16 +355,27 @@ impl Cluster {
                 let expect = Expect::Answer { id, ticket, asked };
                 self.run(Script::Private, 1, &args, expect, now);
             }
-            Request::Line(line) => {
-                let args = [SEQ, HISTORY, HISTORY_CAP, &node, &line, CHANNEL];
-                self.run(Script::Chat, 3, &args, Expect::Nothing, now);
-            }
+            Request::Line(_) => {} // Batched above.
             Request::Leave { name, reason } => {
                 let published = message::leave(&node, &name, &reason);
                 let args = [NAMES, &name_key(&name), &node, CHANNEL, &published];
                 self.run(Script::Release, 1, &args, Expect::Nothing, now);
             }
         }
+    }
+
+    /// Sends the chat lines of this pass in one run of the chat script.
+    fn send_lines(&mut self, now: Instant) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.lines);
+        let node = self.config.node.clone();
+        let mut args = vec![SEQ, HISTORY, HISTORY_CAP, &node, CHANNEL];
+        args.extend(lines.iter().map(String::as_str));
+        self.run(Script::Chat, 3, &args, Expect::Nothing, now);
+        self.lines = lines;
+        self.lines.clear();
     }
 
     /// After the link comes up: make Redis hold exactly this node's users (`names`), then read
@@ -423,6 +446,7 @@ impl Cluster {
 
     /// Writes what is queued for Redis.
     pub fn flush(&mut self, registry: &Registry, now: Instant) {
+        self.send_lines(now);
         let mut result = Ok(());
         for link in [&mut self.commands, &mut self.subscriber]
             .into_iter()
@@ -448,6 +472,7 @@ impl Cluster {
             link.deregister(registry);
         }
         self.expected.clear();
+        self.lines.clear();
         self.resync_at = None;
         if self.is_up() {
             warn!("cluster link lost: {why}; serving local users only, retrying");
@@ -539,7 +564,10 @@ impl Cluster {
         };
         let own = node == self.config.node;
         let remote = match message {
-            Message::Join { seq, .. } | Message::Line { seq, .. } if own => Remote::Seen { seq },
+            Message::Join { seq, .. } if own => Remote::Seen { seq },
+            Message::Lines { first, lines } if own => Remote::Seen {
+                seq: first + lines.len() as u64 - 1,
+            },
             Message::Lost { node, .. } if node == self.config.node => {
                 warn!("cluster: this node was declared lost; claiming its users' names again");
                 self.reclaim_due = true;
@@ -567,10 +595,14 @@ impl Cluster {
                 old: old.to_string(),
                 new: new.to_string(),
             },
-            Message::Line { seq, line } => {
-                let line = line.to_string();
-                self.events.push(Event::Remote(Remote::Line { seq, line }));
-                Remote::Seen { seq }
+            Message::Lines { first, lines } => {
+                let mut seq = first;
+                for line in lines {
+                    let line = line.to_string();
+                    self.events.push(Event::Remote(Remote::Line { seq, line }));
+                    seq += 1;
+                }
+                Remote::Seen { seq: seq - 1 }
             }
             Message::Private { to, from, text } => Remote::Private {
                 to: to.to_string(),

@@ -127,18 +127,28 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
 
-/// A chat line: numbered, kept in the capped history, published. KEYS: seq, history, history cap.
-/// ARGV: node, line, channel. Returns the line's number.
+/// The chat lines of one pass of a node's loop: numbered, kept in the capped history, published as
+/// one `lines` message. KEYS: seq, history, history cap. ARGV: node, channel, then the lines (at most
+/// `LINES_MAX`: Lua's `unpack` has a limit). Returns the last line's number.
 const CHAT: &str = r"
-local seq = redis.call('INCR', KEYS[1])
+local n = #ARGV - 2
+local last = redis.call('INCRBY', KEYS[1], n)
+local first = last - n + 1
 local cap = tonumber(redis.call('GET', KEYS[3]) or '0')
 if cap > 0 then
-  redis.call('RPUSH', KEYS[2], seq .. ' ' .. ARGV[2])
+  local entries = {}
+  for i = math.max(1, n - cap + 1), n do
+    entries[#entries + 1] = (first + i - 1) .. ' ' .. ARGV[i + 2]
+  end
+  redis.call('RPUSH', KEYS[2], unpack(entries))
   redis.call('LTRIM', KEYS[2], -cap, -1)
 end
-redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' line ' .. seq .. ' ' .. ARGV[2])
-return seq
+redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' lines ' .. first .. '\n' .. table.concat(ARGV, '\n', 3))
+return last
 ";
+
+/// The most lines one run of the chat script takes.
+pub const LINES_MAX: usize = 1000;
 
 /// A private message to a user of another node. KEYS: names. ARGV: name key, node, channel, from,
 /// text. Returns the recipient's name as spelled, or nil if there is no such user.
