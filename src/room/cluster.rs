@@ -303,7 +303,7 @@ impl Room {
             answer: None,
             overflowed: false,
         };
-        self.clients.insert(id, Client::Claiming(claim));
+        self.clients.insert(id, Client::Claiming(Box::new(claim)));
         let name = name.to_string();
         out.push(Delivery::Cluster(Request::Claim { id, ticket, name }));
     }
@@ -471,10 +471,14 @@ impl Room {
                 }
             }
             Remote::Renamed { old, new } => {
-                if cluster.remote.remove(&name_key(&old)).is_some() {
-                    cluster.remote.insert(name_key(&new), new.clone());
+                let known = cluster.remote.remove(&name_key(&old)).is_some();
+                cluster.remote.insert(name_key(&new), new.clone());
+                if known {
                     let line = protocol::renamed(&old, &new);
                     out.push(Delivery::Everyone { except: None, line });
+                } else {
+                    // Its join was missed (the link was down): it is news here.
+                    self.announce(protocol::joined(&new), true, out);
                 }
             }
             // Joins that wait for this line's number finish on the `Seen` that follows it, as a

@@ -107,8 +107,9 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 enum Client {
     /// Connected, asked for a name, none accepted yet.
     Naming { deadline: Instant },
-    /// A valid name is being claimed across the cluster (see `cluster.rs`).
-    Claiming(cluster::Claim),
+    /// A valid name is being claimed across the cluster (see `cluster.rs`). Boxed: this state lasts
+    /// a round trip to Redis, and an unboxed one would make every user's entry twice as large.
+    Claiming(Box<cluster::Claim>),
     /// In the room under this name.
     Joined {
         /// Shared, so that handling a line can hold the name without copying it.
