@@ -378,6 +378,9 @@ fn a_name_still_held_by_a_dead_connection_is_retried_until_freed() {
     let relay_addr = format!("127.0.0.1:{}", relay.port);
     let mut client = ChatClient::start(&[&relay_addr, "--name", "ana"], Stdio::piped());
     watcher.expect("*** ana joined");
+    // The client itself must have seen its join: cut before that, it would take the name for a
+    // first-time refusal, not one of its own still held.
+    client.expect_output(|line| line == "*** you are ana");
 
     // The client loses its connection, but the server's side of it lives on: the name stays taken.
     relay.cut_client_side(0);
