@@ -3,7 +3,6 @@
 //! The event loop in `server/mod.rs` owns every `Connection` in a slab; this file only knows one socket.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -12,23 +11,40 @@ use crate::line_reader::LineReader;
 use crate::websocket::FrameReader;
 
 /// How a connection's bytes are framed. The chat core never sees this: it gets lines either way.
+///
+/// The web states are boxed so that the common case, a TCP user, costs the slab only a `LineReader`
+/// (32 bytes) and not the largest state: every byte of a `Connection` is paid once per user.
 #[derive(Debug)]
 pub enum Transport {
     /// Newline-delimited text: `nc`, `telnet`, `pollchat-client`.
     Tcp(LineReader),
     /// A connection to the web listener whose HTTP request is still arriving (`http.rs`).
-    Http { head: Vec<u8>, deadline: Instant },
+    Http(Box<HttpRequest>),
     /// A browser after the upgrade: WebSocket frames (`websocket.rs`), one line per text message.
-    WebSocket {
-        frames: FrameReader,
-        close_sent: bool,
-    },
+    WebSocket(Box<WebSocketSession>),
+}
+
+/// The start of an HTTP request on the web listener.
+#[derive(Debug)]
+pub struct HttpRequest {
+    /// What has arrived of the request head.
+    pub head: Vec<u8>,
+    /// When the request must be complete (`--web-deadline-secs`).
+    pub deadline: Instant,
+}
+
+/// A browser's WebSocket.
+#[derive(Debug, Default)]
+pub struct WebSocketSession {
+    pub frames: FrameReader,
+    /// Our close frame has been queued; it is sent once.
+    pub close_sent: bool,
 }
 
 impl Transport {
     /// True for the transports of chat users, the ones counted against `--max-clients`.
     pub fn is_chat(&self) -> bool {
-        !matches!(self, Transport::Http { .. })
+        !matches!(self, Transport::Http(_))
     }
 }
 
@@ -51,10 +67,13 @@ pub enum State {
 }
 
 /// One client.
+///
+/// Kept small: it is most of what an idle user costs. The peer's address is logged once, when the
+/// connection is accepted, with its key (`#12`); later log lines name the key only, as Redis names a
+/// client by its id.
 #[derive(Debug)]
 pub struct Connection {
     pub stream: TcpStream,
-    pub peer: SocketAddr,
     pub transport: Transport,
     pub output: Output,
     pub state: State,
@@ -69,10 +88,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, transport: Transport) -> Connection {
+    pub fn new(stream: TcpStream, transport: Transport) -> Connection {
         Connection {
             stream,
-            peer,
             transport,
             output: Output::default(),
             state: State::Open,

@@ -24,7 +24,9 @@ pub enum Piece<'a> {
 pub struct LineReader {
     /// The start of a line whose end has not arrived yet. Empty (no allocation) between lines.
     partial: Vec<u8>,
-    max_line: usize,
+    /// `u32` (the flag's own limit is 16 MiB): with it the reader is 32 bytes, and every TCP user has
+    /// one.
+    max_line: u32,
     /// True while dropping the rest of an overlong line.
     discarding: bool,
     telnet: Telnet,
@@ -58,7 +60,7 @@ impl LineReader {
     pub fn new(max_line: usize) -> LineReader {
         LineReader {
             partial: Vec::new(),
-            max_line,
+            max_line: u32::try_from(max_line).unwrap_or(u32::MAX),
             discarding: false,
             telnet: Telnet::Data,
         }
@@ -114,7 +116,7 @@ impl LineReader {
         }
         // Room for one more byte than the limit: a line of exactly `max_line` bytes may be waiting
         // for the `\n` of its `\r\n`.
-        if self.partial.len() + input.len() > self.max_line + 1 {
+        if self.partial.len() + input.len() > self.max_line as usize + 1 {
             self.partial = Vec::new();
             self.discarding = true;
             return each(Piece::TooLong);
@@ -129,7 +131,7 @@ impl LineReader {
         each: &mut impl FnMut(Piece<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let line = trim_cr(line);
-        if line.len() > self.max_line {
+        if line.len() > self.max_line as usize {
             each(Piece::TooLong)
         } else {
             each(Piece::Line(line))

@@ -114,8 +114,6 @@ enum Client {
     Joined {
         /// Shared, so that handling a line can hold the name without copying it.
         name: Rc<str>,
-        /// When this user last had `/list` in a big room.
-        listed_at: Option<Instant>,
     },
 }
 
@@ -178,6 +176,9 @@ pub struct Room {
     next_summary: Instant,
     /// The users of other nodes and the requests under way, when the room is one node of a cluster.
     cluster: Option<ClusterState>,
+    /// In a big room, when each user who asked in the last [`LIST_INTERVAL`] last had `/list`. Kept
+    /// apart from the users' entries: few users have one at any time, and every user has an entry.
+    listed: HashMap<ClientId, Instant>,
 }
 
 impl Room {
@@ -185,6 +186,7 @@ impl Room {
         Room {
             history: VecDeque::with_capacity(config.history),
             cluster: config.cluster.then(ClusterState::default),
+            listed: HashMap::new(),
             config,
             clients: Clients::default(),
             names: HashMap::new(),
@@ -239,6 +241,7 @@ impl Room {
             Event::Disconnect { id, reason } => self.leave(id, reason, out),
             Event::Tick { now } => {
                 self.clock = now;
+                self.listed.retain(|_, at| now < *at + LIST_INTERVAL);
                 self.expire_names(now, out);
                 self.summarise(now, out);
             }
@@ -317,7 +320,6 @@ impl Room {
             id,
             Client::Joined {
                 name: Rc::from(name),
-                listed_at: None,
             },
         );
         self.names.insert(name_key(name), id);
@@ -469,6 +471,7 @@ impl Room {
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
         let big = self.is_big();
+        self.listed.remove(&id);
         match self.clients.remove(&id) {
             Some(Client::Joined { name, .. }) => {
                 self.names.remove(&name_key(&name));
@@ -493,15 +496,17 @@ impl Room {
 
     /// `/list`; in a big room at most once per [`LIST_INTERVAL`] for each user.
     fn list(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
-        let (big, now) = (self.is_big(), self.clock);
-        if let Some(Client::Joined { listed_at, .. }) = self.clients.get_mut(&id)
-            && big
-        {
-            if listed_at.is_some_and(|at| now < at + LIST_INTERVAL) {
+        if self.is_big() {
+            let now = self.clock;
+            if self
+                .listed
+                .get(&id)
+                .is_some_and(|&at| now < at + LIST_INTERVAL)
+            {
                 let secs = LIST_INTERVAL.as_secs();
                 return to(out, id, protocol::list_too_often(secs));
             }
-            *listed_at = Some(now);
+            self.listed.insert(id, now);
         }
         to(out, id, self.online_line());
     }
@@ -562,6 +567,7 @@ impl Room {
         self.clients.clear();
         self.names.clear();
         self.naming.clear();
+        self.listed.clear();
     }
 
     /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.

@@ -28,7 +28,7 @@ use slab::Slab;
 
 use crate::cluster::{self, Cluster};
 use crate::config::{Config, Web};
-use crate::connection::{Connection, Output, State, Transport};
+use crate::connection::{Connection, HttpRequest, Output, State, Transport};
 use crate::line_reader::LineReader;
 use crate::line_reader::Piece;
 use crate::protocol;
@@ -353,18 +353,20 @@ impl Server {
             Face::Chat => Transport::Tcp(LineReader::new(self.config.max_line as usize)),
             Face::Web => {
                 let deadline = Instant::now() + self.config.web_deadline();
-                Transport::Http {
+                Transport::Http(Box::new(HttpRequest {
                     head: Vec::new(),
                     deadline,
-                }
+                }))
             }
         };
         let Some(key) = self.insert(stream, peer, transport) else {
             return;
         };
+        // The one log line with the peer's address: later ones name the connection by its key.
+        info!("#{key} {peer} connected");
         if full {
             // Not counted as open: it goes straight to closing, with one line to send.
-            info!("#{key} {peer} refused: full");
+            info!("#{key} refused: full");
             let conn = &mut self.connections[key];
             match face {
                 Face::Chat => conn.output.push_line(protocol::SERVER_FULL),
@@ -384,10 +386,7 @@ impl Server {
     /// A chat connection (TCP now, WebSocket after its upgrade) enters the room.
     fn join_room(&mut self, key: usize) {
         self.clients += 1;
-        info!(
-            "#{key} {} connected ({} clients)",
-            self.connections[key].peer, self.clients
-        );
+        info!("#{key} is a client ({} clients)", self.clients);
         let now = Instant::now();
         self.room
             .handle(Event::Connect { id: key, now }, &mut self.deliveries);
@@ -418,7 +417,7 @@ impl Server {
             warn!("{peer}: cannot register with the poll: {e}");
             return None;
         }
-        entry.insert(Connection::new(stream, peer, transport));
+        entry.insert(Connection::new(stream, transport));
         Some(key)
     }
 
@@ -516,8 +515,8 @@ impl Server {
                     *slot = reader;
                 }
             }
-            Transport::Http { .. } => self.http_received(key, bytes),
-            Transport::WebSocket { .. } => self.websocket_received(key, bytes),
+            Transport::Http(_) => self.http_received(key, bytes),
+            Transport::WebSocket(_) => self.websocket_received(key, bytes),
         }
     }
 
@@ -607,7 +606,7 @@ impl Server {
                                 Some(Transport::Tcp(_)) => {
                                     tcp.get_or_insert_with(|| frame_tcp(&line))
                                 }
-                                Some(Transport::WebSocket { .. }) => {
+                                Some(Transport::WebSocket(_)) => {
                                     web.get_or_insert_with(|| frame_websocket(&line))
                                 }
                                 _ => continue,
@@ -645,7 +644,7 @@ impl Server {
                     output.push_line(line);
                 }
             }
-            Some(Transport::WebSocket { .. }) => self.queue_bytes(key, &frame_websocket(line)),
+            Some(Transport::WebSocket(_)) => self.queue_bytes(key, &frame_websocket(line)),
             _ => {}
         }
     }
@@ -686,9 +685,10 @@ impl Server {
             let Some(conn) = self.connections.get(key) else {
                 continue;
             };
+            let queued = conn.output.queued();
             warn!(
-                "#{key} {} is a slow consumer: over {} bytes queued; disconnecting",
-                conn.peer, self.config.max_queue
+                "#{key} is a slow consumer: {queued} bytes queued, over {}; disconnecting",
+                self.config.max_queue
             );
             self.leave(key, protocol::REASON_SLOW, CLOSE_LINGER);
         }
@@ -801,7 +801,7 @@ impl Server {
             State::Flushing { .. } | State::Draining { .. } => {}
         }
         let conn = &mut self.connections[key];
-        info!("#{key} {} disconnected ({how})", conn.peer);
+        info!("#{key} disconnected ({how})");
         conn.state = State::Closed;
         self.closed.push(key);
     }
@@ -843,8 +843,8 @@ impl Server {
             if conn.close_deadline().is_some_and(|d| d <= now) {
                 expired.push(key);
             }
-            if let Transport::Http { deadline, .. } = conn.transport
-                && deadline <= now
+            if let Transport::Http(request) = &conn.transport
+                && request.deadline <= now
                 && conn.is_open()
             {
                 slow_requests.push(key);

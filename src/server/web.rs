@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use log::debug;
 
 use super::{CLOSE_LINGER, Server};
-use crate::connection::Transport;
+use crate::connection::{Transport, WebSocketSession};
 use crate::http::{self, Context, Outcome};
 use crate::protocol;
 use crate::room::Event;
@@ -21,9 +21,10 @@ impl Server {
     pub(super) fn http_received(&mut self, key: usize, bytes: &[u8]) {
         let full = self.clients >= self.config.max_clients as usize;
         let conn = &mut self.connections[key];
-        let Transport::Http { head, .. } = &mut conn.transport else {
+        let Transport::Http(request) = &mut conn.transport else {
             return;
         };
+        let head = &mut request.head;
         head.extend_from_slice(bytes);
         let context = Context {
             full,
@@ -33,8 +34,7 @@ impl Server {
             Outcome::Incomplete => {}
             Outcome::Respond(response) => {
                 debug!(
-                    "#{key} {}: {}",
-                    conn.peer,
+                    "#{key}: {}",
                     String::from_utf8_lossy(&response[..12.min(response.len())])
                 );
                 conn.output.push(&response);
@@ -44,10 +44,10 @@ impl Server {
                 let rest = head.split_off(used);
                 conn.output.push(&response);
                 let frames = FrameReader::new(self.config.max_line as usize);
-                conn.transport = Transport::WebSocket {
+                conn.transport = Transport::WebSocket(Box::new(WebSocketSession {
                     frames,
                     close_sent: false,
-                };
+                }));
                 self.mark_dirty(key);
                 self.requests -= 1;
                 self.join_room(key);
@@ -67,14 +67,14 @@ impl Server {
 
     /// Bytes of WebSocket frames.
     pub(super) fn websocket_received(&mut self, key: usize, bytes: &[u8]) {
-        let Transport::WebSocket { frames, .. } = &mut self.connections[key].transport else {
+        let Transport::WebSocket(session) = &mut self.connections[key].transport else {
             return;
         };
         // Taken out while it calls back into the server, then put back.
-        let mut frames = std::mem::take(frames);
+        let mut frames = std::mem::take(&mut session.frames);
         let _ = frames.feed(bytes, |event| self.websocket_event(key, event));
-        if let Transport::WebSocket { frames: slot, .. } = &mut self.connections[key].transport {
-            *slot = frames;
+        if let Transport::WebSocket(session) = &mut self.connections[key].transport {
+            session.frames = frames;
         }
     }
 
@@ -105,10 +105,7 @@ impl Server {
                 self.close_websocket(key, code.unwrap_or(websocket::NORMAL));
             }
             WsEvent::Fail(code, why) => {
-                debug!(
-                    "#{key} {}: WebSocket protocol error ({why}); closing with {code}",
-                    self.connections[key].peer
-                );
+                debug!("#{key}: WebSocket protocol error ({why}); closing with {code}");
                 self.close_websocket(key, code);
             }
         }
@@ -133,10 +130,10 @@ impl Server {
 
     /// The WebSocket closing handshake: our close frame, once, after everything already queued.
     pub(super) fn send_close_frame(&mut self, key: usize, code: u16) {
-        if let Transport::WebSocket { close_sent, .. } = &mut self.connections[key].transport
-            && !*close_sent
+        if let Transport::WebSocket(session) = &mut self.connections[key].transport
+            && !session.close_sent
         {
-            *close_sent = true;
+            session.close_sent = true;
             let mut frame = Vec::new();
             websocket::close_frame(code, &mut frame);
             self.send_control(key, &frame);
