@@ -384,7 +384,7 @@ impl Cluster {
         let node = self.config.node.clone();
         let pairs: Vec<String> = names
             .iter()
-            .flat_map(|n| [name_key(n), n.clone()])
+            .flat_map(|n| [name_key(n).into_string(), n.clone()])
             .collect();
         let mut args = vec![NAMES, &node, CHANNEL];
         args.extend(pairs.iter().map(String::as_str));

@@ -173,9 +173,9 @@ pub(super) struct ClusterState {
     /// The link has been up before: the next `ClusterUp` is a restoration, and says so.
     was_up: bool,
     /// The users of the other nodes: name key → name as spelled.
-    remote: HashMap<String, String>,
+    remote: HashMap<Box<str>, String>,
     /// Names reserved by a local claim or rename under way: name key → connection.
-    reserved: HashMap<String, ClientId>,
+    reserved: HashMap<Box<str>, ClientId>,
     /// Joined users with a request under way, and its ticket.
     waiting: HashMap<ClientId, (u64, Wait)>,
     /// Connections in `Client::Claiming`.
@@ -207,7 +207,7 @@ impl ClusterState {
 
     /// (name key, name) of every user of the other nodes.
     pub(super) fn remote_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.remote.iter().map(|(k, n)| (k.as_str(), n.as_str()))
+        self.remote.iter().map(|(k, n)| (&**k, n.as_str()))
     }
 
     fn ticket(&mut self) -> u64 {
@@ -616,6 +616,7 @@ mod tests {
             name_timeout: Duration::from_secs(60),
             announce_limit: 100,
             cluster: true,
+            ids: 0,
         });
         room.handle(Event::ClusterUp, &mut Vec::new());
         room

@@ -96,6 +96,10 @@ pub struct RoomConfig {
     /// The room is one node of a cluster: names are claimed through [`Request`]s, and the room starts
     /// with the link down until [`Event::ClusterUp`].
     pub cluster: bool,
+    /// The ids the edge uses are below this (0 if unknown). The room's vector of clients is reserved
+    /// for them once, as the server's slab is: it never grows by doubling (which leaves the old copy
+    /// behind in the heap), and only the pages of ids in use are ever touched.
+    pub ids: usize,
 }
 
 /// In a big room, how often one user may have `/list`: its answer is then large (20,000 names are
@@ -160,7 +164,7 @@ pub struct Room {
     config: RoomConfig,
     clients: Clients,
     /// Joined users by [`name_key`], so that names are unique without regard to case.
-    names: HashMap<String, ClientId>,
+    names: HashMap<Box<str>, ClientId>,
     /// The last `config.history` chat and action lines, oldest first. (In a cluster, history is kept
     /// in Redis instead, and comes with the answer to a join.)
     history: VecDeque<String>,
@@ -185,10 +189,11 @@ impl Room {
     pub fn new(config: RoomConfig) -> Room {
         Room {
             history: VecDeque::with_capacity(config.history),
+            clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
             listed: HashMap::new(),
             config,
-            clients: Clients::default(),
+
             names: HashMap::new(),
             naming: Vec::new(),
             clock: Instant::now(),
@@ -577,7 +582,7 @@ impl Room {
             .names
             .iter()
             .filter_map(|(key, id)| match self.clients.get(id) {
-                Some(Client::Joined { name, .. }) => Some((key.as_str(), &**name)),
+                Some(Client::Joined { name, .. }) => Some((&**key, &**name)),
                 _ => None,
             })
             .collect();
@@ -624,6 +629,7 @@ mod tests {
                 name_timeout: Duration::from_secs(60),
                 announce_limit: 3,
                 cluster: false,
+                ids: 0,
             };
             Fixture {
                 room: Room::new(config),

@@ -154,6 +154,8 @@ impl Server {
             name_timeout: config.name_timeout(),
             announce_limit: config.announce_limit as usize,
             cluster: config.cluster.is_some(),
+            // Every connection has a slab key, refused ones and web requests included.
+            ids: config.max_clients as usize + config.max_http as usize + REFUSING_MAX,
         });
         let cluster = config.cluster()?.map(Cluster::new);
         let mut server = Server {
