@@ -205,9 +205,9 @@ impl ClusterState {
         reserved.or_else(|| self.remote.contains_key(key).then_some(usize::MAX))
     }
 
-    /// (name key, name) of every user of the other nodes.
-    pub(super) fn remote_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.remote.iter().map(|(k, n)| (&**k, n.as_str()))
+    /// The names of the users of the other nodes.
+    pub(super) fn remote_names(&self) -> impl Iterator<Item = &str> {
+        self.remote.values().map(String::as_str)
     }
 
     fn ticket(&mut self) -> u64 {
@@ -458,7 +458,7 @@ impl Room {
         match remote {
             Remote::Joined { name } => {
                 let key = name_key(&name);
-                if self.names.contains_key(&key) {
+                if self.names.get(&name, |id| self.clients.name(id)).is_some() {
                     return warn!("{name} joined on another node but is a user here");
                 }
                 if cluster.remote.insert(key, name.clone()).is_none() {
@@ -493,13 +493,13 @@ impl Room {
                 from,
                 text,
             } => {
-                if let Some(&id) = self.names.get(&name_key(&name)) {
+                if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
                     to(out, id, protocol::private_in(&from, &text));
                 }
             }
             Remote::Users { names, complete } => self.users(names, complete, out),
             Remote::Taken { name } => {
-                if let Some(&id) = self.names.get(&name_key(&name)) {
+                if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
                     to(out, id, protocol::name_taken_meanwhile(&name));
                     self.leave(id, protocol::REASON_QUIT, out);
                     out.push(Delivery::Close { id });
@@ -518,7 +518,8 @@ impl Room {
         let mut listed = HashSet::new();
         for name in names {
             let key = name_key(&name);
-            if self.names.contains_key(&key) || cluster.reserved.contains_key(&key) {
+            let local = self.names.get(&name, |id| self.clients.name(id));
+            if local.is_some() || cluster.reserved.contains_key(&key) {
                 continue;
             }
             if !cluster.remote.contains_key(&key) {

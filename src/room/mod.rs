@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use crate::protocol;
-use crate::text::{self, check_name, name_key};
+use crate::text::{self, check_name, folded, name_key};
 
 mod cluster;
+mod names;
 
 pub use cluster::{Answer, Remote, Request};
 use cluster::{ClusterState, Wait};
+use names::NameIndex;
 
 /// Names one connection for as long as it is in the room. The edge picks the number (the TCP loop
 /// uses the connection's slab key) and must not reuse it before it has sent [`Event::Disconnect`] or
@@ -143,6 +145,14 @@ impl Clients {
         self.0[id] = Some(client);
     }
 
+    /// The name of a joined user; empty for anyone else.
+    fn name(&self, id: ClientId) -> &str {
+        match self.get(&id) {
+            Some(Client::Joined { name }) => name,
+            _ => "",
+        }
+    }
+
     fn remove(&mut self, id: &ClientId) -> Option<Client> {
         self.0.get_mut(*id)?.take()
     }
@@ -163,8 +173,8 @@ impl Clients {
 pub struct Room {
     config: RoomConfig,
     clients: Clients,
-    /// Joined users by [`name_key`], so that names are unique without regard to case.
-    names: HashMap<Box<str>, ClientId>,
+    /// Joined users by name, so that names are unique without regard to case.
+    names: NameIndex,
     /// The last `config.history` chat and action lines, oldest first. (In a cluster, history is kept
     /// in Redis instead, and comes with the answer to a join.)
     history: VecDeque<String>,
@@ -194,7 +204,7 @@ impl Room {
             listed: HashMap::new(),
             config,
 
-            names: HashMap::new(),
+            names: NameIndex::new(),
             naming: Vec::new(),
             clock: Instant::now(),
             joins_untold: 0,
@@ -206,7 +216,7 @@ impl Room {
     /// The ids of everyone who has joined here, in no particular order: the recipients of
     /// [`Delivery::Everyone`].
     pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.names.values().copied()
+        self.names.ids()
     }
 
     /// The names of the users who have joined here (not on other nodes).
@@ -327,7 +337,8 @@ impl Room {
                 name: Rc::from(name),
             },
         );
-        self.names.insert(name_key(name), id);
+        self.names
+            .insert(id, name, |other| self.clients.name(other));
         info!("#{id} joined as {name}");
         to(out, id, protocol::you_are(name));
         if !history.is_empty() {
@@ -357,9 +368,8 @@ impl Room {
     /// returning the error line.
     fn check_free(&self, name: &str, owner: Option<ClientId>) -> Result<(), String> {
         check_name(name).map_err(protocol::name_refused)?;
-        let key = name_key(name);
-        let holder = self.names.get(&key).copied();
-        let holder = holder.or_else(|| self.cluster.as_ref()?.holder(&key));
+        let holder = self.local(name);
+        let holder = holder.or_else(|| self.cluster.as_ref()?.holder(&name_key(name)));
         match holder {
             Some(holder) if Some(holder) != owner => Err(protocol::name_taken(name)),
             _ => Ok(()),
@@ -436,11 +446,12 @@ impl Room {
 
     /// The rename of `id` from `old` to `new` is done: everyone here hears of it.
     fn renamed(&mut self, id: ClientId, old: &str, new: &str, out: &mut Vec<Delivery>) {
-        self.names.remove(&name_key(old));
-        self.names.insert(name_key(new), id);
+        // Out of the index while the name changes: the index finds users by their current name.
+        self.names.remove(old, |other| self.clients.name(other));
         if let Some(Client::Joined { name, .. }) = self.clients.get_mut(&id) {
             *name = Rc::from(new);
         }
+        self.names.insert(id, new, |other| self.clients.name(other));
         info!("#{id} {old} is now {new}");
         to(out, id, protocol::you_are(new));
         everyone_but(out, id, protocol::renamed(old, new));
@@ -456,10 +467,9 @@ impl Room {
         }
         let key = name_key(target);
         let found = self
-            .names
-            .get(&key)
-            .and_then(|target_id| match self.clients.get(target_id) {
-                Some(Client::Joined { name, .. }) => Some((*target_id, name.clone())),
+            .local(target)
+            .and_then(|target_id| match self.clients.get(&target_id) {
+                Some(Client::Joined { name, .. }) => Some((target_id, name.clone())),
                 _ => None,
             });
         if let Some((target_id, target_name)) = found {
@@ -477,9 +487,12 @@ impl Room {
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
         let big = self.is_big();
         self.listed.remove(&id);
+        if let Some(Client::Joined { name }) = self.clients.get(&id) {
+            let name = Rc::clone(name);
+            self.names.remove(&name, |other| self.clients.name(other));
+        }
         match self.clients.remove(&id) {
             Some(Client::Joined { name, .. }) => {
-                self.names.remove(&name_key(&name));
                 info!("#{id} {name} left ({reason})");
                 if let Some(cluster) = &mut self.cluster {
                     cluster.left(id, &name, reason, out);
@@ -578,19 +591,17 @@ impl Room {
     /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.
     /// In a cluster it names the users of every node.
     fn online_line(&self) -> String {
-        let mut names: Vec<(&str, &str)> = self
-            .names
-            .iter()
-            .filter_map(|(key, id)| match self.clients.get(id) {
-                Some(Client::Joined { name, .. }) => Some((&**key, &**name)),
-                _ => None,
-            })
-            .collect();
+        let mut names: Vec<&str> = self.names.ids().map(|id| self.clients.name(id)).collect();
         if let Some(cluster) = &self.cluster {
             names.extend(cluster.remote_names());
         }
-        names.sort_unstable();
-        protocol::online(names.into_iter().map(|(_, name)| name))
+        names.sort_unstable_by(|a, b| folded(a).cmp(folded(b)).then_with(|| a.cmp(b)));
+        protocol::online(names.into_iter())
+    }
+
+    /// The local user called `name` (in any case).
+    fn local(&self, name: &str) -> Option<ClientId> {
+        self.names.get(name, |id| self.clients.name(id))
     }
 }
 
