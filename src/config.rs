@@ -118,9 +118,11 @@ impl Config {
         cluster::check_node_name(&node).map_err(io::Error::other)?;
         let heartbeat = Duration::from_millis(self.cluster_heartbeat_ms);
         let timeout = Duration::from_millis(self.cluster_timeout_ms);
-        if timeout < heartbeat * 2 {
+        // The heartbeat runs on the loop's tick, so it is no more frequent than --tick-ms.
+        if timeout < heartbeat.max(self.tick()) * 2 {
             return Err(io::Error::other(
-                "--cluster-timeout-ms must be at least twice --cluster-heartbeat-ms",
+                "--cluster-timeout-ms must be at least twice --cluster-heartbeat-ms and --tick-ms \
+                 (a heartbeat must be refreshed before it expires)",
             ));
         }
         Ok(Some(ClusterConfig {

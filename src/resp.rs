@@ -54,8 +54,9 @@ pub struct Malformed;
 /// The deepest nesting accepted. Our scripts return at most two levels.
 const MAX_DEPTH: usize = 4;
 /// The most elements in one array, and the longest bulk string: bounds what one reply can make us
-/// allocate before its bytes have even arrived.
-const MAX_ITEMS: usize = 1 << 20;
+/// allocate before its bytes have even arrived (an array's vector grows only as its items do arrive,
+/// and the link bounds the bytes it holds). Every name in a cluster is two items of `HGETALL`.
+const MAX_ITEMS: usize = 1 << 26;
 const MAX_BULK: usize = 64 << 20;
 
 /// Appends `args` as one command: `*N\r\n` then each argument as `$LEN\r\nARG\r\n`.

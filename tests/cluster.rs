@@ -80,6 +80,16 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Runs one command with `redis-cli` (installed with redis-server) and returns its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--no-auth-warning"])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Kills Redis (everything it held is gone: it has no persistence).
     fn stop(&mut self) {
         let _ = self.child.kill();
@@ -250,6 +260,10 @@ fn a_node_that_shuts_down_says_goodbye_for_its_users() {
     ana.expect("*** bea left (server shutting down)");
     assert!(b.wait(std::time::Duration::from_secs(10)).success());
     a.join("bea");
+    // b left nothing behind: no name, no membership, no heartbeat (so no "node lost" later).
+    assert!(!redis.cli(&["HGETALL", "pollchat:names"]).contains("b "));
+    assert_eq!(redis.cli(&["SMEMBERS", "pollchat:nodes"]).trim(), "a");
+    assert_eq!(redis.cli(&["EXISTS", "pollchat:node:b"]).trim(), "0");
 }
 
 #[test]
@@ -258,18 +272,23 @@ fn redis_going_away_keeps_local_chat_and_the_cluster_heals_after() {
         return;
     };
     let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
-    let [mut ana, mut ann] = a.join_all(["ana", "ann"]);
+    let [mut ana, mut ann, mut cal] = a.join_all(["ana", "ann", "cal"]);
     let mut bea = b.join("bea");
-    ana.expect("*** bea joined");
-    ann.expect("*** bea joined");
+    for client in [&mut ana, &mut ann, &mut cal] {
+        client.expect("*** bea joined");
+    }
 
     redis.stop();
-    for client in [&mut ana, &mut ann, &mut bea] {
+    for client in [&mut ana, &mut ann, &mut cal, &mut bea] {
         client.expect("*** cluster link lost; local users only");
     }
     // Local chat goes on.
     ana.send("still here");
     ann.expect("<ana> still here");
+    // Someone leaves meanwhile; the other node hears it once the cluster heals.
+    cal.send("/quit");
+    ana.skip_until(|l| l == "*** cal left (quit)");
+    ann.skip_until(|l| l == "*** cal left (quit)");
     // New joins are refused, and the connection closed so that clients retry by themselves.
     let mut newcomer = a.connect_prompted();
     newcomer.send("zed");
@@ -285,6 +304,7 @@ fn redis_going_away_keeps_local_chat_and_the_cluster_heals_after() {
     for client in [&mut ana, &mut ann, &mut bea] {
         client.skip_until(|l| l == "*** cluster link restored");
     }
+    bea.skip_until(|l| l == "*** cal left (while the cluster link was down)");
     ana.send("back again");
     bea.skip_until(|l| l == "<ana> back again");
     bea.send("/list");
@@ -332,4 +352,60 @@ fn nodes_on_one_machine_can_share_a_port_with_reuseport() {
     ana.expect("*** bea joined");
     ana.send("hi");
     bea.expect("<ana> hi");
+}
+
+#[test]
+fn a_user_who_left_while_their_node_was_cut_off_is_gone_everywhere_after() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let [mut ana, mut ann] = a.join_all(["ana", "ann"]);
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+    ann.expect("*** bea joined");
+
+    // Cut node a alone off: Redis keeps its data and b's links, and refuses a's new ones (a
+    // password a does not have) until the test says so.
+    redis.cli(&["CONFIG", "SET", "requirepass", "secret"]);
+    let clients = redis.cli(&["-a", "secret", "CLIENT", "LIST"]);
+    let ids: Vec<&str> = clients
+        .lines()
+        .filter(|l| l.contains("name=pollchat-a "))
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("id="))
+        .collect();
+    assert_eq!(ids.len(), 2, "a's two links in {clients}");
+    for id in ids {
+        redis.cli(&["-a", "secret", "CLIENT", "KILL", "ID", id]);
+    }
+    ana.expect("*** cluster link lost; local users only");
+    ann.expect("*** cluster link lost; local users only");
+    ann.send("/quit");
+    ana.expect("*** ann left (quit)");
+
+    redis.cli(&["-a", "secret", "CONFIG", "SET", "requirepass", ""]);
+    ana.expect("*** cluster link restored");
+    // a tells the others who left meanwhile; b never lost its link, so only a can.
+    bea.expect("*** ann left (while the cluster link was down)");
+    bea.send("/list");
+    bea.expect("*** online (2): ana, bea");
+}
+
+#[test]
+fn a_heartbeat_that_cannot_outlive_its_refresh_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off"])
+        .args(["--cluster", "redis://127.0.0.1:1", "--node", "a"])
+        .args([
+            "--cluster-heartbeat-ms",
+            "100",
+            "--cluster-timeout-ms",
+            "300",
+        ])
+        .output()
+        .expect("run pollchat");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--cluster-timeout-ms must be at least twice"),
+        "{stderr}"
+    );
 }

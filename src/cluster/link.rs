@@ -52,10 +52,6 @@ impl Link {
         self.output.push(&self.scratch);
     }
 
-    pub fn queued(&self) -> usize {
-        self.output.queued()
-    }
-
     pub fn is_connected(&self) -> bool {
         self.connected
     }

@@ -12,7 +12,10 @@
 //! | `NODE lines SEQ⏎LINE⏎LINE...`  | the chat script                    | chat and action lines, numbered from SEQ on |
 //! | `NODE msg TO FROM TEXT`        | the private-message script         | FROM says TEXT to TO only      |
 //! | `NODE lost DEAD NAME NAME ...` | the reaper script, on any node     | node DEAD stopped answering; these were its users |
-//! | `NODE sync`                    | the reclaim script, when a link comes back | re-read the users from Redis   |
+//! | `NODE sync`                    | the reclaim script, when a link comes back |
+//! | `NODE bye NAME NAME ...`       | the bye script, when a node stops  | these names were NODE's        |
+//! | `NODE ping`                    | the heartbeat                      | NODE's subscription is alive (NODE alone looks) |
+//! | `NODE users TOKEN`             | the users script                   | NODE's read of the names took place here | re-read the users from Redis   |
 //!
 //! A chat line never holds a newline (lines are what newlines separate), so one `lines` message
 //! carries every line a node's users said in one pass of its loop, one per line of the message:
@@ -52,6 +55,13 @@ pub enum Message<'a> {
         names: Vec<&'a str>,
     },
     Sync,
+    Bye {
+        names: Vec<&'a str>,
+    },
+    Ping,
+    Users {
+        token: u64,
+    },
 }
 
 /// The node that published `payload`, and what it says; `None` for anything else (a message of a
@@ -96,6 +106,13 @@ pub fn parse(payload: &str) -> Option<(&str, Message<'_>)> {
             }
         }
         "sync" => Message::Sync,
+        "bye" => Message::Bye {
+            names: rest.split(' ').filter(|f| !f.is_empty()).collect(),
+        },
+        "ping" => Message::Ping,
+        "users" => Message::Users {
+            token: rest.parse().ok()?,
+        },
         _ => return None,
     };
     Some((node, message))
@@ -189,6 +206,17 @@ mod tests {
             ))
         );
         assert_eq!(parse("c sync"), Some(("c", Message::Sync)));
+        assert_eq!(parse("c ping"), Some(("c", Message::Ping)));
+        assert_eq!(parse("c users 7"), Some(("c", Message::Users { token: 7 })));
+        assert_eq!(
+            parse("c bye ana bo"),
+            Some((
+                "c",
+                Message::Bye {
+                    names: vec!["ana", "bo"]
+                }
+            ))
+        );
     }
 
     #[test]

@@ -81,10 +81,23 @@ enum Expect {
         asked: Asked,
     },
     Users {
-        complete: bool,
+        token: u64,
     },
     Reclaim,
     Nothing,
+}
+
+/// A read of everyone's names under way. Its reply comes on the command link and its marker on the
+/// subscription, in no fixed order; the names are applied at the marker's place among the messages,
+/// so that a join or leave published just before or after the read is neither undone nor applied
+/// twice. Messages after the marker wait (in `Cluster::held`) until the reply has come.
+struct Snapshot {
+    token: u64,
+    complete: bool,
+    /// The reply, once it has come: the names held by other nodes.
+    names: Option<Vec<String>>,
+    /// The marker has come.
+    marked: bool,
 }
 
 /// The kind of request an answer is for, with what the answer needs of it.
@@ -117,6 +130,19 @@ pub struct Cluster {
     /// Chat lines of this pass not yet sent: they go to Redis together, in one script run, when the
     /// loop writes (or before any other request, which must not overtake them).
     lines: Vec<String>,
+    /// The read of everyone's names under way, and whether another (complete or not) was asked for
+    /// meanwhile; one at a time keeps the bookkeeping to one marker.
+    snapshot: Option<Snapshot>,
+    snapshot_again: Option<bool>,
+    next_token: u64,
+    /// Events from messages after a snapshot's marker, waiting for its reply.
+    held: Vec<Event<'static>>,
+    /// When this node last saw its own heartbeat's `ping` come back on the subscription.
+    last_ping: Instant,
+    /// The node is shutting down: `bye` has been sent, no more heartbeats.
+    leaving: bool,
+    /// The link has been up before (the next `reclaim` follows an outage).
+    linked_before: bool,
     /// What happened, for the room, in order.
     pub events: Vec<Event<'static>>,
 }
@@ -139,6 +165,13 @@ impl Cluster {
             name_in_use: false,
             replies: Vec::new(),
             lines: Vec::new(),
+            snapshot: None,
+            snapshot_again: None,
+            next_token: 0,
+            held: Vec::new(),
+            last_ping: now,
+            leaving: false,
+            linked_before: false,
             events: Vec::new(),
         }
     }
@@ -161,9 +194,9 @@ impl Cluster {
         std::mem::take(&mut self.reclaim_due)
     }
 
-    /// Nothing is left to write to Redis (a shutdown waits for this).
+    /// The goodbye has been answered (or cannot be): a shutdown waits for this.
     pub fn is_flushed(&self) -> bool {
-        self.commands.as_ref().is_none_or(|c| c.queued() == 0)
+        !self.is_up() || (self.leaving && self.expected.is_empty())
     }
 
     /// Starts connecting both links.
@@ -219,8 +252,12 @@ impl Cluster {
     /// A link's connect finished: start its handshake.
     fn connected(&mut self, token: Token) {
         let now = Instant::now();
+        // Named, so that `CLIENT LIST` in Redis shows which node each connection is.
+        let name = format!("pollchat-{}", self.config.node);
         if token == SUBSCRIBER {
             if let Some(link) = &mut self.subscriber {
+                // Its `+OK` comes on the subscription, where anything but a push is ignored.
+                link.send(&["CLIENT", "SETNAME", &name]);
                 link.send(&["SUBSCRIBE", CHANNEL]);
             }
             return;
@@ -228,6 +265,8 @@ impl Cluster {
         let Some(link) = &mut self.commands else {
             return;
         };
+        link.send(&["CLIENT", "SETNAME", &name]);
+        self.expected.push_back((Expect::Nothing, now));
         for script in Script::ALL {
             link.send(&["SCRIPT", "LOAD", script.source()]);
             self.expected.push_back((Expect::Load(script), now));
@@ -250,6 +289,7 @@ impl Cluster {
             &ttl,
             &node,
             &history,
+            CHANNEL,
         ];
         self.run(Script::Hello, 3, &args, Expect::Hello, now);
     }
@@ -283,6 +323,7 @@ impl Cluster {
                     self.config.node, self.config.redis
                 );
                 self.phase = Phase::Up;
+                self.last_ping = Instant::now();
                 self.retry_delay = RETRY_FIRST;
                 self.reclaim_due = true;
                 self.events.push(Event::ClusterUp);
@@ -386,28 +427,73 @@ impl Cluster {
             .iter()
             .flat_map(|n| [name_key(n).into_string(), n.clone()])
             .collect();
-        let mut args = vec![NAMES, &node, CHANNEL];
+        let mut args = vec![NAMES, &node, CHANNEL, protocol::REASON_UNSEEN];
         args.extend(pairs.iter().map(String::as_str));
         self.run(Script::Reclaim, 1, &args, Expect::Reclaim, now);
         self.read_users(false, now);
-        self.resync_at = Some(now + self.config.timeout);
+        // After an outage, names this node still knows may have gone meanwhile; once every node has
+        // had time to reclaim its own, a complete read drops the rest. (At start there are none.)
+        if self.linked_before {
+            self.resync_at = Some(now + self.config.timeout);
+        }
+        self.linked_before = true;
     }
 
+    /// Reads everyone's names (see [`Snapshot`]); `complete`: names not in the list are gone.
     fn read_users(&mut self, complete: bool, now: Instant) {
-        if let Some(link) = &mut self.commands {
-            link.send(&["HGETALL", NAMES]);
-            self.expected.push_back((Expect::Users { complete }, now));
+        if self.snapshot.is_some() {
+            self.snapshot_again = Some(self.snapshot_again.unwrap_or(false) || complete);
+            return;
+        }
+        self.next_token += 1;
+        let token = self.next_token;
+        self.snapshot = Some(Snapshot {
+            token,
+            complete,
+            names: None,
+            marked: false,
+        });
+        let (node, token_text) = (self.config.node.clone(), token.to_string());
+        let args = [NAMES, &node, CHANNEL, &token_text];
+        self.run(Script::Users, 1, &args, Expect::Users { token }, now);
+    }
+
+    /// Applies the snapshot once both its reply and its marker have come, then the messages that
+    /// waited behind it.
+    fn apply_snapshot(&mut self) {
+        let Some(snapshot) = self.snapshot.take_if(|s| s.marked && s.names.is_some()) else {
+            return;
+        };
+        let (names, complete) = (snapshot.names.unwrap_or_default(), snapshot.complete);
+        self.events
+            .push(Event::Remote(Remote::Users { names, complete }));
+        self.events.append(&mut self.held);
+        if let Some(complete) = self.snapshot_again.take() {
+            self.read_users(complete, Instant::now());
         }
     }
 
-    /// A clean shutdown: this node leaves the cluster now rather than when its heartbeat expires.
-    pub fn bye(&mut self, now: Instant) {
-        if self.is_up() {
-            let heartbeat = format!("{HEARTBEAT_PREFIX}{}", self.config.node);
-            let node = self.config.node.clone();
-            let args = [heartbeat.as_str(), NODES, &self.instance.clone(), &node];
-            self.run(Script::Bye, 2, &args, Expect::Nothing, now);
+    /// An event from a message: to the room, unless a snapshot's marker came before it and its
+    /// reply has not come yet.
+    fn emit(&mut self, remote: Remote) {
+        let event = Event::Remote(remote);
+        if self.snapshot.as_ref().is_some_and(|s| s.marked) {
+            self.held.push(event);
+        } else {
+            self.events.push(event);
         }
+    }
+
+    /// A clean shutdown: this node leaves the cluster now rather than when its heartbeat expires,
+    /// and its heartbeat stops.
+    pub fn bye(&mut self, now: Instant) {
+        if self.is_up() && !self.leaving {
+            let heartbeat = format!("{HEARTBEAT_PREFIX}{}", self.config.node);
+            let (instance, node) = (self.instance.clone(), self.config.node.clone());
+            let args = [&heartbeat, NODES, NAMES, &instance, &node, CHANNEL];
+            self.run(Script::Bye, 3, &args, Expect::Nothing, now);
+        }
+        self.leaving = true;
     }
 
     /// Timed work: reconnecting, the heartbeat and the check of the others', timeouts.
@@ -430,6 +516,14 @@ impl Cluster {
         {
             let secs = self.config.timeout.as_secs_f64();
             return self.lost(registry, now, &format!("Redis did not answer in {secs} s"));
+        }
+        if self.leaving {
+            return;
+        }
+        if now >= self.last_ping + self.config.timeout {
+            let secs = self.config.timeout.as_secs_f64();
+            let why = format!("the subscription brought nothing in {secs} s");
+            return self.lost(registry, now, &why);
         }
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.config.heartbeat;
@@ -474,6 +568,11 @@ impl Cluster {
         self.expected.clear();
         self.lines.clear();
         self.resync_at = None;
+        // A read of the names that will never be answered; the messages held behind it are still
+        // news, in order.
+        self.snapshot = None;
+        self.snapshot_again = None;
+        self.events.append(&mut self.held);
         if self.is_up() {
             warn!("cluster link lost: {why}; serving local users only, retrying");
             self.events.push(Event::ClusterDown);
@@ -515,10 +614,12 @@ impl Cluster {
                 let answer = answer(asked, reply);
                 self.events.push(Event::Answer { id, ticket, answer });
             }
-            Expect::Users { complete } => {
+            Expect::Users { token } => {
                 let names = self.other_nodes_users(reply);
-                self.events
-                    .push(Event::Remote(Remote::Users { names, complete }));
+                if let Some(snapshot) = self.snapshot.as_mut().filter(|s| s.token == token) {
+                    snapshot.names = Some(names);
+                    self.apply_snapshot();
+                }
             }
             Expect::Reclaim => {
                 for name in strings(reply) {
@@ -562,59 +663,80 @@ impl Cluster {
         let Some((node, message)) = message::parse(payload) else {
             return warn!("cluster: ignoring a message not understood: {payload:.80}");
         };
-        let own = node == self.config.node;
-        let remote = match message {
-            Message::Join { seq, .. } if own => Remote::Seen { seq },
-            Message::Lines { first, lines } if own => Remote::Seen {
-                seq: first + lines.len() as u64 - 1,
-            },
-            Message::Lost { node, .. } if node == self.config.node => {
-                warn!("cluster: this node was declared lost; claiming its users' names again");
-                self.reclaim_due = true;
-                return;
-            }
-            Message::Lost { names, .. } => {
-                for name in names {
-                    let (name, reason) = (name.to_string(), protocol::REASON_NODE_LOST.to_string());
-                    self.events
-                        .push(Event::Remote(Remote::Left { name, reason }));
-                }
-                return;
-            }
-            _ if own => return, // Delivered here already.
+        if node == self.config.node {
+            return self.own_message(message);
+        }
+        match message {
             Message::Join { seq, name } => {
                 let name = name.to_string();
-                self.events.push(Event::Remote(Remote::Joined { name }));
-                Remote::Seen { seq }
+                self.emit(Remote::Joined { name });
+                self.emit(Remote::Seen { seq });
             }
-            Message::Leave { name, reason } => Remote::Left {
-                name: name.to_string(),
-                reason: reason.to_string(),
-            },
-            Message::Rename { old, new } => Remote::Renamed {
-                old: old.to_string(),
-                new: new.to_string(),
-            },
+            Message::Leave { name, reason } => {
+                let (name, reason) = (name.to_string(), reason.to_string());
+                self.emit(Remote::Left { name, reason });
+            }
+            Message::Rename { old, new } => {
+                let (old, new) = (old.to_string(), new.to_string());
+                self.emit(Remote::Renamed { old, new });
+            }
             Message::Lines { first, lines } => {
                 let mut seq = first;
                 for line in lines {
                     let line = line.to_string();
-                    self.events.push(Event::Remote(Remote::Line { seq, line }));
+                    self.emit(Remote::Line { seq, line });
                     seq += 1;
                 }
-                Remote::Seen { seq: seq - 1 }
+                self.emit(Remote::Seen { seq: seq - 1 });
             }
-            Message::Private { to, from, text } => Remote::Private {
-                to: to.to_string(),
-                from: from.to_string(),
-                text: text.to_string(),
-            },
-            Message::Sync => {
-                self.read_users(false, Instant::now());
-                return;
+            Message::Private { to, from, text } => {
+                let (to, from, text) = (to.to_string(), from.to_string(), text.to_string());
+                self.emit(Remote::Private { to, from, text });
             }
-        };
-        self.events.push(Event::Remote(remote));
+            Message::Lost { node, names } if node == self.config.node => {
+                // Another node's reaper found this node's heartbeat expired (this node was too
+                // slow, or cut off): its names were released. Claim them again.
+                let _ = names;
+                warn!("cluster: this node was declared lost; claiming its users' names again");
+                self.reclaim_due = true;
+            }
+            Message::Lost { names, .. } => self.left(names, protocol::REASON_NODE_LOST),
+            Message::Bye { names } => self.left(names, protocol::REASON_NODE_DOWN),
+            Message::Sync => self.read_users(false, Instant::now()),
+            Message::Ping | Message::Users { .. } => {} // Another node's business.
+        }
+    }
+
+    /// What this node published comes back: it has been delivered here already, but it tells how
+    /// far the cluster has got, and that the subscription is alive.
+    fn own_message(&mut self, message: Message<'_>) {
+        match message {
+            Message::Join { seq, .. } => self.emit(Remote::Seen { seq }),
+            Message::Lines { first, lines } => {
+                let seq = first + lines.len() as u64 - 1;
+                self.emit(Remote::Seen { seq });
+            }
+            Message::Ping => self.last_ping = Instant::now(),
+            Message::Users { token } => {
+                if let Some(snapshot) = self.snapshot.as_mut().filter(|s| s.token == token) {
+                    snapshot.marked = true;
+                    self.apply_snapshot();
+                }
+            }
+            Message::Lost { node, names } if node != self.config.node => {
+                // This node's reaper found another node lost: announced here like everywhere.
+                self.left(names, protocol::REASON_NODE_LOST);
+            }
+            _ => {}
+        }
+    }
+
+    /// Users of another node are gone, all for one reason.
+    fn left(&mut self, names: Vec<&str>, reason: &str) {
+        for name in names {
+            let (name, reason) = (name.to_string(), reason.to_string());
+            self.emit(Remote::Left { name, reason });
+        }
     }
 }
 

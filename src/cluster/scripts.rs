@@ -43,10 +43,11 @@ pub enum Script {
     Reap,
     Reclaim,
     Bye,
+    Users,
 }
 
 impl Script {
-    pub const ALL: [Script; 9] = [
+    pub const ALL: [Script; 10] = [
         Script::Hello,
         Script::Claim,
         Script::Release,
@@ -56,6 +57,7 @@ impl Script {
         Script::Reap,
         Script::Reclaim,
         Script::Bye,
+        Script::Users,
     ];
 
     pub fn source(self) -> &'static str {
@@ -69,13 +71,16 @@ impl Script {
             Script::Reap => REAP,
             Script::Reclaim => RECLAIM,
             Script::Bye => BYE,
+            Script::Users => USERS,
         }
     }
 }
 
 /// The heartbeat, also run when the link comes up. KEYS: heartbeat, nodes, history cap. ARGV:
-/// instance id, expiry in ms, node, this node's history length. Returns 0 if another live instance
-/// holds this node's name (a second node started with the same `--node`), else 1.
+/// instance id, expiry in ms, node, this node's history length, channel. Returns 0 if another live
+/// instance holds this node's name (a second node started with the same `--node`), else 1. Publishes
+/// a `ping`, which the node must see come back on its subscription: a subscription that has gone
+/// silent (a dropped idle flow, say) is noticed like a link that broke.
 const HELLO: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -84,6 +89,7 @@ redis.call('SADD', KEYS[2], ARGV[3])
 if tonumber(ARGV[4]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
   redis.call('SET', KEYS[3], ARGV[4])
 end
+redis.call('PUBLISH', ARGV[5], ARGV[3] .. ' ping')
 return 1
 ";
 
@@ -186,17 +192,21 @@ return lost
 ";
 
 /// After the link comes back: make Redis hold exactly this node's users. KEYS: names. ARGV: node,
-/// channel, then name key and name for each local user. Names of this node's that are no longer in
-/// use are released; each local name is claimed again (a Redis that restarted empty is filled
-/// again). Returns the names that another node claimed meanwhile. Publishes `sync`.
+/// channel, the reason for a leave, then name key and name for each name this node holds or has
+/// asked for. Names of this node's that it no longer holds are released, and their leaves published
+/// (the users left while the link was down); each name it holds is claimed again (a Redis that
+/// restarted empty is filled again). Returns the names that another node claimed meanwhile.
+/// Publishes `sync`.
 const RECLAIM: &str = r"
 local mine = ARGV[1] .. ' '
 local wanted = {}
-for i = 3, #ARGV, 2 do wanted[ARGV[i]] = ARGV[i + 1] end
+for i = 4, #ARGV, 2 do wanted[ARGV[i]] = ARGV[i + 1] end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if string.sub(all[i + 1], 1, #mine) == mine and not wanted[all[i]] then
     redis.call('HDEL', KEYS[1], all[i])
+    local name = string.sub(all[i + 1], #mine + 1)
+    redis.call('PUBLISH', ARGV[2], mine .. 'leave ' .. name .. ' ' .. ARGV[3])
   end
 end
 local taken = {}
@@ -212,10 +222,30 @@ redis.call('PUBLISH', ARGV[2], mine .. 'sync')
 return taken
 ";
 
-/// A clean shutdown, after the users' leaves: the node is gone at once, not after its heartbeat
-/// expires. KEYS: heartbeat, nodes. ARGV: instance id, node.
+/// A clean shutdown, after the users' leaves: the node leaves the cluster now, not when its
+/// heartbeat expires, and releases any name still held in its name (a join whose answer was still
+/// on its way, say), publishing `bye` with them. KEYS: heartbeat, nodes, names. ARGV: instance id,
+/// node, channel.
 const BYE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('SREM', KEYS[2], ARGV[2])
-return 0
+local mine = ARGV[2] .. ' '
+local names = {}
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  if string.sub(all[i + 1], 1, #mine) == mine then
+    redis.call('HDEL', KEYS[3], all[i])
+    names[#names + 1] = string.sub(all[i + 1], #mine + 1)
+  end
+end
+if #names > 0 then redis.call('PUBLISH', ARGV[3], mine .. 'bye ' .. table.concat(names, ' ')) end
+return #names
+";
+
+/// Everyone's names, with a `users TOKEN` marker published in the same atomic step: the node
+/// applies the list at the marker's place among the messages, so no join or leave published around
+/// the read is applied twice or lost. KEYS: names. ARGV: node, channel, token. Returns HGETALL.
+const USERS: &str = r"
+redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' users ' .. ARGV[3])
+return redis.call('HGETALL', KEYS[1])
 ";

@@ -165,6 +165,16 @@ impl Wait {
     }
 }
 
+/// A name asked of Redis for a local user (a join or a rename under way).
+struct Reservation {
+    /// The connection that asked; `None` once it is gone and the answer has not come yet (the name
+    /// stays reserved until then, or a second local user could take it, and the late answer's
+    /// release would then free it under them).
+    holder: Option<ClientId>,
+    /// The name as spelled.
+    name: String,
+}
+
 /// What the room knows of the rest of the cluster.
 #[derive(Default)]
 pub(super) struct ClusterState {
@@ -174,8 +184,10 @@ pub(super) struct ClusterState {
     was_up: bool,
     /// The users of the other nodes: name key → name as spelled.
     remote: HashMap<Box<str>, String>,
-    /// Names reserved by a local claim or rename under way: name key → connection.
-    reserved: HashMap<Box<str>, ClientId>,
+    /// Names reserved by a local claim or rename under way, by name key.
+    reserved: HashMap<Box<str>, Reservation>,
+    /// The requests whose connection has gone before the answer: ticket → the name key reserved.
+    orphans: HashMap<u64, Box<str>>,
     /// Joined users with a request under way, and its ticket.
     waiting: HashMap<ClientId, (u64, Wait)>,
     /// Connections in `Client::Claiming`.
@@ -199,10 +211,38 @@ impl ClusterState {
     }
 
     /// Who holds the name with this key, if it is not a local user: a local claim (its connection),
-    /// or a user of another node (no connection here: `usize::MAX`, which is nobody's id).
+    /// or a user of another node or a request whose connection is gone (no connection here:
+    /// `usize::MAX`, which is nobody's id).
     pub(super) fn holder(&self, key: &str) -> Option<ClientId> {
-        let reserved = self.reserved.get(key).copied();
+        let reserved = self
+            .reserved
+            .get(key)
+            .map(|r| r.holder.unwrap_or(usize::MAX));
         reserved.or_else(|| self.remote.contains_key(key).then_some(usize::MAX))
+    }
+
+    /// The names this node has asked Redis for, besides its joined users': they must survive a
+    /// reclaim (see `Cluster::reclaim`).
+    pub(super) fn reserved_names(&self) -> impl Iterator<Item = &str> {
+        self.reserved.values().map(|r| r.name.as_str())
+    }
+
+    fn reserve(&mut self, name: &str, id: ClientId) {
+        let reservation = Reservation {
+            holder: Some(id),
+            name: name.to_string(),
+        };
+        self.reserved.insert(name_key(name), reservation);
+    }
+
+    /// The connection of request `ticket`, which reserved `name`, is gone: the reservation waits
+    /// for the answer.
+    fn orphan(&mut self, ticket: u64, name: &str) {
+        let key = name_key(name);
+        if let Some(reservation) = self.reserved.get_mut(&key) {
+            reservation.holder = None;
+            self.orphans.insert(ticket, key);
+        }
     }
 
     /// The names of the users of the other nodes.
@@ -243,7 +283,7 @@ impl ClusterState {
         let ticket = self.ticket();
         let request = match &wait {
             Wait::Rename { old, new } => {
-                self.reserved.insert(name_key(new), id);
+                self.reserve(new, id);
                 Request::Rename {
                     id,
                     ticket,
@@ -265,8 +305,8 @@ impl ClusterState {
 
     /// A joined local user left: the other nodes are told (if they can be).
     pub(super) fn left(&mut self, id: ClientId, name: &str, reason: &str, out: &mut Vec<Delivery>) {
-        if let Some((_, Wait::Rename { new, .. })) = self.waiting.remove(&id) {
-            self.reserved.remove(&name_key(&new));
+        if let Some((ticket, Wait::Rename { new, .. })) = self.waiting.remove(&id) {
+            self.orphan(ticket, &new);
         }
         if self.up {
             let (name, reason) = (name.to_string(), reason.to_string());
@@ -274,10 +314,10 @@ impl ClusterState {
         }
     }
 
-    /// A connection went while its name was being claimed. If Redis still says yes, the answer finds
-    /// no claim with its ticket, and the name is released then (see `Room::answered`).
+    /// A connection went while its name was being claimed. The answer will find no claim with its
+    /// ticket; the name is released then if Redis said yes (see `Room::orphan_answered`).
     pub(super) fn claim_abandoned(&mut self, id: ClientId, claim: &Claim) {
-        self.reserved.remove(&name_key(&claim.name));
+        self.orphan(claim.ticket, &claim.name);
         self.claiming.retain(|&c| c != id);
     }
 }
@@ -294,7 +334,7 @@ impl Room {
             return out.push(Delivery::Close { id });
         }
         let ticket = cluster.ticket();
-        cluster.reserved.insert(name_key(name), id);
+        cluster.reserve(name, id);
         cluster.claiming.push(id);
         let claim = Claim {
             ticket,
@@ -321,7 +361,7 @@ impl Room {
         let claiming = match self.clients.get(&id) {
             Some(Client::Claiming(claim)) if claim.ticket == ticket => true,
             _ if cluster.waiting.get(&id).is_some_and(|(t, _)| *t == ticket) => false,
-            _ => return self.orphan_answered(answer, out),
+            _ => return self.orphan_answered(ticket, answer, out),
         };
         if claiming {
             return self.claim_answered(id, answer, out);
@@ -358,16 +398,19 @@ impl Room {
         }
     }
 
-    /// An answer for a connection that is gone (or whose id a new connection now has): whatever it
-    /// won is given back, so no name stays claimed by nobody.
-    fn orphan_answered(&mut self, answer: Answer, out: &mut Vec<Delivery>) {
-        let name = match answer {
-            Answer::Joined { name, .. } => name,
-            Answer::Renamed { new } => new,
-            _ => return,
-        };
-        let reason = protocol::REASON_LOST.to_string();
-        out.push(Delivery::Cluster(Request::Leave { name, reason }));
+    /// An answer for a connection that is gone (or whose id a new connection now has): the name it
+    /// reserved is free here again, and whatever it won in Redis is given back, so no name stays
+    /// claimed by nobody.
+    fn orphan_answered(&mut self, ticket: u64, answer: Answer, out: &mut Vec<Delivery>) {
+        if let Some(cluster) = &mut self.cluster
+            && let Some(key) = cluster.orphans.remove(&ticket)
+        {
+            cluster.reserved.remove(&key);
+        }
+        match answer {
+            Answer::Joined { name, .. } | Answer::Renamed { new: name } => release(name, out),
+            _ => {}
+        }
     }
 
     fn claim_answered(&mut self, id: ClientId, answer: Answer, out: &mut Vec<Delivery>) {
@@ -417,7 +460,7 @@ impl Room {
         if claim.overflowed {
             to(out, id, protocol::CLUSTER_UNAVAILABLE);
             out.push(Delivery::Close { id });
-            return self.orphan_answered(Answer::Renamed { new: claim.name }, out);
+            return release(claim.name, out);
         }
         let skip = history.len().saturating_sub(self.config.history);
         let history = history.into_iter().skip(skip);
@@ -566,6 +609,13 @@ impl Room {
             let answer = Answer::Unavailable;
             self.answered(id, ticket, answer, out);
         }
+        // The answers for connections already gone will never come either; once the link is back,
+        // `reclaim` leaves Redis holding exactly this node's users.
+        if let Some(cluster) = &mut self.cluster {
+            for (_, key) in cluster.orphans.drain() {
+                cluster.reserved.remove(&key);
+            }
+        }
     }
 
     fn ticket_of(&self, id: ClientId) -> u64 {
@@ -592,6 +642,12 @@ impl Room {
             });
         }
     }
+}
+
+/// Gives a name won in Redis back: the other nodes hear that its user left.
+fn release(name: String, out: &mut Vec<Delivery>) {
+    let reason = protocol::REASON_LOST.to_string();
+    out.push(Delivery::Cluster(Request::Leave { name, reason }));
 }
 
 /// The error line for a refused request: `Refused` says `refused()`, `Unavailable` that the cluster
@@ -958,5 +1014,79 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_name_stays_reserved_until_the_answer_for_a_connection_gone() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        handle(
+            &mut room,
+            Event::Disconnect {
+                id: 1,
+                reason: "connection lost",
+            },
+        );
+        // A second user here cannot take the name while Redis may still be giving it to the first.
+        handle(
+            &mut room,
+            Event::Connect {
+                id: 2,
+                now: Instant::now(),
+            },
+        );
+        let out = handle(&mut room, line(2, "ana"));
+        assert_eq!(
+            lines_to(&out, 2),
+            ["! the name ana is taken", "*** your name?"]
+        );
+        assert_eq!(room.claimed_names(), ["ana"]);
+        // Redis said yes to the first: the name is given back, and then free here.
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 0,
+            history: vec![],
+        };
+        let out = handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        assert_eq!(
+            out,
+            [Delivery::Cluster(Request::Leave {
+                name: "ana".into(),
+                reason: "connection lost".into()
+            })]
+        );
+        assert!(room.claimed_names().is_empty());
+        ask(&mut room, 2, "ana");
+    }
+
+    #[test]
+    fn names_asked_for_are_claimed_again_with_the_joined_ones() {
+        let mut room = room();
+        let ticket = ask(&mut room, 1, "ana");
+        let answer = Answer::Joined {
+            name: "ana".into(),
+            seq: 0,
+            history: vec![],
+        };
+        handle(
+            &mut room,
+            Event::Answer {
+                id: 1,
+                ticket,
+                answer,
+            },
+        );
+        ask(&mut room, 2, "bea");
+        handle(&mut room, line(1, "/name anita"));
+        let mut names = room.claimed_names();
+        names.sort();
+        assert_eq!(names, ["ana", "anita", "bea"]);
     }
 }

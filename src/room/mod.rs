@@ -231,6 +231,16 @@ impl Room {
             .collect()
     }
 
+    /// Every name this node holds or has asked a cluster for: its users' and those of joins and
+    /// renames under way.
+    pub fn claimed_names(&self) -> Vec<String> {
+        let mut names = self.local_names();
+        if let Some(cluster) = &self.cluster {
+            names.extend(cluster.reserved_names().map(str::to_string));
+        }
+        names
+    }
+
     /// How many users have joined, here and on the other nodes of a cluster.
     pub fn online(&self) -> usize {
         self.names.len() + self.cluster.as_ref().map_or(0, ClusterState::remote_users)

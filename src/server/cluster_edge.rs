@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Token};
 
 use super::Server;
+use crate::cluster;
 use crate::room::Event;
 
 /// How long start-up waits for the cluster link before giving up.
@@ -47,11 +48,17 @@ impl Server {
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
-                cluster.ready(event.token(), self.poll.registry(), Instant::now());
+                // The listeners are registered already; their events are not ours to use up here.
+                if matches!(event.token(), cluster::COMMANDS | cluster::SUBSCRIBER) {
+                    cluster.ready(event.token(), self.poll.registry(), Instant::now());
+                }
             }
             cluster.tick(self.poll.registry(), Instant::now());
         }
         self.cluster_events();
+        // Connections that arrived meanwhile (with --reuseport the kernel sends them as soon as we
+        // listen) raised an edge-triggered event that will not come again: accept them now.
+        self.accept_all();
         Ok(())
     }
 
@@ -85,7 +92,7 @@ impl Server {
                 return;
             };
             if cluster.take_reclaim_due() {
-                cluster.reclaim(self.room.local_names(), Instant::now());
+                cluster.reclaim(self.room.claimed_names(), Instant::now());
             }
             if cluster.events.is_empty() {
                 return;
