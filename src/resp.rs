@@ -154,7 +154,8 @@ fn first_line(bytes: &[u8], at: usize) -> Result<Option<FirstLine<'_>>, Malforme
     Ok(Some((rest[0], &rest[1..newline - 1], at + newline + 1)))
 }
 
-fn integer(text: &[u8]) -> Result<i64, Malformed> {
+/// A RESP integer (`:12`, an array's or a bulk string's length).
+pub(crate) fn integer(text: &[u8]) -> Result<i64, Malformed> {
     std::str::from_utf8(text)
         .ok()
         .and_then(|t| t.parse().ok())

@@ -25,9 +25,9 @@ pub enum Reply<'a> {
     Other,
 }
 
-/// Bytes that are not RESP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed;
+/// Bytes that are not RESP (the server's type: one parser's refusal is like the other's).
+pub use crate::resp::Malformed;
+use crate::resp::integer;
 
 /// The reply at the start of `bytes` and how many bytes it takes; `None` if it is not complete yet.
 pub fn parse(bytes: &[u8]) -> Result<Option<(Reply<'_>, usize)>, Malformed> {
@@ -116,13 +116,6 @@ fn element(bytes: &[u8], at: usize) -> Result<Option<(Element<'_>, usize)>, Malf
         _ => return Err(Malformed),
     };
     Ok(Some((element, after)))
-}
-
-fn integer(text: &[u8]) -> Result<i64, Malformed> {
-    std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or(Malformed)
 }
 
 #[cfg(test)]

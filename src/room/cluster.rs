@@ -710,6 +710,18 @@ mod tests {
         }
     }
 
+    /// Connects `id` and has Redis say yes to `name` at once, in a cluster without lines yet.
+    fn joined(room: &mut Room, id: ClientId, name: &str) {
+        let ticket = ask(room, id, name);
+        let answer = Answer::Joined {
+            name: name.into(),
+            seq: 0,
+            history: vec![],
+        };
+        handle(room, Event::Answer { id, ticket, answer });
+        assert!(!room.is_waiting(id));
+    }
+
     fn lines_to(out: &[Delivery], who: ClientId) -> Vec<&str> {
         out.iter()
             .filter_map(|d| match d {
@@ -888,20 +900,7 @@ mod tests {
     #[test]
     fn other_nodes_users_are_listed_announced_and_reachable() {
         let mut room = room();
-        let ticket = ask(&mut room, 1, "ana");
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 0,
-            history: vec![],
-        };
-        handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
+        joined(&mut room, 1, "ana");
         let out = remote(&mut room, Remote::Joined { name: "Bea".into() });
         assert_eq!(
             out,
@@ -945,20 +944,7 @@ mod tests {
     #[test]
     fn a_lost_link_answers_whoever_waits_and_refuses_joins() {
         let mut room = room();
-        let ticket = ask(&mut room, 1, "ana");
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 0,
-            history: vec![],
-        };
-        handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
+        joined(&mut room, 1, "ana");
         ask(&mut room, 2, "cid");
         remote(&mut room, Remote::Joined { name: "bea".into() });
         handle(&mut room, line(1, "/name anita"));
@@ -1069,20 +1055,7 @@ mod tests {
     #[test]
     fn names_asked_for_are_claimed_again_with_the_joined_ones() {
         let mut room = room();
-        let ticket = ask(&mut room, 1, "ana");
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 0,
-            history: vec![],
-        };
-        handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
+        joined(&mut room, 1, "ana");
         ask(&mut room, 2, "bea");
         handle(&mut room, line(1, "/name anita"));
         let mut names = room.claimed_names();
