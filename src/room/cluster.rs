@@ -865,39 +865,6 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_for_a_connection_gone_gives_the_name_back() {
-        let mut room = room();
-        let ticket = ask(&mut room, 1, "ana");
-        handle(
-            &mut room,
-            Event::Disconnect {
-                id: 1,
-                reason: "connection lost",
-            },
-        );
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 0,
-            history: vec![],
-        };
-        let out = handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
-        assert_eq!(
-            out,
-            [Delivery::Cluster(Request::Leave {
-                name: "ana".into(),
-                reason: "connection lost".into()
-            })]
-        );
-    }
-
-    #[test]
     fn other_nodes_users_are_listed_announced_and_reachable() {
         let mut room = room();
         joined(&mut room, 1, "ana");
