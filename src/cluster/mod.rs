@@ -299,13 +299,15 @@ impl Cluster {
         let Some(link) = &mut self.commands else {
             return;
         };
-        let sha = &self.shas[script as usize];
+        // Not loaded yet (a message on the subscription can ask for a read before the command link
+        // has even connected): the script's text goes instead.
+        let sha = self.shas.get(script as usize).map_or("", String::as_str);
         let keys = keys.to_string();
         let mut command: Vec<&str> = Vec::with_capacity(args.len() + 3);
         if sha.is_empty() {
             command.extend(["EVAL", script.source()]);
         } else {
-            command.extend(["EVALSHA", sha.as_str()]);
+            command.extend(["EVALSHA", sha]);
         }
         command.push(&keys);
         command.extend_from_slice(args);
@@ -567,6 +569,8 @@ impl Cluster {
         }
         self.expected.clear();
         self.lines.clear();
+        // A Redis that restarted has forgotten the scripts: run them by their text until loaded.
+        self.shas.clear();
         self.resync_at = None;
         // A read of the names that will never be answered; the messages held behind it are still
         // news, in order.
@@ -599,7 +603,9 @@ impl Cluster {
         }
         match expect {
             Expect::Load(script) => {
-                self.shas[script as usize] = reply.as_str().unwrap_or_default().to_string();
+                if let Some(sha) = self.shas.get_mut(script as usize) {
+                    *sha = reply.as_str().unwrap_or_default().to_string();
+                }
                 self.handshake_step();
             }
             Expect::Hello => {
