@@ -691,9 +691,11 @@ impl Cluster {
                 for line in lines {
                     let line = line.to_string();
                     self.emit(Remote::Line { seq, line });
-                    seq += 1;
+                    seq = seq.saturating_add(1);
                 }
-                self.emit(Remote::Seen { seq: seq - 1 });
+                self.emit(Remote::Seen {
+                    seq: seq.saturating_sub(1),
+                });
             }
             Message::Private { to, from, text } => {
                 let (to, from, text) = (to.to_string(), from.to_string(), text.to_string());
@@ -719,7 +721,7 @@ impl Cluster {
         match message {
             Message::Join { seq, .. } => self.emit(Remote::Seen { seq }),
             Message::Lines { first, lines } => {
-                let seq = first + lines.len() as u64 - 1;
+                let seq = first.saturating_add(lines.len() as u64).saturating_sub(1);
                 self.emit(Remote::Seen { seq });
             }
             Message::Ping => self.last_ping = Instant::now(),
