@@ -238,8 +238,10 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && ((self.connections.is_empty() && flushed) || Instant::now() >= deadline)
             {
-                let left = self.connections.len();
-                info!("shut down; {left} connections still closing were dropped");
+                match self.connections.len() {
+                    0 => info!("shut down"),
+                    left => info!("shut down; {left} connections still closing were dropped"),
+                }
                 return Ok(());
             }
         }
