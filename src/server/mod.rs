@@ -3,8 +3,10 @@
 //! Read this file from [`Server::run`] down. One pass of the loop:
 //!
 //! 1. `poll` waits for readiness on the listeners and the connections, at most until the next tick;
-//! 2. each event is handled: a listener accepts, a connection reads or becomes writable;
-//! 3. connections that used up their read budget last pass are read again;
+//! 2. each event is handled: a listener accepts, a connection reads or becomes writable (and, on a
+//!    cluster node, a Redis link brings answers and messages: `cluster_edge.rs`);
+//! 3. connections whose cluster answer has come get their held lines back; connections that used up
+//!    their read budget last pass are read again;
 //! 4. when the tick is due, timed work runs: signals, name timeouts, close deadlines;
 //! 5. every connection with queued output gets one `write`;
 //! 6. closed connections are removed from the slab.
