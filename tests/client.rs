@@ -459,7 +459,7 @@ impl Tmux {
                 "screen never showed {what}:\n{}",
                 screen.join("\n")
             );
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(20)); // A tmux screen has no readiness to wait on.
         }
     }
 }

@@ -691,13 +691,7 @@ mod tests {
 
     /// Connects `id` and gives `name`, returning the claim's ticket.
     fn ask(room: &mut Room, id: ClientId, name: &str) -> u64 {
-        handle(
-            room,
-            Event::Connect {
-                id,
-                now: Instant::now(),
-            },
-        );
+        connect(room, id);
         let out = handle(room, line(id, name));
         assert!(room.is_waiting(id));
         match &out[..] {
@@ -735,25 +729,28 @@ mod tests {
         handle(room, Event::Remote(remote))
     }
 
+    fn remote_line(room: &mut Room, seq: u64, line: &str) -> Vec<Delivery> {
+        let line = line.to_string();
+        remote(room, Remote::Line { seq, line })
+    }
+
+    fn connect(room: &mut Room, id: ClientId) -> Vec<Delivery> {
+        handle(
+            room,
+            Event::Connect {
+                id,
+                now: Instant::now(),
+            },
+        )
+    }
+
     #[test]
     fn a_join_waits_for_redis_and_its_lines_in_between_are_kept_once() {
         let mut room = room();
         let ticket = ask(&mut room, 1, "ana");
         // Before the answer: line 5 comes (it is in the history of the answer, below), and line 6.
-        remote(
-            &mut room,
-            Remote::Line {
-                seq: 5,
-                line: "<bea> five".into(),
-            },
-        );
-        remote(
-            &mut room,
-            Remote::Line {
-                seq: 6,
-                line: "<bea> six".into(),
-            },
-        );
+        remote_line(&mut room, 5, "<bea> five");
+        remote_line(&mut room, 6, "<bea> six");
         // As the edge does: each line from another node is followed by its number, seen.
         remote(&mut room, Remote::Seen { seq: 6 });
         let history = vec![(4, "<bea> four".into()), (5, "<bea> five".into())];
@@ -807,19 +804,8 @@ mod tests {
         );
         assert!(room.is_waiting(1));
         // Line 7 arrives after the answer: it is in the history, so it is not shown twice.
-        assert!(
-            lines_to(
-                &remote(
-                    &mut room,
-                    Remote::Line {
-                        seq: 7,
-                        line: "<bea> seven".into()
-                    }
-                ),
-                1
-            )
-            .is_empty()
-        );
+        let out = remote_line(&mut room, 7, "<bea> seven");
+        assert!(lines_to(&out, 1).is_empty());
         let out = remote(&mut room, Remote::Seen { seq: 7 });
         assert_eq!(
             lines_to(&out, 1),
@@ -836,13 +822,7 @@ mod tests {
     fn a_refused_name_asks_again_and_a_name_being_claimed_is_reserved() {
         let mut room = room();
         let ticket = ask(&mut room, 1, "ana");
-        handle(
-            &mut room,
-            Event::Connect {
-                id: 2,
-                now: Instant::now(),
-            },
-        );
+        connect(&mut room, 2);
         let out = handle(&mut room, line(2, "ANA"));
         assert_eq!(
             lines_to(&out, 2),
@@ -981,13 +961,7 @@ mod tests {
             },
         );
         // A second user here cannot take the name while Redis may still be giving it to the first.
-        handle(
-            &mut room,
-            Event::Connect {
-                id: 2,
-                now: Instant::now(),
-            },
-        );
+        connect(&mut room, 2);
         let out = handle(&mut room, line(2, "ana"));
         assert_eq!(
             lines_to(&out, 2),
