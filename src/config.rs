@@ -59,6 +59,12 @@ pub struct Config {
     #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub tick_ms: u64,
 
+    /// How long the clients' output waits for more lines to join it before it is written, in
+    /// microseconds (0: write at the end of every pass). A write costs about the same for one line
+    /// or forty, so in a busy room this saves CPU; nobody notices 100 µs.
+    #[arg(long, value_name = "US", default_value_t = 100, value_parser = clap::value_parser!(u64).range(..=1_000_000))]
+    pub coalesce_us: u64,
+
     /// How long a shutdown waits for queued output to reach the clients, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub grace_ms: u64,
@@ -153,6 +159,10 @@ impl Config {
 
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms)
+    }
+
+    pub fn coalesce(&self) -> Duration {
+        Duration::from_micros(self.coalesce_us)
     }
 
     pub fn grace(&self) -> Duration {

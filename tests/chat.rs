@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::Server;
 
 #[test]
@@ -186,6 +188,24 @@ fn a_last_line_without_newline_still_counts_and_is_answered_before_closing() {
     assert_eq!(bea.expect_closed(), ["*** online (2): ana, bea"]);
     ana.expect("<bea> last words");
     ana.expect("*** bea left (connection lost)");
+}
+
+/// Lines that reach the server within the write window (`--coalesce-us`) wait for its end and leave
+/// in one write to each recipient. The window is half a second here: nothing can arrive before it
+/// ends (a bound a slow machine cannot break), and a second sender's line sent right after the first
+/// is in the same write, so a third client's one read gets both.
+#[test]
+fn lines_arriving_within_the_write_window_share_one_write() {
+    let window = Duration::from_millis(500);
+    let micros = window.as_micros().to_string();
+    let server = Server::start(&["--coalesce-us", &micros]);
+    let [mut ana, mut bea, mut cai] = server.join_all(["ana", "bea", "cai"]);
+    assert!(cai.lines_before_sync().is_empty());
+    let sent = Instant::now();
+    ana.send("first");
+    bea.send("second");
+    assert_eq!(cai.read_once(), "<ana> first\n<bea> second\n");
+    assert!(sent.elapsed() >= window, "written before the window ended");
 }
 
 #[test]

@@ -40,6 +40,9 @@ use crate::websocket;
 
 mod cluster_edge;
 mod web;
+mod write_timer;
+
+use write_timer::WriteTimer;
 
 /// How much one connection may have read from it in one pass of the loop. A client that floods us
 /// gets this much attention, then waits for the next pass while everyone else is served: one flooder
@@ -67,6 +70,8 @@ const EXTRA_POLLS: usize = 4;
 /// Listener `i` has token `LISTENER_TOKEN_BASE - i`; connections have their slab key as token. A slab
 /// key never comes near `usize::MAX`, so the two ranges cannot meet.
 const LISTENER_TOKEN_BASE: usize = usize::MAX;
+/// The write timer's token (see [`WriteTimer`]); the cluster's links have the two just above it.
+const WRITE_TIMER: Token = Token(usize::MAX / 2 - 1);
 
 /// Which face of the server a listener is: plain TCP chat, or the web page and its WebSocket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +118,8 @@ pub struct Server {
     /// When a shutdown under way gives up on flushing.
     shutdown_deadline: Option<Instant>,
     next_tick: Instant,
+    /// Holds the clients' output for `--coalesce-us` so that lines arriving meanwhile share a write.
+    write_timer: WriteTimer,
     /// The links to Redis, when this server is one node of a cluster (`--cluster`).
     cluster: Option<Cluster>,
     /// Connections waiting for the cluster's answer (see `Room::is_waiting`), with the lines they
@@ -160,6 +167,7 @@ impl Server {
             ids: config.max_clients as usize + config.max_http as usize + REFUSING_MAX,
         });
         let cluster = config.cluster()?.map(Cluster::new);
+        let write_timer = WriteTimer::new(poll.registry(), WRITE_TIMER, config.coalesce())?;
         let mut server = Server {
             poll,
             listeners,
@@ -180,6 +188,7 @@ impl Server {
             stop_signal,
             shutdown_deadline: None,
             next_tick: Instant::now() + config.tick(),
+            write_timer,
             config,
             cluster,
             held: HashMap::new(),
@@ -203,8 +212,11 @@ impl Server {
             // Sleep until the next tick, or not at all if a connection still has input we did not get
             // to last pass: that input will raise no new event (edge-triggered), so waiting for one
             // could wait forever.
+            // (The write timer wakes `poll` itself; its deadline is here only as a fallback.)
             let timeout = if self.unread.is_empty() {
-                self.next_tick.saturating_duration_since(Instant::now())
+                let wake = self.write_timer.deadline().unwrap_or(self.next_tick);
+                wake.min(self.next_tick)
+                    .saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
             };
@@ -234,7 +246,13 @@ impl Server {
                 self.tick(now);
                 self.next_tick = now + self.config.tick();
             }
-            self.flush_dirty();
+            // Write, unless the output is waiting for lines that may still join it (see `WriteTimer`).
+            // What goes to Redis does not wait: a join's answer should come back at once.
+            if self.write_timer.is_due(now, !self.dirty.is_empty()) {
+                self.flush_dirty();
+            } else {
+                self.flush_cluster();
+            }
             self.reap();
             let flushed = self.cluster.as_ref().is_none_or(Cluster::is_flushed);
             if let Some(deadline) = self.shutdown_deadline
@@ -257,6 +275,7 @@ impl Server {
                     self.accept(LISTENER_TOKEN_BASE - t)
                 }
                 token @ (cluster::COMMANDS | cluster::SUBSCRIBER) => self.cluster_ready(token),
+                WRITE_TIMER => self.write_timer.expired(),
                 Token(key) => self.ready(
                     key,
                     event.is_readable() || event.is_read_closed() || event.is_error(),

@@ -288,6 +288,18 @@ impl Client {
         }
     }
 
+    /// The bytes of one `read` from the socket, as text: what had arrived by then, which on loopback
+    /// is whole writes of the server's. Panics if earlier lines are still buffered here, or on timeout.
+    pub fn read_once(&mut self) -> String {
+        assert!(self.reader.buffer().is_empty(), "lines still buffered");
+        let mut buf = [0u8; 65536];
+        let n = match self.reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!("nothing within {READ_TIMEOUT:?}: {e}"),
+        };
+        String::from_utf8(buf[..n].to_vec()).expect("the server sent invalid UTF-8")
+    }
+
     /// Reads and throws away everything until EOF or reset, returning how many bytes came.
     pub fn drain(&mut self) -> usize {
         let mut total = 0;
