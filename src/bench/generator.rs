@@ -23,8 +23,9 @@ use super::{Companion, Load, Options, Protocol, procfs, resp, ws_client};
 
 /// The longest drain after the window, waiting for lines in flight.
 const DRAIN: Duration = Duration::from_secs(2);
-/// How long the sleepers are read at the end, to see which the server has cut off.
-const CHECK: Duration = Duration::from_secs(2);
+/// How long the sleepers are read at the end, to see which the server has cut off. The check ends as
+/// soon as all are; at 2 s, one run in several saw 9 of 10 while the server had logged all 10.
+const CHECK: Duration = Duration::from_secs(10);
 /// Joining fails if this long passes with no client connecting or joining.
 const JOIN_STALL: Duration = Duration::from_secs(10);
 /// The window starts after this long settling even if the server never falls quiet.
