@@ -61,8 +61,8 @@ pub struct Config {
 
     /// How long the clients' output waits for more lines to join it before it is written, in
     /// microseconds (0: write at the end of every pass). A write costs about the same for one line
-    /// or forty, so in a busy room this saves CPU; nobody notices 100 µs.
-    #[arg(long, value_name = "US", default_value_t = 100, value_parser = clap::value_parser!(u64).range(..=1_000_000))]
+    /// or forty, so in a busy room this saves CPU; nobody notices 100 µs. At most 100000 (0.1 s).
+    #[arg(long, value_name = "US", default_value_t = 100, value_parser = clap::value_parser!(u64).range(..=COALESCE_MAX_US))]
     pub coalesce_us: u64,
 
     /// How long a shutdown waits for queued output to reach the clients, in milliseconds.
@@ -100,6 +100,10 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,
 }
+
+/// The longest write window `--coalesce-us` allows, in microseconds: a tenth of the second a closing
+/// connection is given (`CLOSE_LINGER`), so its last lines are written well before it is cut off.
+pub const COALESCE_MAX_US: u64 = 100_000;
 
 /// The default `--web` address.
 pub const DEFAULT_WEB: &str = "127.0.0.1:8080";

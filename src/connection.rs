@@ -79,7 +79,7 @@ pub struct Connection {
     pub state: State,
     /// The peer has shut down its side (we read EOF).
     pub peer_closed: bool,
-    /// Listed in `Server::dirty`: output is waiting to be written at the end of this pass.
+    /// Listed in `Server::dirty`: output is waiting to be written when the write window ends.
     pub dirty: bool,
     /// Listed in `Server::unread`: it used up its read budget with input still waiting.
     pub unread: bool,
@@ -116,8 +116,9 @@ impl Connection {
 
 /// The bytes queued for one client, in one contiguous buffer.
 ///
-/// Everything queued for a client during a pass of the loop is appended here and leaves in one
-/// `write` call at the end of the pass, so ten lines cost one system call and one TCP segment, not ten.
+/// Everything queued for a client during the write window (a pass of the loop, or a few) is appended
+/// here and leaves in one `write` call when the window ends, so ten lines cost one system call and one
+/// TCP segment, not ten.
 /// A flat buffer has no per-entry overhead: the bytes it holds are the memory it costs (up to the
 /// slack of `Vec` growth), and an idle connection's buffer is freed on the loop's tick.
 /// Output buffers up to this capacity are freed as soon as they are written.

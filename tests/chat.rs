@@ -191,12 +191,12 @@ fn a_last_line_without_newline_still_counts_and_is_answered_before_closing() {
 }
 
 /// Lines that reach the server within the write window (`--coalesce-us`) wait for its end and leave
-/// in one write to each recipient. The window is half a second here: nothing can arrive before it
+/// in one write to each recipient. The window is the longest allowed, 0.1 s: nothing can arrive before it
 /// ends (a bound a slow machine cannot break), and a second sender's line sent right after the first
 /// is in the same write, so a third client's one read gets both.
 #[test]
 fn lines_arriving_within_the_write_window_share_one_write() {
-    let window = Duration::from_millis(500);
+    let window = Duration::from_millis(100);
     let micros = window.as_micros().to_string();
     let server = Server::start(&["--coalesce-us", &micros]);
     let [mut ana, mut bea, mut cai] = server.join_all(["ana", "bea", "cai"]);

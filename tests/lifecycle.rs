@@ -54,6 +54,17 @@ fn shutdown_waits_at_most_the_grace_period() {
     assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(0));
 }
 
+/// With no grace at all, the shutdown notice is still written before the server exits: a shutdown
+/// does not leave it waiting for the write window (the longest window here, to make that plain).
+#[test]
+fn a_shutdown_without_grace_still_says_so() {
+    let mut server = Server::start(&["--grace-ms", "0", "--coalesce-us", "100000"]);
+    let mut ana = server.join("ana");
+    server.signal("TERM");
+    ana.expect("*** server shutting down");
+    assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(0));
+}
+
 #[test]
 fn the_startup_line_names_every_address() {
     let server = Server::start(&["--listen", "[::1]:0"]);

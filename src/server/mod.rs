@@ -8,7 +8,8 @@
 //! 3. connections whose cluster answer has come get their held lines back; connections that used up
 //!    their read budget last pass are read again;
 //! 4. when the tick is due, timed work runs: signals, name timeouts, close deadlines;
-//! 5. every connection with queued output gets one `write`;
+//! 5. every connection with queued output gets one `write`, once the write window that opened with
+//!    the first of it has passed (`write_timer.rs`: lines arriving meanwhile share the write);
 //! 6. closed connections are removed from the slab.
 //!
 //! The loop only moves bytes. What the bytes mean is decided by the chat core ([`Room`]), which gets
@@ -29,7 +30,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::cluster::{self, Cluster};
-use crate::config::{Config, Web};
+use crate::config::{self, Config, Web};
 use crate::connection::{Connection, HttpRequest, Output, State, Transport};
 use crate::line_reader::LineReader;
 use crate::line_reader::Piece;
@@ -52,6 +53,9 @@ const READ_BUDGET: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a close we start may take: flushing what is queued, then waiting for the peer's EOF.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
+// The write window must end well before a close's deadline, or a goodbye line could still be waiting
+// for it when the tick closes the connection.
+const _: () = assert!(config::COALESCE_MAX_US * 1000 * 10 <= CLOSE_LINGER.as_nanos() as u64);
 /// Connections turned away with `! server full` stay around for up to `CLOSE_LINGER` to be closed
 /// gracefully; at most this many at a time, beyond `--max-clients`. Past it they are dropped at once.
 pub const REFUSING_MAX: usize = 64;
@@ -95,7 +99,7 @@ pub struct Server {
     requests: usize,
     /// What the room asked for, waiting to be carried out (kept to reuse its memory).
     deliveries: Vec<Delivery>,
-    /// Keys of connections with output to write at the end of this pass.
+    /// Keys of connections with output to write when the write window ends.
     dirty: Vec<usize>,
     /// Keys of connections that used up their read budget with input left: read again next pass.
     unread: Vec<usize>,
@@ -247,8 +251,10 @@ impl Server {
                 self.next_tick = now + self.config.tick();
             }
             // Write, unless the output is waiting for lines that may still join it (see `WriteTimer`).
-            // What goes to Redis does not wait: a join's answer should come back at once.
-            if self.write_timer.is_due(now, !self.dirty.is_empty()) {
+            // What goes to Redis does not wait: a join's answer should come back at once. Nor does
+            // anything once a shutdown is under way: its deadline may end the loop just below.
+            let pending = !self.dirty.is_empty();
+            if self.shutdown_deadline.is_some() || self.write_timer.is_due(now, pending) {
                 self.flush_dirty();
             } else {
                 self.flush_cluster();
@@ -612,7 +618,7 @@ impl Server {
     // ---- deliver ------------------------------------------------------------------------------
 
     /// Carries out what the room asked for: queues lines, starts closes. Nothing is written here;
-    /// queued output leaves in [`Server::flush_dirty`] at the end of the pass.
+    /// queued output leaves in [`Server::flush_dirty`] when the write window ends.
     fn deliver(&mut self) {
         let mut recipients = std::mem::take(&mut self.recipients);
         while !self.deliveries.is_empty() {
@@ -730,7 +736,7 @@ impl Server {
     // ---- write --------------------------------------------------------------------------------
 
     /// Gives every connection with queued output one go at writing it: everything queued for a client
-    /// during this pass leaves in as few `write` calls as the socket allows, usually one.
+    /// during the write window leaves in as few `write` calls as the socket allows, usually one.
     fn flush_dirty(&mut self) {
         // The cluster first: what its failure tells the room is written below.
         self.flush_cluster();
@@ -742,6 +748,7 @@ impl Server {
                 self.flush(key);
             }
         }
+        self.write_timer.written();
         self.flush_cluster();
     }
 
@@ -797,7 +804,7 @@ impl Server {
         };
         self.send_close_frame(key, code);
         self.count_closed(key);
-        // Flushing happens at the end of the pass; an empty queue moves straight on to shutdown there.
+        // Flushing happens when the write window ends; an empty queue moves straight on to shutdown.
         self.mark_dirty(key);
     }
 
@@ -845,6 +852,9 @@ impl Server {
             self.held.remove(&key);
         }
         self.unread.retain(|&key| self.connections.contains(key));
+        // Output waiting for the write window may list a key just freed: drop it, so that a new
+        // connection given the key is listed once, when it has output of its own.
+        self.dirty.retain(|&key| self.connections.contains(key));
         // A descriptor was freed: if accepting had stopped, connections may be waiting. Their
         // greetings go out now rather than on the next pass.
         if self.accept_paused {

@@ -100,6 +100,12 @@ impl WriteTimer {
         }
     }
 
+    /// Everything queued was written (the window's end, or a write that could not wait): no window
+    /// is open. A timer still armed will wake `poll` once for nothing, which is harmless.
+    pub fn written(&mut self) {
+        self.deadline = None;
+    }
+
     /// When the open window ends, for `poll`'s timeout: a fallback should the timer's wake-up be
     /// missed, since the timeout rounds up to whole milliseconds.
     pub fn deadline(&self) -> Option<Instant> {
