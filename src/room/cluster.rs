@@ -707,13 +707,19 @@ mod tests {
     /// Connects `id` and has Redis say yes to `name` at once, in a cluster without lines yet.
     fn joined(room: &mut Room, id: ClientId, name: &str) {
         let ticket = ask(room, id, name);
-        let answer = Answer::Joined {
-            name: name.into(),
-            seq: 0,
-            history: vec![],
-        };
-        handle(room, Event::Answer { id, ticket, answer });
+        answer(room, id, ticket, joined_as(name, 0, vec![]));
         assert!(!room.is_waiting(id));
+    }
+
+    /// Redis's yes to a claim of `name`, made when the cluster's last line was `seq`.
+    fn joined_as(name: &str, seq: u64, history: Vec<(u64, String)>) -> Answer {
+        let name = name.into();
+        Answer::Joined { name, seq, history }
+    }
+
+    /// Redis's answer to the request `ticket` of connection `id`.
+    fn answer(room: &mut Room, id: ClientId, ticket: u64, answer: Answer) -> Vec<Delivery> {
+        handle(room, Event::Answer { id, ticket, answer })
     }
 
     fn lines_to(out: &[Delivery], who: ClientId) -> Vec<&str> {
@@ -754,19 +760,7 @@ mod tests {
         // As the edge does: each line from another node is followed by its number, seen.
         remote(&mut room, Remote::Seen { seq: 6 });
         let history = vec![(4, "<bea> four".into()), (5, "<bea> five".into())];
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 5,
-            history,
-        };
-        let out = handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
+        let out = answer(&mut room, 1, ticket, joined_as("ana", 5, history));
         assert_eq!(
             lines_to(&out, 1),
             [
@@ -786,22 +780,7 @@ mod tests {
         let mut room = room();
         let ticket = ask(&mut room, 1, "ana");
         let history = vec![(7, "<bea> seven".into())];
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 7,
-            history,
-        };
-        assert!(
-            handle(
-                &mut room,
-                Event::Answer {
-                    id: 1,
-                    ticket,
-                    answer
-                }
-            )
-            .is_empty()
-        );
+        assert!(answer(&mut room, 1, ticket, joined_as("ana", 7, history)).is_empty());
         assert!(room.is_waiting(1));
         // Line 7 arrives after the answer: it is in the history, so it is not shown twice.
         let out = remote_line(&mut room, 7, "<bea> seven");
@@ -828,14 +807,7 @@ mod tests {
             lines_to(&out, 2),
             ["! the name ANA is taken", "*** your name?"]
         );
-        let out = handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer: Answer::Refused,
-            },
-        );
+        let out = answer(&mut room, 1, ticket, Answer::Refused);
         assert_eq!(
             lines_to(&out, 1),
             ["! the name ana is taken", "*** your name?"]
@@ -969,19 +941,7 @@ mod tests {
         );
         assert_eq!(room.claimed_names(), ["ana"]);
         // Redis said yes to the first: the name is given back, and then free here.
-        let answer = Answer::Joined {
-            name: "ana".into(),
-            seq: 0,
-            history: vec![],
-        };
-        let out = handle(
-            &mut room,
-            Event::Answer {
-                id: 1,
-                ticket,
-                answer,
-            },
-        );
+        let out = answer(&mut room, 1, ticket, joined_as("ana", 0, vec![]));
         assert_eq!(
             out,
             [Delivery::Cluster(Request::Leave {
