@@ -96,9 +96,46 @@ pub struct Config {
     #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub cluster_timeout_ms: u64,
 
+    /// Flood control: how many lines a user may send at once before the rate below applies.
+    #[arg(long, value_name = "LINES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub flood_burst: u32,
+
+    /// Flood control: how many lines a second a user may send after the burst (fractions allowed,
+    /// e.g. 0.5). Past it the server stops reading that user until the next line is due: nothing is
+    /// lost, it only arrives slower. 0 turns flood control off (benchmarks and load tests use it).
+    #[arg(long, value_name = "LINES_PER_SEC", default_value_t = 2.0, value_parser = parse_rate)]
+    pub flood_rate: f64,
+
+    /// Flood control: a user held back this long without a break, with input still waiting, is
+    /// disconnected (`! flooding; disconnected`). 0: never.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(..=86_400))]
+    pub flood_kick_secs: u64,
+
+    /// Most connections at once from one address (IPv6: one /64), so that one host cannot take every
+    /// --max-clients slot. 0: no limit. Loopback addresses are exempt unless --limit-loopback.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_per_ip: u32,
+
+    /// Apply --max-per-ip to loopback addresses (127.0.0.0/8, ::1) too. They are exempt by default:
+    /// behind a local proxy, or in a local test, every client comes from loopback.
+    #[arg(long)]
+    pub limit_loopback: bool,
+
     /// How long a new connection has to give a name, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,
+}
+
+/// `--flood-rate`: 0 (off), or a rate from one line in 1000 s to a million lines a second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of lines per second"))?;
+    if rate == 0.0 || (0.001..=1e6).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err("want 0 (off) or from 0.001 to 1000000 lines per second".to_string())
+    }
 }
 
 /// The longest write window `--coalesce-us` allows, in microseconds: a tenth of the second a closing
@@ -175,5 +212,9 @@ impl Config {
 
     pub fn name_timeout(&self) -> Duration {
         Duration::from_secs(self.name_timeout)
+    }
+
+    pub fn flood_kick(&self) -> Duration {
+        Duration::from_secs(self.flood_kick_secs)
     }
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use crate::flood::LineBucket;
+use crate::host_limit::Host;
 use crate::line_reader::LineReader;
 use crate::websocket::FrameReader;
 
@@ -66,38 +68,59 @@ pub enum State {
     Closed,
 }
 
+/// Whether the loop reads a connection's input now, and if not, what it waits for. Input that is not
+/// read stays in the kernel's receive buffer (and what was already read, in the connection's reader),
+/// in order; see `server/input.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Read as it comes.
+    Reading,
+    /// Flood control holds it back until its next line is due (`server/throttled.rs`).
+    Throttled,
+    /// Its last line waits for the cluster's answer (a name claimed in Redis, say): the lines after
+    /// it must not overtake it.
+    AwaitingCluster,
+}
+
 /// One client.
 ///
 /// Kept small: it is most of what an idle user costs. The peer's address is logged once, when the
 /// connection is accepted, with its key (`#12`); later log lines name the key only, as Redis names a
-/// client by its id.
+/// client by its id. Which connections have output to write, input left over, or a queue over the
+/// cap is kept in the loop's key sets (`server/key_set.rs`), not here.
 #[derive(Debug)]
 pub struct Connection {
     pub stream: TcpStream,
     pub transport: Transport,
     pub output: Output,
     pub state: State,
+    pub input: Input,
+    /// Flood control: this connection's token bucket (`flood.rs`).
+    pub bucket: LineBucket,
+    /// What this connection counts against in `--max-per-ip`.
+    pub host: Host,
     /// The peer has shut down its side (we read EOF).
     pub peer_closed: bool,
-    /// Listed in `Server::dirty`: output is waiting to be written when the write window ends.
-    pub dirty: bool,
-    /// Listed in `Server::unread`: it used up its read budget with input still waiting.
-    pub unread: bool,
-    /// Listed in `Server::slow`: its output queue went over the cap.
-    pub slow: bool,
+    /// Flood control has held it back since a time kept in `Throttled`, and its input has not run
+    /// dry since.
+    pub held_back: bool,
+    /// A chat connection being closed, counted in `Server::closing` until its socket is closed.
+    pub closing_counted: bool,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, transport: Transport) -> Connection {
+    pub fn new(stream: TcpStream, transport: Transport, host: Host) -> Connection {
         Connection {
             stream,
             transport,
             output: Output::default(),
             state: State::Open,
+            input: Input::Reading,
+            bucket: LineBucket::default(),
+            host,
             peer_closed: false,
-            dirty: false,
-            unread: false,
-            slow: false,
+            held_back: false,
+            closing_counted: false,
         }
     }
 
@@ -114,6 +137,9 @@ impl Connection {
     }
 }
 
+/// Output buffers up to this capacity are freed as soon as they are written.
+const SMALL_BUFFER: usize = 512;
+
 /// The bytes queued for one client, in one contiguous buffer.
 ///
 /// Everything queued for a client during the write window (a pass of the loop, or a few) is appended
@@ -121,9 +147,6 @@ impl Connection {
 /// TCP segment, not ten.
 /// A flat buffer has no per-entry overhead: the bytes it holds are the memory it costs (up to the
 /// slack of `Vec` growth), and an idle connection's buffer is freed on the loop's tick.
-/// Output buffers up to this capacity are freed as soon as they are written.
-const SMALL_BUFFER: usize = 512;
-
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
@@ -132,9 +155,23 @@ pub struct Output {
 }
 
 impl Output {
-    /// Bytes waiting to be written, counted as the memory they hold.
+    /// Bytes waiting to be written (not those already sent, even while they still sit in `buf`).
     pub fn queued(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.sent
+    }
+
+    /// Drops what is queued of a line-framed (TCP) stream, except the rest of a line already partly
+    /// written, so that a last line pushed after this starts on a line of its own.
+    pub fn drop_unsent_lines(&mut self) {
+        // The buffer starts at a line's start (see `push`).
+        let line_start = self.sent == 0 || self.buf.get(self.sent - 1) == Some(&b'\n');
+        let keep = if line_start {
+            self.sent
+        } else {
+            memchr::memchr(b'\n', &self.buf[self.sent..])
+                .map_or(self.buf.len(), |i| self.sent + i + 1)
+        };
+        self.buf.truncate(keep);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,9 +182,13 @@ impl Output {
     pub fn push(&mut self, bytes: &[u8]) {
         if self.sent > 0 && self.sent >= self.buf.len() / 2 {
             // Move the unsent tail to the front once at least half is dead weight: each byte is
-            // moved at most about once, and the buffer never grows for bytes already sent.
-            self.buf.drain(..self.sent);
-            self.sent = 0;
+            // moved at most about once, and the buffer never grows for bytes already sent. The cut
+            // is made after the last `\n` sent, so the buffer always starts at the start of a line
+            // and `drop_unsent_lines` can tell where the line under way began (the sent start of
+            // that one line stays: at most `--max-line` and a name).
+            let cut = memchr::memrchr(b'\n', &self.buf[..self.sent]).map_or(0, |i| i + 1);
+            self.buf.drain(..cut);
+            self.sent -= cut;
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -239,6 +280,60 @@ mod tests {
         assert_eq!(sink.taken, b"hello\nworld\nagain\n");
         assert!(out.is_empty());
         assert_eq!(out.queued(), 0);
+    }
+
+    #[test]
+    fn queued_counts_only_what_is_not_sent() {
+        let mut out = Output::default();
+        out.push_line("0123456789");
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 4,
+        };
+        assert!(!out.write_to(&mut sink).unwrap());
+        assert_eq!(out.queued(), 7);
+    }
+
+    #[test]
+    fn dropping_unsent_lines_finishes_the_line_under_way() {
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 3,
+        };
+        let mut out = Output::default();
+        out.push_line("hello");
+        out.push_line("world");
+        out.write_to(&mut sink).unwrap();
+        out.drop_unsent_lines();
+        out.push_line("! bye");
+        sink.room = 100;
+        out.write_to(&mut sink).unwrap();
+        assert_eq!(sink.taken, b"hello\n! bye\n");
+        // At a line's start, nothing of the next line is kept.
+        let mut out = Output::default();
+        out.push_line("a");
+        out.push_line("b");
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 2,
+        };
+        out.write_to(&mut sink).unwrap();
+        out.drop_unsent_lines();
+        assert!(out.is_empty());
+        // After a compaction that came in the middle of a line, the rest of that line is kept.
+        let mut out = Output::default();
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 8,
+        };
+        out.push_line("first line");
+        out.write_to(&mut sink).unwrap();
+        out.push_line("x"); // Compacts: 8 of 13 bytes were sent.
+        out.drop_unsent_lines();
+        out.push_line("! bye");
+        sink.room = 100;
+        out.write_to(&mut sink).unwrap();
+        assert_eq!(sink.taken, b"first line\n! bye\n");
     }
 
     #[test]

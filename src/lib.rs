@@ -8,6 +8,8 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod flood;
+pub mod host_limit;
 pub mod http;
 pub mod line_reader;
 pub mod protocol;

@@ -5,6 +5,11 @@
 //! complete line, and refuses to buffer more than `max_line` bytes of one line, so a client that never
 //! sends a newline cannot make the server hold more than that for it.
 //!
+//! The reader can also stop in the middle of what it was fed: when the edge stops taking lines from a
+//! connection (flood control, or a wait for the cluster), the lines not yet handed out stay in the
+//! reader, in order, until [`LineReader::resume`]. Nothing is dropped, and the socket is not read
+//! meanwhile, so this holds at most one read's worth.
+//!
 //! It also removes Telnet negotiation (`IAC` sequences, RFC 854), so that `telnet host port` works:
 //! a Telnet client may open with `IAC DO ...` bytes, and byte 255 (`IAC`) never occurs in UTF-8 text.
 
@@ -22,13 +27,16 @@ pub enum Piece<'a> {
 /// Splits a byte stream into lines. One per connection.
 #[derive(Debug)]
 pub struct LineReader {
-    /// The start of a line whose end has not arrived yet. Empty (no allocation) between lines.
+    /// The start of a line whose end has not arrived yet. Empty (no allocation) between lines. After
+    /// a stop (`kept`), everything fed and not yet handed out, Telnet commands already removed.
     partial: Vec<u8>,
     /// `u32` (the flag's own limit is 16 MiB): with it the reader is 32 bytes, and every TCP user has
     /// one.
     max_line: u32,
     /// True while dropping the rest of an overlong line.
     discarding: bool,
+    /// The caller stopped the reading: `partial` may hold whole lines, to be handed out by `resume`.
+    kept: bool,
     telnet: Telnet,
 }
 
@@ -62,12 +70,14 @@ impl LineReader {
             partial: Vec::new(),
             max_line: u32::try_from(max_line).unwrap_or(u32::MAX),
             discarding: false,
+            kept: false,
             telnet: Telnet::Data,
         }
     }
 
     /// Feeds bytes just read, calling `each` for every line completed by them, in order. `each` can
-    /// stop the reading by returning `Break` (say, after `/quit`); the bytes after that are dropped.
+    /// stop the reading by returning `Break` (the edge takes no more lines for now): the bytes after
+    /// that line are kept, and [`LineReader::resume`] goes on from there.
     pub fn feed(
         &mut self,
         input: &[u8],
@@ -75,19 +85,56 @@ impl LineReader {
     ) -> ControlFlow<()> {
         // The common case costs one scan: no Telnet command is under way and none starts here.
         if self.telnet == Telnet::Data && !input.contains(&IAC) {
-            return self.split(input, &mut each);
+            return self.split_after_kept(input, &mut each);
         }
         let mut data = Vec::with_capacity(input.len());
         self.strip_telnet(input, &mut data);
-        self.split(&data, &mut each)
+        self.split_after_kept(&data, &mut each)
+    }
+
+    /// Hands out the lines kept when `each` last stopped the reading, as `feed` would have.
+    pub fn resume(
+        &mut self,
+        mut each: impl FnMut(Piece<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        self.split_after_kept(&[], &mut each)
+    }
+
+    /// Lines (or the start of one) are kept from before a stop: [`LineReader::resume`] has work.
+    pub fn has_kept(&self) -> bool {
+        self.kept
+    }
+
+    /// Drops whatever is kept: the connection is being closed and its input no longer matters.
+    pub fn discard(&mut self) {
+        self.partial = Vec::new();
+        self.kept = false;
     }
 
     /// Ends the stream (the peer closed its side): an unterminated last line still counts.
     pub fn finish(&mut self, mut each: impl FnMut(Piece<'_>) -> ControlFlow<()>) {
+        if self.resume(&mut each).is_break() {
+            return;
+        }
         if !self.discarding && !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             let _ = each(Piece::Line(trim_cr(&line)));
         }
+    }
+
+    /// Splits `input`, after whatever was kept from a stop: that comes first, in order.
+    fn split_after_kept(
+        &mut self,
+        input: &[u8],
+        each: &mut impl FnMut(Piece<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        if !self.kept {
+            return self.split(input, each);
+        }
+        self.kept = false;
+        let mut kept = std::mem::take(&mut self.partial);
+        kept.extend_from_slice(input);
+        self.split(&kept, each)
     }
 
     fn split(
@@ -95,7 +142,7 @@ impl LineReader {
         mut input: &[u8],
         each: &mut impl FnMut(Piece<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
-        while let Some(end) = input.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', input) {
             let (head, rest) = (&input[..end], &input[end + 1..]);
             input = rest;
             if self.discarding {
@@ -109,7 +156,14 @@ impl LineReader {
                 line.extend_from_slice(head);
                 self.complete(&line, each)
             };
-            flow?;
+            if flow.is_break() {
+                // Keep the rest, unsplit, for `resume`: it is at most what one read brought.
+                if !rest.is_empty() {
+                    self.partial = rest.to_vec();
+                    self.kept = true;
+                }
+                return flow;
+            }
         }
         if self.discarding || input.is_empty() {
             return ControlFlow::Continue(());
@@ -232,14 +286,67 @@ mod tests {
         assert_eq!(read(100, &[&[b'a', IAC, b'\n', b'b', b'\n']]), ["a", "b"]);
     }
 
-    #[test]
-    fn stopping_drops_the_rest() {
-        let mut reader = LineReader::new(100);
-        let mut seen = 0;
-        let flow = reader.feed(b"one\ntwo\nthree", |_| {
-            seen += 1;
+    /// Takes one line from the reader (resuming it), or `None` if it has none to give now.
+    fn one_line(reader: &mut LineReader) -> Option<String> {
+        let mut line = None;
+        let _ = reader.resume(|piece| {
+            line = Some(match piece {
+                Piece::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                Piece::TooLong => "<too long>".to_string(),
+            });
             ControlFlow::Break(())
         });
-        assert_eq!((seen, flow), (1, ControlFlow::Break(())));
+        line
+    }
+
+    #[test]
+    fn stopping_keeps_the_rest_in_order() {
+        let mut reader = LineReader::new(5);
+        let mut seen = Vec::new();
+        let flow = reader.feed(b"one\ntoolong\ntwo\nthr", |piece| {
+            seen.push(format!("{piece:?}"));
+            ControlFlow::Break(())
+        });
+        assert_eq!(flow, ControlFlow::Break(()));
+        assert_eq!(seen, ["Line([111, 110, 101])"]);
+        assert!(reader.has_kept());
+        assert_eq!(one_line(&mut reader).as_deref(), Some("<too long>"));
+        assert_eq!(one_line(&mut reader).as_deref(), Some("two"));
+        // Only the start of a line is left; more input, fed before the reader was resumed, comes
+        // after it.
+        assert_eq!(one_line(&mut reader), None);
+        let mut rest = Vec::new();
+        let _ = reader.feed(b"ee\nfour\n", |piece| {
+            rest.push(format!("{piece:?}"));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(
+            rest,
+            [
+                "Line([116, 104, 114, 101, 101])",
+                "Line([102, 111, 117, 114])"
+            ]
+        );
+        assert!(!reader.has_kept());
+    }
+
+    #[test]
+    fn kept_lines_count_at_the_end_of_the_stream() {
+        let mut reader = LineReader::new(100);
+        let _ = reader.feed(b"a\nb\nc", |_| ControlFlow::Break(()));
+        let mut seen = Vec::new();
+        reader.finish(|piece| {
+            seen.push(format!("{piece:?}"));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, ["Line([98])", "Line([99])"]);
+    }
+
+    #[test]
+    fn discarding_drops_what_was_kept() {
+        let mut reader = LineReader::new(100);
+        let _ = reader.feed(b"a\nb\n", |_| ControlFlow::Break(()));
+        reader.discard();
+        assert_eq!(one_line(&mut reader), None);
     }
 }

@@ -17,7 +17,7 @@ use std::fmt::Display;
 
 use crate::text::{MAX_NAME_CHARS, NameError};
 
-/// Built with room for the `\n` the TCP edge appends, so framing it does not copy the line again.
+/// Built with room for a `\n`, so that pushing the line and its terminator grows nothing.
 pub fn chat(name: &str, text: &str) -> String {
     let mut line = String::with_capacity(name.len() + text.len() + 4);
     for part in ["<", name, "> ", text] {
@@ -101,6 +101,8 @@ pub fn renamed(old: &str, new: &str) -> String {
 pub const REASON_QUIT: &str = "quit";
 pub const REASON_LOST: &str = "connection lost";
 pub const REASON_SLOW: &str = "too slow";
+/// A user disconnected by flood control (see `flood.rs`).
+pub const REASON_FLOOD: &str = "flooding";
 /// The users of a node that is shutting down, as the other nodes announce them.
 pub const REASON_NODE_DOWN: &str = "server shutting down";
 /// A user of another node that stopped answering (see docs/cluster.md).
@@ -182,6 +184,13 @@ pub fn name_timeout(secs: impl Display) -> String {
 pub fn line_too_long(max: usize) -> String {
     format!("! line too long (the limit is {max} bytes); it was discarded")
 }
+
+/// The last line a slow consumer gets, before what was queued for it is dropped.
+pub const NOT_READING: &str = "! you were disconnected: not reading fast enough";
+/// The last line a connection held back by flood control for too long gets.
+pub const FLOODING: &str = "! flooding; disconnected";
+/// To a connection from an address that already has `--max-per-ip` connections.
+pub const TOO_MANY_FROM_ADDRESS: &str = "! too many connections from your address";
 
 pub const SERVER_FULL: &str = "! server full";
 pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";

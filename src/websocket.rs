@@ -70,7 +70,8 @@ impl FrameReader {
     }
 
     /// Feeds bytes just read, calling `each` for every event they complete, in order. `each` can stop
-    /// the reading by returning `Break`.
+    /// the reading by returning `Break` (the edge takes no more for now): the frames after that event
+    /// are kept, and [`FrameReader::resume`] goes on from there.
     pub fn feed(
         &mut self,
         input: &[u8],
@@ -83,7 +84,12 @@ impl FrameReader {
         let mut start = 0;
         let flow = loop {
             match self.next_frame(start, &mut each) {
-                Ok(Some(used)) => start += used,
+                Ok(Some((used, flow))) => {
+                    start += used;
+                    if flow.is_break() {
+                        break flow;
+                    }
+                }
                 Ok(None) => break ControlFlow::Continue(()),
                 Err(()) => break ControlFlow::Break(()),
             }
@@ -95,13 +101,24 @@ impl FrameReader {
         flow
     }
 
-    /// Handles the frame at `pending[start..]`, if it is all there. Returns how many bytes it used,
-    /// `None` if more are needed, `Err` once the reading must stop.
+    /// Hands out the events of the frames kept when `each` last stopped the reading.
+    pub fn resume(&mut self, each: impl FnMut(WsEvent<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
+        self.feed(&[], each)
+    }
+
+    /// Whole or partial frames are kept: [`FrameReader::resume`] may have work.
+    pub fn has_kept(&self) -> bool {
+        !self.pending.is_empty() && !self.done
+    }
+
+    /// Handles the frame at `pending[start..]`, if it is all there. Returns how many bytes it used and
+    /// whether `each` wants to go on, `None` if more bytes are needed, `Err` once the reading must stop
+    /// for good (a protocol error or a close).
     fn next_frame(
         &mut self,
         start: usize,
         each: &mut impl FnMut(WsEvent<'_>) -> ControlFlow<()>,
-    ) -> Result<Option<usize>, ()> {
+    ) -> Result<Option<(usize, ControlFlow<()>)>, ()> {
         let mut cursor = Cursor::new(&self.pending[start..]);
         let (header, length) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
@@ -124,10 +141,7 @@ impl FrameReader {
             OpCode::Data(data) => self.data(data, header.is_final, payload_at, length, each)?,
             OpCode::Control(control) => self.control(control, payload_at, length, each)?,
         };
-        match flow {
-            ControlFlow::Continue(()) => Ok(Some(used)),
-            ControlFlow::Break(()) => Err(()),
-        }
+        Ok(Some((used, flow)))
     }
 
     /// The checks that need only the header.

@@ -11,7 +11,8 @@ use common::Server;
 
 /// Runs a second of load with 20 clients, `ws_share` of them over WebSocket; returns the JSON.
 fn run_bench(ws_share: &str) -> String {
-    let server = Server::start(&["--web", "127.0.0.1:0"]);
+    // Load tests run without flood control, as every benchmark does.
+    let server = Server::start(&["--web", "127.0.0.1:0", "--flood-rate", "0"]);
     let (addr, pid, web) = (
         server.addr.to_string(),
         server.pid().to_string(),
@@ -81,7 +82,10 @@ fn half_the_clients_can_be_browsers() {
 /// delivery, and sum the two processes' figures.
 #[test]
 fn clients_are_spread_over_every_address() {
-    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    let (a, b) = (
+        Server::start(&["--flood-rate", "0"]),
+        Server::start(&["--flood-rate", "0"]),
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))
         .args(["--addr", &a.addr.to_string(), "--addr", &b.addr.to_string()])
         .args(["--pid", &a.pid().to_string(), "--pid", &b.pid().to_string()])

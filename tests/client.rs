@@ -139,7 +139,8 @@ fn free_port() -> u16 {
 
 #[test]
 fn piped_input_delivers_every_line_then_quits_cleanly() {
-    let server = Server::start(&[]);
+    // Flood control off: 200 lines at the default 2 a second would take 95 s.
+    let server = Server::start(&["--flood-rate", "0"]);
     let mut watcher = server.join("watcher");
     let mut client =
         ChatClient::start(&[&server.addr.to_string(), "--name", "bot"], Stdio::piped());

@@ -126,6 +126,8 @@ fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
         "--cluster-timeout-ms",
         "1000",
     ]);
+    // These tests send hundreds of lines at once to check order across nodes: no flood control.
+    args.extend(["--flood-rate", "0"]);
     args.extend_from_slice(extra);
     Server::start(&args)
 }

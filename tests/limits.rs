@@ -119,7 +119,7 @@ fn beyond_max_clients_a_connection_is_told_the_server_is_full() {
 fn a_client_that_stops_reading_is_dropped_and_costs_the_others_nothing() {
     const LINES: usize = 12_000;
     const PAYLOAD: usize = 1000; // 12 MB in all: more than the kernel's socket buffers can hide.
-    let server = Server::start(&["--max-queue", "262144"]);
+    let server = Server::start(&["--max-queue", "262144", "--flood-rate", "0"]);
     let mut sender = server.join("sender");
     let sleeper = server.join("sleeper"); // Never reads again.
     let mut reader = server.join("reader");
@@ -318,7 +318,14 @@ fn a_large_answer_never_counts_as_a_slow_consumer() {
 
 #[test]
 fn a_client_that_provokes_errors_without_reading_them_is_a_slow_consumer() {
-    let server = Server::start(&["--max-line", "16", "--max-queue", "65536"]);
+    let server = Server::start(&[
+        "--max-line",
+        "16",
+        "--max-queue",
+        "65536",
+        "--flood-rate",
+        "0",
+    ]);
     let [mut ana, rude] = server.join_all(["ana", "rude"]);
     // Each 17-byte line earns a 59-byte error line; 3 MB of them ask for 10 MB of answers that rude
     // never reads.

@@ -257,6 +257,11 @@ impl Room {
         }
     }
 
+    /// Whether connection `id` has joined under a name (its lines are chat, not name attempts).
+    pub fn has_joined(&self, id: ClientId) -> bool {
+        matches!(self.clients.get(&id), Some(Client::Joined { .. }))
+    }
+
     /// Handles one event, appending what must be delivered to `out`, in order. The deliveries speak
     /// of the room as this event left it ([`Delivery::Everyone`] is whoever is in it now): carry
     /// them out before handing over the next event.

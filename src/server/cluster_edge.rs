@@ -10,7 +10,6 @@ use mio::{Events, Token};
 
 use super::Server;
 use crate::cluster;
-use crate::room::Event;
 
 /// How long start-up waits for the cluster link before giving up.
 const LINK_AT_START: Duration = Duration::from_secs(5);
@@ -102,46 +101,6 @@ impl Server {
                 // Carried out event by event: a delivery to "everyone" means everyone in the room
                 // as that event left it, not as a later event (a join) leaves it.
                 self.room.handle(event, &mut self.deliveries);
-                self.deliver();
-            }
-        }
-    }
-
-    /// Connections whose answer has come get their held lines handed to the room, in order, until one
-    /// waits again; once none are left their sockets are read again (in this pass: edge-triggered
-    /// readiness will not report input that arrived while we were not reading).
-    pub(super) fn resume_held(&mut self) {
-        if self.held.is_empty() {
-            return;
-        }
-        let keys: Vec<usize> = self.held.keys().copied().collect();
-        for key in keys {
-            while !self.room.is_waiting(key) {
-                let Some(held) = self.held.get_mut(&key) else {
-                    break;
-                };
-                let Some(text) = held.pop_front() else {
-                    self.held.remove(&key);
-                    if let Some(conn) = self.connections.get_mut(key)
-                        && !conn.unread
-                    {
-                        conn.unread = true;
-                        self.unread.push(key);
-                    }
-                    break;
-                };
-                let open = self.connections.get(key).is_some_and(|c| c.is_open());
-                if !open {
-                    self.held.remove(&key);
-                    break;
-                }
-                self.room.handle(
-                    Event::Line {
-                        id: key,
-                        text: &text,
-                    },
-                    &mut self.deliveries,
-                );
                 self.deliver();
             }
         }

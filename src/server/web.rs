@@ -2,17 +2,17 @@
 //! after a valid upgrade, speaks WebSocket (`websocket.rs`). From then on it is a chat client like any
 //! TCP one: its text messages are lines for the room, and the room's lines reach it as text messages.
 //! The same limits hold: `--max-clients`, `--max-line` (per message), the slow-consumer cap, the read
-//! budget, graceful closes.
+//! budget, flood control (each line of a message counts), graceful closes.
 
 use std::ops::ControlFlow;
 
 use log::debug;
 
-use super::{CLOSE_LINGER, Server};
+use super::Server;
+use super::close::Ending;
 use crate::connection::{Transport, WebSocketSession};
 use crate::http::{self, Context, Outcome};
 use crate::protocol;
-use crate::room::Event;
 use crate::websocket::{self, FrameReader, WsEvent};
 
 impl Server {
@@ -38,7 +38,7 @@ impl Server {
                     String::from_utf8_lossy(&response[..12.min(response.len())])
                 );
                 conn.output.push(&response);
-                self.begin_close(key, CLOSE_LINGER);
+                self.begin_close(key);
             }
             Outcome::Upgrade { response, used } => {
                 let rest = head.split_off(used);
@@ -48,11 +48,11 @@ impl Server {
                     frames,
                     close_sent: false,
                 }));
-                self.mark_dirty(key);
+                self.dirty.insert(key);
                 self.requests -= 1;
                 self.join_room(key);
                 if !rest.is_empty() {
-                    self.websocket_received(key, &rest);
+                    let _ = self.websocket_received(key, &rest);
                 }
             }
         }
@@ -62,36 +62,30 @@ impl Server {
     /// cannot pile up.
     pub(super) fn request_timed_out(&mut self, key: usize) {
         self.connections[key].output.push(&http::timed_out());
-        self.begin_close(key, CLOSE_LINGER);
+        self.begin_close(key);
     }
 
-    /// Bytes of WebSocket frames.
-    pub(super) fn websocket_received(&mut self, key: usize, bytes: &[u8]) {
+    /// Bytes of WebSocket frames. `Break` when the loop stopped taking this connection's lines: the
+    /// frames after the message that stopped it are kept by its reader.
+    pub(super) fn websocket_received(&mut self, key: usize, bytes: &[u8]) -> ControlFlow<()> {
         let Transport::WebSocket(session) = &mut self.connections[key].transport else {
-            return;
+            return ControlFlow::Continue(());
         };
         // Taken out while it calls back into the server, then put back.
         let mut frames = std::mem::take(&mut session.frames);
-        let _ = frames.feed(bytes, |event| self.websocket_event(key, event));
+        let flow = frames.feed(bytes, |event| self.websocket_event(key, event));
         if let Transport::WebSocket(session) = &mut self.connections[key].transport {
             session.frames = frames;
         }
+        flow
     }
 
-    fn websocket_event(&mut self, key: usize, event: WsEvent<'_>) -> ControlFlow<()> {
+    pub(super) fn websocket_event(&mut self, key: usize, event: WsEvent<'_>) -> ControlFlow<()> {
         match event {
-            // One message is one or more lines, as if pasted into `nc`.
-            WsEvent::Text(message) => {
-                for line in message.split('\n') {
-                    self.line(key, line.strip_suffix('\r').unwrap_or(line));
-                    if !self.connections[key].is_open() {
-                        break;
-                    }
-                }
-            }
+            WsEvent::Text(message) => return self.websocket_message(key, message),
             WsEvent::TooLong => {
-                let line = protocol::line_too_long(self.config.max_line as usize);
-                self.queue(key, &line);
+                self.too_long(key);
+                return self.check_input(key);
             }
             WsEvent::Ping(payload) => {
                 // Queued like chat output, under the same cap: a client that sends pings and never
@@ -116,16 +110,35 @@ impl Server {
         }
     }
 
+    /// One text message: one or more lines, as if pasted into `nc`. They arrive together, but count
+    /// one each: once the loop stops taking lines (flood control, the cluster), the rest of the
+    /// message is held, in order, and handed over as the loop goes on (`Server::take_kept`).
+    fn websocket_message(&mut self, key: usize, message: &str) -> ControlFlow<()> {
+        for line in message.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if let Some(held) = self.held.get_mut(&key) {
+                held.push_back(line.to_string());
+                continue;
+            }
+            self.line(key, line);
+            if self.check_input(key).is_break() {
+                if !self.connections[key].is_open() {
+                    return ControlFlow::Break(());
+                }
+                self.held.insert(key, Default::default());
+            }
+        }
+        if self.held.contains_key(&key) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
     /// Sends our close frame with `code`, and the user leaves the room.
     fn close_websocket(&mut self, key: usize, code: u16) {
         self.send_close_frame(key, code);
-        let event = Event::Disconnect {
-            id: key,
-            reason: protocol::REASON_LOST,
-        };
-        self.room.handle(event, &mut self.deliveries);
-        self.deliver();
-        self.begin_close(key, CLOSE_LINGER);
+        self.leave(key, protocol::REASON_LOST, Ending::Graceful);
     }
 
     /// The WebSocket closing handshake: our close frame, once, after everything already queued.
@@ -144,6 +157,6 @@ impl Server {
     /// connection being dropped for it.
     fn send_control(&mut self, key: usize, frame: &[u8]) {
         self.connections[key].output.push(frame);
-        self.mark_dirty(key);
+        self.dirty.insert(key);
     }
 }

@@ -1,0 +1,197 @@
+//! Output: the room's deliveries are queued on each recipient's `Output`, and written when the write
+//! window ends. Broadcast needs no threads: a line to the room is framed once per transport, copied
+//! onto every recipient's queue, and each queue is written as its socket allows.
+//!
+//! Every queue is bounded by `--max-queue`. A recipient over it is written to at once, and dropped
+//! only if its socket still will not take the excess: one client that stops reading must never hold
+//! up, or eat the memory of, the others, but a reader at full speed is never taken for a slow one.
+
+use std::time::Instant;
+
+use log::warn;
+
+use super::Server;
+use super::close::Ending;
+use super::framing::Framed;
+use crate::connection::{Output, State, Transport};
+use crate::protocol;
+use crate::room::{ClientId, Delivery};
+use crate::websocket;
+
+impl Server {
+    /// Carries out what the room asked for: queues lines, starts closes. Nothing is written here;
+    /// queued output leaves in [`Server::flush_dirty`] when the write window ends.
+    pub(super) fn deliver(&mut self) {
+        while !self.deliveries.is_empty() {
+            let mut deliveries = std::mem::take(&mut self.deliveries);
+            for delivery in deliveries.drain(..) {
+                match delivery {
+                    Delivery::To { id, line } => self.queue(id, line),
+                    Delivery::Everyone { except, line } => self.broadcast(except, line),
+                    Delivery::Close { id } => self.begin_close(id),
+                    Delivery::Cluster(request) => {
+                        if let Some(cluster) = &mut self.cluster {
+                            cluster.request(request, Instant::now());
+                        }
+                    }
+                }
+            }
+            // The cluster may have answered at once (its link is down): the room hears it now.
+            self.cluster_events();
+            // Keep the emptied vector's memory, unless handling those deliveries queued new ones.
+            if self.deliveries.is_empty() {
+                self.deliveries = deliveries;
+            }
+            self.drop_slow_consumers();
+        }
+    }
+
+    /// One line to every user in the room but `except`: framed once per transport, and each
+    /// recipient gets a copy of the same bytes.
+    fn broadcast(&mut self, except: Option<ClientId>, line: String) {
+        let mut framed = Framed::new(line);
+        // The room is borrowed while we list its members, and queueing needs the whole server.
+        let mut recipients = std::mem::take(&mut self.recipients);
+        recipients.extend(self.room.members().filter(|&id| Some(id) != except));
+        self.pass.deliveries += recipients.len();
+        for id in recipients.drain(..) {
+            let Some(conn) = self.connections.get(id) else {
+                continue; // A user of another cluster node.
+            };
+            if let Some(bytes) = framed.bytes(&conn.transport) {
+                self.queue_bytes(id, bytes);
+            }
+        }
+        self.recipients = recipients;
+    }
+
+    /// Queues one line for connection `key`, framed for its transport.
+    pub(super) fn queue(&mut self, key: usize, line: String) {
+        let Some(conn) = self.connections.get(key) else {
+            return;
+        };
+        self.pass.deliveries += 1;
+        if let Some(bytes) = Framed::new(line).bytes(&conn.transport) {
+            self.queue_bytes(key, bytes);
+        }
+    }
+
+    /// Queues bytes that are already framed.
+    pub(super) fn queue_bytes(&mut self, key: usize, bytes: &[u8]) {
+        if let Some(output) = self.output_for(key) {
+            output.push(bytes);
+        }
+    }
+
+    /// The output queue of connection `key`, if it may take more.
+    ///
+    /// A queue over `--max-queue` is written at once, before anything is judged: its owner may be
+    /// reading at full speed and simply not have been written to yet in this pass. Only if the socket
+    /// still will not take enough is nothing more queued and the connection marked as a slow
+    /// consumer, to be dropped once the current deliveries are done. The check is made before a line
+    /// is added, not after, so one large answer (a `/list` of a crowd) to a client that is keeping up
+    /// never counts against it; a queue is thus bounded by `--max-queue` plus one line.
+    fn output_for(&mut self, key: usize) -> Option<&mut Output> {
+        let max = self.config.max_queue as usize;
+        let conn = self.connections.get_mut(key)?;
+        if !conn.is_open() || self.slow.contains(key) {
+            return None;
+        }
+        if conn.output.queued() > max {
+            // A failed write is noticed again, and handled, by the next `flush`.
+            let _ = conn.output.write_to(&mut conn.stream);
+            if conn.output.queued() > max {
+                self.slow.insert(key);
+                return None;
+            }
+        }
+        self.dirty.insert(key);
+        Some(&mut self.connections[key].output)
+    }
+
+    /// Drops the connections whose queue stayed over the cap. Each gets one last line in place of what
+    /// it will never read, and the log names whose lines filled the queues in this pass, so that an
+    /// operator can see a flood.
+    pub(super) fn drop_slow_consumers(&mut self) {
+        if self.slow.is_empty() {
+            return;
+        }
+        let mut keys = Vec::new();
+        self.slow.take(&mut keys);
+        let cause = match self.pass.top_sender() {
+            Some((sender, n)) => format!(" (most output this pass: #{sender}'s lines, {n} times)"),
+            None => String::new(),
+        };
+        for key in keys {
+            let Some(conn) = self.connections.get_mut(key) else {
+                continue;
+            };
+            if !conn.is_open() {
+                continue;
+            }
+            warn!(
+                "#{key} is a slow consumer: {} bytes still queued after a write, over {}; \
+                 disconnecting{cause}",
+                conn.output.queued(),
+                self.config.max_queue
+            );
+            match &conn.transport {
+                // What is queued will never be read: keep only the end of a line already started.
+                Transport::Tcp(_) => {
+                    conn.output.drop_unsent_lines();
+                    conn.output.push_line(protocol::NOT_READING);
+                }
+                // (A WebSocket queue is frames: its last line goes after them.)
+                Transport::WebSocket(_) => {
+                    let mut frame = Vec::new();
+                    websocket::text_frame(protocol::NOT_READING, &mut frame);
+                    conn.output.push(&frame);
+                }
+                Transport::Http(_) => {}
+            }
+            self.dirty.insert(key);
+            self.leave(key, protocol::REASON_SLOW, Ending::Graceful);
+        }
+    }
+
+    // ---- write --------------------------------------------------------------------------------
+
+    /// Gives every connection with queued output one go at writing it: everything queued for a client
+    /// during the write window leaves in as few `write` calls as the socket allows, usually one.
+    pub(super) fn flush_dirty(&mut self) {
+        // The cluster first: what its failure tells the room is written below.
+        self.flush_cluster();
+        // Writing can fail, which tells the room someone left, which queues more output: loop until
+        // no connection is left dirty.
+        let mut keys = std::mem::take(&mut self.keys);
+        while !self.dirty.is_empty() {
+            self.dirty.take(&mut keys);
+            for &key in &keys {
+                self.flush(key);
+            }
+        }
+        self.keys = keys;
+        self.write_timer.written();
+        self.flush_cluster();
+    }
+
+    fn flush(&mut self, key: usize) {
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        if conn.state == State::Closed {
+            return;
+        }
+        match conn.output.write_to(&mut conn.stream) {
+            // Everything is written. If we are closing, this is the moment to shut down our side.
+            Ok(true) => {
+                if let State::Flushing { deadline } = conn.state {
+                    self.shut_down_write(key, deadline);
+                }
+            }
+            // The send buffer is full: a writable event will come when it drains.
+            Ok(false) => {}
+            Err(e) => self.leave(key, protocol::REASON_LOST, Ending::Lost(&e)),
+        }
+    }
+}
