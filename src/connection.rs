@@ -8,7 +8,6 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::flood::LineBucket;
-use crate::host_limit::Host;
 use crate::line_reader::LineReader;
 use crate::websocket::FrameReader;
 
@@ -97,8 +96,6 @@ pub struct Connection {
     pub input: Input,
     /// Flood control: this connection's token bucket (`flood.rs`).
     pub bucket: LineBucket,
-    /// What this connection counts against in `--max-per-ip`.
-    pub host: Host,
     /// The peer has shut down its side (we read EOF).
     pub peer_closed: bool,
     /// Flood control has held it back since a time kept in `Throttled`, and its input has not run
@@ -109,7 +106,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, transport: Transport, host: Host) -> Connection {
+    pub fn new(stream: TcpStream, transport: Transport) -> Connection {
         Connection {
             stream,
             transport,
@@ -117,7 +114,6 @@ impl Connection {
             state: State::Open,
             input: Input::Reading,
             bucket: LineBucket::default(),
-            host,
             peer_closed: false,
             held_back: false,
             closing_counted: false,

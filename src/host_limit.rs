@@ -4,7 +4,9 @@
 //! An IPv4 address counts alone; an IPv6 address counts by its /64, since one machine is usually given
 //! a whole /64 and can pick any address in it. Loopback is exempt unless asked otherwise: behind a
 //! local proxy, or in a test, every client comes from 127.0.0.1. Like the room, this knows no
-//! sockets: the loop asks it at `accept` and tells it when a connection's socket is closed.
+//! sockets: the loop asks it at `accept` and tells it when a connection's socket is closed. It
+//! remembers the host of each counted connection itself, so a connection costs nothing for this
+//! (and an exempt one, nothing at all).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,17 +15,13 @@ use std::time::{Duration, Instant};
 /// At most one "too many connections" log line per address in this long.
 pub const WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// The unit an address is counted in: an IPv4 address, or an IPv6 /64. Kept in 8 bytes, since every
-/// connection remembers its own: an IPv4 address in the low 32 bits, an IPv6 /64 as its prefix. (The
-/// two could only meet for IPv6 prefixes in `::/32`, which is reserved and never a peer.)
+/// The unit an address is counted in: an IPv4 address, or an IPv6 /64, in 8 bytes: an IPv4 address
+/// in the low 32 bits, an IPv6 /64 as its prefix. (The two could only meet for IPv6 prefixes in
+/// `::/32`, which is reserved and never a peer.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Host(u64);
+struct Host(u64);
 
 impl Host {
-    /// A connection that is not counted: exempt, or no limit is set. (`ffff:ffff:ffff:ffff::/64` is
-    /// multicast, never a peer's address.)
-    pub const UNCOUNTED: Host = Host(u64::MAX);
-
     fn of(ip: IpAddr) -> Host {
         match ip.to_canonical() {
             IpAddr::V4(v4) => Host(u64::from(u32::from(v4))),
@@ -39,6 +37,8 @@ pub struct HostLimit {
     limit_loopback: bool,
     /// Open connections per host; a host with none has no entry.
     open: HashMap<Host, u32>,
+    /// The host of each counted connection, by the connection's key.
+    hosts: HashMap<usize, Host>,
     /// When each recently refused host was last logged.
     logged: HashMap<Host, Instant>,
 }
@@ -49,22 +49,24 @@ impl HostLimit {
             max,
             limit_loopback,
             open: HashMap::new(),
+            hosts: HashMap::new(),
             logged: HashMap::new(),
         }
     }
 
-    /// A connection from `ip` arrived. `Ok` with the host to give back to [`HostLimit::release`] when
-    /// its socket is closed, or `Err` if that host has its fill; the `bool` says whether to log it
-    /// (at most once per [`WARNING_EVERY`] per host).
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<Host, bool> {
+    /// Connection `key` arrived from `ip`. `Ok` if it may stay (call [`HostLimit::release`] when its
+    /// socket is closed), `Err` if its host has its fill; the `bool` says whether to log that (at
+    /// most once per [`WARNING_EVERY`] per host).
+    pub fn admit(&mut self, key: usize, ip: IpAddr, now: Instant) -> Result<(), bool> {
         if self.max == 0 || (ip.to_canonical().is_loopback() && !self.limit_loopback) {
-            return Ok(Host::UNCOUNTED);
+            return Ok(());
         }
         let host = Host::of(ip);
         let open = self.open.entry(host).or_insert(0);
         if *open < self.max {
             *open += 1;
-            return Ok(host);
+            self.hosts.insert(key, host);
+            return Ok(());
         }
         if self.logged.len() > 1024 {
             self.logged
@@ -80,11 +82,11 @@ impl HostLimit {
         Err(log)
     }
 
-    /// A connection admitted as `host` is closed.
-    pub fn release(&mut self, host: Host) {
-        if host == Host::UNCOUNTED {
+    /// The socket of connection `key` is closed (whether it was counted or not).
+    pub fn release(&mut self, key: usize) {
+        let Some(host) = self.hosts.remove(&key) else {
             return;
-        }
+        };
         if let Some(open) = self.open.get_mut(&host) {
             *open -= 1;
             if *open == 0 {
@@ -106,25 +108,26 @@ mod tests {
     fn one_host_gets_its_share_and_a_slot_back_when_one_closes() {
         let now = Instant::now();
         let mut limit = HostLimit::new(2, false);
-        let a = limit.admit(ip("192.0.2.1"), now).unwrap();
-        let b = limit.admit(ip("192.0.2.1"), now).unwrap();
-        assert_eq!(limit.admit(ip("192.0.2.1"), now), Err(true));
+        limit.admit(1, ip("192.0.2.1"), now).unwrap();
+        limit.admit(2, ip("192.0.2.1"), now).unwrap();
+        assert_eq!(limit.admit(3, ip("192.0.2.1"), now), Err(true));
+        limit.release(3); // Refused, so never counted: nothing changes.
         // Another address is not affected.
-        assert!(limit.admit(ip("192.0.2.2"), now).is_ok());
-        limit.release(a);
-        assert!(limit.admit(ip("192.0.2.1"), now).is_ok());
-        limit.release(b);
+        assert!(limit.admit(4, ip("192.0.2.2"), now).is_ok());
+        limit.release(1);
+        assert!(limit.admit(5, ip("192.0.2.1"), now).is_ok());
+        assert_eq!(limit.admit(6, ip("192.0.2.1"), now), Err(false));
     }
 
     #[test]
     fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
         let now = Instant::now();
         let mut limit = HostLimit::new(1, false);
-        assert!(limit.admit(ip("2001:db8:1:2::1"), now).is_ok());
-        assert!(limit.admit(ip("2001:db8:1:2:ffff::9"), now).is_err());
-        assert!(limit.admit(ip("2001:db8:1:3::1"), now).is_ok());
-        assert!(limit.admit(ip("198.51.100.7"), now).is_ok());
-        assert!(limit.admit(ip("::ffff:198.51.100.7"), now).is_err());
+        assert!(limit.admit(0, ip("2001:db8:1:2::1"), now).is_ok());
+        assert!(limit.admit(0, ip("2001:db8:1:2:ffff::9"), now).is_err());
+        assert!(limit.admit(0, ip("2001:db8:1:3::1"), now).is_ok());
+        assert!(limit.admit(0, ip("198.51.100.7"), now).is_ok());
+        assert!(limit.admit(0, ip("::ffff:198.51.100.7"), now).is_err());
     }
 
     #[test]
@@ -132,15 +135,15 @@ mod tests {
         let now = Instant::now();
         let mut exempt = HostLimit::new(1, false);
         for _ in 0..5 {
-            assert_eq!(exempt.admit(ip("127.0.0.1"), now), Ok(Host::UNCOUNTED));
-            assert_eq!(exempt.admit(ip("::1"), now), Ok(Host::UNCOUNTED));
+            assert_eq!(exempt.admit(1, ip("127.0.0.1"), now), Ok(()));
+            assert_eq!(exempt.admit(2, ip("::1"), now), Ok(()));
         }
         let mut limited = HostLimit::new(1, true);
-        assert!(limited.admit(ip("127.0.0.1"), now).is_ok());
-        assert!(limited.admit(ip("127.0.0.1"), now).is_err());
+        assert!(limited.admit(0, ip("127.0.0.1"), now).is_ok());
+        assert!(limited.admit(0, ip("127.0.0.1"), now).is_err());
         let mut none = HostLimit::new(0, true);
         for _ in 0..100 {
-            assert!(none.admit(ip("192.0.2.1"), now).is_ok());
+            assert!(none.admit(0, ip("192.0.2.1"), now).is_ok());
         }
     }
 
@@ -148,17 +151,20 @@ mod tests {
     fn refusals_are_logged_once_per_host_per_interval() {
         let now = Instant::now();
         let mut limit = HostLimit::new(1, false);
-        limit.admit(ip("192.0.2.1"), now).unwrap();
-        limit.admit(ip("192.0.2.2"), now).unwrap();
-        assert_eq!(limit.admit(ip("192.0.2.1"), now), Err(true));
+        limit.admit(0, ip("192.0.2.1"), now).unwrap();
+        limit.admit(0, ip("192.0.2.2"), now).unwrap();
+        assert_eq!(limit.admit(0, ip("192.0.2.1"), now), Err(true));
         assert_eq!(
-            limit.admit(ip("192.0.2.1"), now + Duration::from_secs(9)),
+            limit.admit(0, ip("192.0.2.1"), now + Duration::from_secs(9)),
             Err(false)
         );
         assert_eq!(
-            limit.admit(ip("192.0.2.2"), now + Duration::from_secs(9)),
+            limit.admit(0, ip("192.0.2.2"), now + Duration::from_secs(9)),
             Err(true)
         );
-        assert_eq!(limit.admit(ip("192.0.2.1"), now + WARNING_EVERY), Err(true));
+        assert_eq!(
+            limit.admit(0, ip("192.0.2.1"), now + WARNING_EVERY),
+            Err(true)
+        );
     }
 }

@@ -14,7 +14,6 @@ use mio::net::TcpStream;
 
 use super::{CLOSE_LINGER, Face, REFUSING_MAX, Server};
 use crate::connection::{Connection, HttpRequest, State, Transport};
-use crate::host_limit::Host;
 use crate::http;
 use crate::line_reader::LineReader;
 use crate::protocol;
@@ -131,21 +130,8 @@ impl Server {
             Face::Chat => self.clients + self.closing >= self.config.max_clients as usize,
             Face::Web => self.requests >= self.config.max_http as usize,
         };
-        let (host, refusal) = match self.hosts.admit(peer.ip(), Instant::now()) {
-            Ok(host) => (host, full.then_some(Refusal::Full)),
-            Err(log) => {
-                if log {
-                    warn!("{peer}: refused, too many connections from its address (--max-per-ip)");
-                }
-                (Host::UNCOUNTED, Some(Refusal::TooManyFromAddress))
-            }
-        };
         let room_for_refusals =
             self.config.max_clients as usize + self.config.max_http as usize + REFUSING_MAX;
-        if refusal.is_some() && self.connections.len() >= room_for_refusals {
-            self.hosts.release(host);
-            return; // Even the queue of refusals is full: drop it without a word.
-        }
         let transport = match face {
             Face::Chat => Transport::Tcp(LineReader::new(self.config.max_line as usize)),
             Face::Web => {
@@ -156,10 +142,25 @@ impl Server {
                 }))
             }
         };
-        let Some(key) = self.insert(stream, peer, transport, host) else {
-            self.hosts.release(host);
-            return;
+        // The key the connection will have: the host limit counts by it.
+        let key = self.connections.vacant_key();
+        let refusal = match self.hosts.admit(key, peer.ip(), Instant::now()) {
+            Ok(()) => full.then_some(Refusal::Full),
+            Err(log) => {
+                if log {
+                    warn!("{peer}: refused, too many connections from its address (--max-per-ip)");
+                }
+                Some(Refusal::TooManyFromAddress)
+            }
         };
+        if refusal.is_some() && self.connections.len() >= room_for_refusals {
+            self.hosts.release(key);
+            return; // Even the queue of refusals is full: drop it without a word.
+        }
+        if self.insert(stream, peer, transport).is_none() {
+            self.hosts.release(key);
+            return;
+        }
         // The one log line with the peer's address: later ones name the connection by its key.
         info!("#{key} {peer} connected");
         if let Some(refusal) = refusal {
@@ -211,7 +212,6 @@ impl Server {
         mut stream: TcpStream,
         peer: SocketAddr,
         transport: Transport,
-        host: Host,
     ) -> Option<usize> {
         let entry = self.connections.vacant_entry();
         let key = entry.key();
@@ -224,7 +224,7 @@ impl Server {
             warn!("{peer}: cannot register with the poll: {e}");
             return None;
         }
-        entry.insert(Connection::new(stream, transport, host));
+        entry.insert(Connection::new(stream, transport));
         Some(key)
     }
 }

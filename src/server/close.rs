@@ -111,7 +111,7 @@ impl Server {
             // Dropping the stream closes the socket, which takes it out of the epoll set too;
             // deregistering first says so explicitly and keeps mio's bookkeeping exact.
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.hosts.release(conn.host);
+            self.hosts.release(key);
             if conn.closing_counted {
                 self.closing -= 1;
             }
