@@ -363,6 +363,37 @@ mod tests {
     }
 
     #[test]
+    fn stopping_keeps_the_frames_after_the_event_for_resume() {
+        let mut bytes = client_frame(TEXT, b"one");
+        bytes.extend(client_frame(PING, b"p"));
+        bytes.extend(client_frame(TEXT, b"two"));
+        bytes.extend(&client_frame(TEXT, b"three")[..4]); // Only the start of a frame.
+        let mut reader = FrameReader::new(100);
+        let mut seen = Vec::new();
+        let mut one_at_a_time = |event: WsEvent<'_>| {
+            seen.push(format!("{event:?}"));
+            ControlFlow::Break(())
+        };
+        assert!(reader.feed(&bytes, &mut one_at_a_time).is_break());
+        assert!(reader.has_kept());
+        assert!(reader.resume(&mut one_at_a_time).is_break());
+        assert!(reader.resume(&mut one_at_a_time).is_break());
+        // What is left is not a whole frame: nothing more comes until the rest arrives.
+        assert!(reader.resume(&mut one_at_a_time).is_continue());
+        let _ = reader.feed(&client_frame(TEXT, b"three")[4..], &mut one_at_a_time);
+        assert_eq!(
+            seen,
+            [
+                "Text(\"one\")",
+                "Ping([112])",
+                "Text(\"two\")",
+                "Text(\"three\")"
+            ]
+        );
+        assert!(!reader.has_kept());
+    }
+
+    #[test]
     fn a_masked_text_frame_is_a_message() {
         assert_eq!(read(100, &client_frame(TEXT, b"hola")), ["Text(\"hola\")"]);
     }

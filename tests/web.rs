@@ -473,3 +473,27 @@ fn a_client_that_pings_without_reading_is_a_slow_consumer() {
     }
     tcp.skip_until(|l| l == "*** pinger left (too slow)");
 }
+
+#[test]
+fn a_flood_over_websocket_is_held_back_like_one_over_tcp() {
+    let server = web_server(&["--flood-burst", "5", "--flood-rate", "10"]);
+    let mut tcp = server.join("tcp");
+    let mut ws = Ws::join(server.web.unwrap(), "flood");
+    tcp.expect("*** flood joined");
+    // 400 lines: 20 messages of 20 lines each, all at once. Each line counts, so after the burst of
+    // 5 they arrive at 10 a second, whole and in order; the rest of a message waits its turn.
+    let start = std::time::Instant::now();
+    for m in 0..20 {
+        let message: Vec<String> = (0..20).map(|i| format!("{}", m * 20 + i)).collect();
+        ws.text(&message.join("\n"));
+    }
+    for n in 0..30 {
+        tcp.expect(&format!("<flood> {n}"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // 30 lines took at least the time for 25 tokens: 2.5 s.
+    assert!(elapsed >= 2.4, "30 lines in {elapsed:.2} s: not held back");
+    // Meanwhile the TCP user is heard at once, and the WebSocket user hears it.
+    tcp.send("still fine");
+    ws.skip_to("<tcp> still fine");
+}
