@@ -1,21 +1,36 @@
 """A real browser in the room: Debian's Chromium, headless, driven over WebDriver by selenium.
 
-Run by tests/browser.rs (so `cargo test` runs it): it starts the real pollchat binary on free loopback
-ports, opens the page, joins by typing a name and Enter, and checks with a plain TCP client that both
-sides see each other, that the browser lists the TCP user as online, and that a line of HTML from the
-TCP user shows as text. It writes a screenshot of the live chat. Usage:
+Run by tests/browser.rs (so `cargo test` runs it). Two scenarios, each against its own real pollchat
+binary on free loopback ports, in one browser:
+
+1. chat: the page joins by typing a name and Enter; a plain TCP client checks that both sides see each
+   other, that the browser lists the TCP user as online, and that a line of HTML from the TCP user
+   shows as text. Screenshot of the live chat: SCREENSHOT.png.
+2. flood: a TCP client sends 10,000 numbered lines a second for 3 s to the room the page is in. While
+   it does, the page must answer a script within a second and still send what is typed; afterwards
+   the log holds at most 2,000 lines, the last one being the flood's last. Screenshot:
+   SCREENSHOT-flood.png. Then 5,000 lines arrive while the page's tab is in the background (no
+   animation frames there): back in front, the page shows the newest of them after a notice of how
+   many it skipped. The server runs with FLOOD_ARGS, which turn its flood control off.
+
+Usage:
 
     python3 tests/browser.py PATH/TO/pollchat SCREENSHOT.png
 """
 
+import contextlib
 import os
+import queue
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -24,38 +39,118 @@ from selenium.webdriver.support.ui import WebDriverWait
 TIMEOUT = 15
 INJECTION = "<img src=x onerror=alert(1)>"
 
+# The flood scenario's server runs with these extra arguments. Its flood control (10 lines at once,
+# then 2 a second per connection) would hold the flooder back, so the scenario turns it off.
+FLOOD_ARGS = ["--flood-rate", "0"]
+FLOOD_LINES = 30_000  # in all, numbered from 1
+FLOOD_RATE = 10_000  # lines a second
+FLOOD_MAX_SECONDS = 10  # the flooder stops here even if it has not sent them all
+MAX_LOG_LINES = 2000  # MAX_LINES in src/web/index.html
+MAX_SCRIPT_SECONDS = 1.0  # the longest the page may take to run a script during the flood
 
-def start_server(binary):
+
+@contextlib.contextmanager
+def running_server(binary, extra_args=()):
+    """The real server on free loopback ports; yields its chat address and its page's URL."""
+    errors = tempfile.TemporaryFile(mode="w+")
     server = subprocess.Popen(
-        [binary, "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [binary, "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", *extra_args],
+        stdout=subprocess.PIPE, stderr=errors, text=True,
     )
-    first = server.stdout.readline().strip()  # pollchat listening on A; web http://B/
-    chat, web = first.removeprefix("pollchat listening on ").split("; web ")
-    host, port = chat.rsplit(":", 1)
-    return server, (host, int(port)), web
+    try:
+        first = server.stdout.readline().strip()  # pollchat listening on A; web http://B/
+        if not first.startswith("pollchat listening on "):
+            server.wait(timeout=TIMEOUT)
+            errors.seek(0)
+            raise AssertionError(f"the server did not start with {extra_args}: {errors.read()}")
+        chat, web = first.removeprefix("pollchat listening on ").split("; web ")
+        host, port = chat.rsplit(":", 1)
+        yield (host, int(port)), web
+    finally:
+        server.terminate()
+        server.wait(timeout=TIMEOUT)
+        errors.close()
 
 
 class Tcp:
-    """A line client with a read timeout."""
+    """A line client. A thread reads everything the server sends as soon as it comes, so a client
+    that only watches a flood is never dropped as a slow reader; until() takes the lines in order."""
 
     def __init__(self, addr, name):
         self.sock = socket.create_connection(addr, timeout=TIMEOUT)
-        self.file = self.sock.makefile("r", encoding="utf-8", newline="\n")
-        self.sock.sendall(f"{name}\n".encode())
+        self.lines = queue.Queue()  # lines read and not yet looked at; None when the connection closed
+        self.seen = []  # every line until() has looked at
+        threading.Thread(target=self._read, daemon=True).start()
+        self.send(name)
         self.until(lambda line: line.startswith("*** online ("))
 
-    def until(self, test):
+    def _read(self):
+        unfinished = b""
         while True:
-            line = self.file.readline()
-            if not line:
+            try:
+                data = self.sock.recv(1 << 16)
+            except TimeoutError:
+                continue  # A quiet room; until() has its own deadline.
+            except OSError:
+                break
+            if not data:
+                break
+            *lines, unfinished = (unfinished + data).split(b"\n")
+            for line in lines:
+                self.lines.put(line.decode("utf-8", errors="replace"))
+        self.lines.put(None)
+
+    def until(self, test, timeout=TIMEOUT):
+        """The first line from now on that passes the test; fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no such line in {timeout} s; the last ones: {self.seen[-5:]}")
+            if line is None:
                 raise AssertionError("connection closed while waiting")
-            line = line.rstrip("\n")
+            self.seen.append(line)
             if test(line):
                 return line
 
+    def until_all(self, wanted, timeout=TIMEOUT):
+        """Waits for every one of the `wanted` lines, in any order."""
+        missing = set(wanted)
+        self.until(lambda line: missing.discard(line) or not missing, timeout)
+
     def send(self, text):
         self.sock.sendall(f"{text}\n".encode())
+
+
+def flood_line(n):
+    return f"flood {n:05d}: the quick brown fox jumps over the lazy dog"
+
+
+class Flooder(threading.Thread):
+    """Sends FLOOD_LINES numbered lines from its own connection at FLOOD_RATE a second, in batches
+    every few milliseconds; stops after FLOOD_MAX_SECONDS whatever it has sent."""
+
+    def __init__(self, addr):
+        super().__init__(daemon=True)
+        self.client = Tcp(addr, "flooder")
+        self.sent, self.seconds, self.error = 0, 0.0, None
+
+    def run(self):
+        try:
+            start = time.monotonic()
+            while self.sent < FLOOD_LINES and time.monotonic() - start < FLOOD_MAX_SECONDS:
+                # Lines due by now, plus 10 ms' worth: the pace holds even when a sleep runs long.
+                due = int((time.monotonic() - start) * FLOOD_RATE) + FLOOD_RATE // 100
+                due = min(due, FLOOD_LINES)
+                if due > self.sent:
+                    batch = "".join(flood_line(n) + "\n" for n in range(self.sent + 1, due + 1))
+                    self.client.sock.sendall(batch.encode())
+                    self.sent = due
+                time.sleep(0.005)
+            self.seconds = time.monotonic() - start
+        except Exception as error:  # Reported by the main thread.
+            self.error = error
 
 
 def browser():
@@ -68,13 +163,25 @@ def browser():
     return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
 
 
-def main():
-    binary, screenshot = sys.argv[1], sys.argv[2]
-    server, chat_addr, web_url = start_server(binary)
-    driver = None
-    try:
+def join(driver, web_url, name):
+    """Opens the page and joins by typing a name and Enter; returns once the message box has the focus."""
+    wait = WebDriverWait(driver, TIMEOUT)
+    driver.get(web_url)
+    wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "name")
+    name_box = driver.find_element(By.ID, "name")
+    name_box.clear()
+    name_box.send_keys(name, Keys.ENTER)
+    wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "text")
+
+
+def save_screenshot(driver, path):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    driver.save_screenshot(path)
+
+
+def chat_scenario(driver, binary, screenshot):
+    with running_server(binary) as (chat_addr, web_url):
         tcp = Tcp(chat_addr, "nc_user")
-        driver = browser()
         wait = WebDriverWait(driver, TIMEOUT)
         driver.get(web_url)
         # Keyboard first: the name box has the focus; a name and Enter join.
@@ -105,14 +212,146 @@ def main():
 
         tcp.send("/me waves at the browser")
         wait.until(lambda d: "* nc_user waves at the browser" in log.text)
-        os.makedirs(os.path.dirname(screenshot) or ".", exist_ok=True)
-        driver.save_screenshot(screenshot)
-        print(f"browser test passed; screenshot in {screenshot}")
+        save_screenshot(driver, screenshot)
+        print(f"chat scenario passed; screenshot in {screenshot}")
+
+
+def script_seconds(driver):
+    """How long the page takes to run a trivial script, WebDriver's round trip included."""
+    start = time.monotonic()
+    try:
+        assert driver.execute_script("return 1") == 1
+    except TimeoutException:
+        raise AssertionError("the page did not run a script within the script timeout")
+    return time.monotonic() - start
+
+
+# Scripts that read the page's log.
+LAST_LOG_LINES = "return [...document.querySelectorAll('#log li')].slice(-arguments[0]).map((li) => li.textContent)"
+FIRST_LOG_LINE = "const li = document.querySelector('#log li'); return [li.className, li.textContent]"
+LOG_AT_END = "const log = document.getElementById('log'); return log.scrollTop + log.clientHeight >= log.scrollHeight - 40"
+
+
+def wait_for_last_log_line(driver, text, among=1):
+    """Waits until one of the log's last `among` lines ends with `text`."""
+    try:
+        WebDriverWait(driver, TIMEOUT).until(
+            lambda d: any(line.endswith(text) for line in d.execute_script(LAST_LOG_LINES, among)))
+    except TimeoutException:
+        raise AssertionError(f"the log does not end with {text!r}: {driver.execute_script(LAST_LOG_LINES, 5)}")
+
+
+def flood_scenario(driver, binary, screenshot):
+    with running_server(binary, FLOOD_ARGS) as (chat_addr, web_url):
+        watcher = Tcp(chat_addr, "watcher")
+        join(driver, web_url, "flood_browser")
+        watcher.until(lambda line: line == "*** flood_browser joined")
+        flooder = Flooder(chat_addr)
+        latencies, typing_seconds = flood_while_checking(driver, flooder)
+        last = flood_line(FLOOD_LINES)
+        watcher.until_all({"<flood_browser> typed during the flood", f"<flooder> {last}"})
+        flood_end = time.monotonic()
+
+        # After it: the last flood line is shown, at the end of a log of at most MAX_LOG_LINES lines,
+        # scrolled to show it; the page was never dropped as a slow reader. (The line typed during the
+        # flood may come after it: on a busy machine the keys can reach the page after the flood's end.)
+        wait_for_last_log_line(driver, last, among=2)
+        shown_after = time.monotonic() - flood_end
+        log_lines = len(driver.find_elements(By.CSS_SELECTOR, "#log li"))
+        assert log_lines <= MAX_LOG_LINES, f"{log_lines} lines in the log"
+        assert driver.execute_script(LOG_AT_END), "the log did not follow the flood to its end"
+        assert not [line for line in watcher.seen if line.startswith("*** flood_browser left")], \
+            "the page left the room during the flood"
+        assert driver.find_element(By.ID, "state").text == "connected"
+
+        # And typing still works as usual: sent, and shown as the page's own line at the end of the log.
+        driver.find_element(By.ID, "text").send_keys("typed after the flood", Keys.ENTER)
+        watcher.until(lambda line: line == "<flood_browser> typed after the flood")
+        wait_for_last_log_line(driver, "<flood_browser> typed after the flood")
+        mine = driver.find_elements(By.CSS_SELECTOR, "#log li.mine")
+        assert mine and mine[-1].text.endswith("typed after the flood"), [li.text for li in mine]
+        save_screenshot(driver, screenshot)
+
+        skipped = flood_in_background(driver, watcher, flooder.client)
+        print(f"flood scenario passed: {flooder.sent} lines in {flooder.seconds:.2f} s "
+              f"({flooder.sent / flooder.seconds:.0f} lines/s); script latency during it: "
+              f"max {max(latencies) * 1000:.0f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms "
+              f"over {len(latencies)} checks; typing a line took {typing_seconds * 1000:.0f} ms; "
+              f"last line shown {shown_after * 1000:.0f} ms after the watcher got it; "
+              f"{log_lines} lines in the log; in the background: {skipped!r}; screenshot in {screenshot}")
+
+
+def flood_while_checking(driver, flooder):
+    """Runs the flood. While it lasts, the page must answer a script within MAX_SCRIPT_SECONDS, and a
+    line typed in the middle of it must be sent (checked by the caller). Returns the script latencies
+    and how long typing the line took."""
+    driver.set_script_timeout(5)  # A page stuck for longer fails here, not after minutes.
+    text_box = driver.find_element(By.ID, "text")
+    latencies, typing_seconds = [], None
+    flooder.start()
+    while flooder.is_alive():
+        latencies.append(script_seconds(driver))
+        assert latencies[-1] < MAX_SCRIPT_SECONDS, f"the page took {latencies[-1]:.2f} s to run a script"
+        if typing_seconds is None and flooder.sent >= FLOOD_LINES // 3:
+            start = time.monotonic()
+            text_box.send_keys("typed during the flood", Keys.ENTER)
+            typing_seconds = time.monotonic() - start
+        time.sleep(0.1)  # Paces the checks; nothing waits on it.
+    flooder.join()
+    assert flooder.error is None, f"the flooder failed: {flooder.error!r}"
+    assert flooder.sent == FLOOD_LINES, f"only {flooder.sent} flood lines sent in {flooder.seconds:.1f} s"
+    assert typing_seconds is not None, "the flood ended before a line could be typed during it"
+    return latencies, typing_seconds
+
+
+BACKGROUND_LINES = 5000
+
+# Test-only listeners added to the page, so that the test knows what a tab in the background does
+# without looking at it (looking brings it to the front). They speak through the page's own `send`
+# and `ws`: "/me" lines, which the server relays to the TCP clients.
+TELL_WHEN_HIDDEN = """
+    document.addEventListener("visibilitychange", () => { if (document.hidden) send("/me is in the background"); });
+    const last = arguments[0];
+    ws.addEventListener("message", (e) => { if (String(e.data).includes(last)) send("/me got them all"); });
+"""
+
+
+def flood_in_background(driver, sender, reader):
+    """A tab in the background gets no animation frames, so the page draws nothing there: the lines
+    that arrive meanwhile must wait in a bounded queue. Back in front, the page shows the newest of
+    them after a notice of how many it skipped. Returns that notice."""
+    last = f"background {BACKGROUND_LINES}"
+    driver.execute_script(TELL_WHEN_HIDDEN, last)
+    page = driver.current_window_handle
+    driver.switch_to.new_window("tab")  # Puts the page's tab in the background.
+    reader.until(lambda line: line == "* flood_browser is in the background")
+    sender.sock.sendall("".join(f"background {n}\n" for n in range(1, BACKGROUND_LINES + 1)).encode())
+    reader.until(lambda line: line == "* flood_browser got them all")
+    driver.close()
+    driver.switch_to.window(page)
+    wait_for_last_log_line(driver, last)
+    # All of them arrived in the background: the newest MAX_LOG_LINES - 1 are shown after the notice.
+    shown = MAX_LOG_LINES - 1
+    kind, text = driver.execute_script(FIRST_LOG_LINE)
+    assert kind == "notice" and text.endswith(f"… {BACKGROUND_LINES - shown} lines skipped"), \
+        f"no notice of {BACKGROUND_LINES - shown} skipped lines at the top of the log: {kind} {text!r}"
+    second = driver.find_element(By.CSS_SELECTOR, "#log li:nth-child(2)").text
+    assert second.endswith(f"background {BACKGROUND_LINES - shown + 1}"), second
+    log_lines = len(driver.find_elements(By.CSS_SELECTOR, "#log li"))
+    assert log_lines == MAX_LOG_LINES, f"{log_lines} lines in the log"
+    return text[text.index("…"):]
+
+
+def main():
+    binary, screenshot = sys.argv[1], sys.argv[2]
+    base, ext = os.path.splitext(screenshot)
+    driver = browser()
+    try:
+        chat_scenario(driver, binary, screenshot)
+        flood_scenario(driver, binary, f"{base}-flood{ext or '.png'}")
+        print("browser test passed")
     finally:
-        if driver is not None:
-            driver.quit()
-        server.terminate()
-        server.wait(timeout=TIMEOUT)
+        driver.quit()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! The web page in a real browser: runs tests/browser.py, which drives Debian's Chromium (headless,
-//! over WebDriver) against the real server. Without Chromium the test is skipped with a loud message,
-//! except under CI (`CI=true`), where a missing browser is a failure: `.ci/run` installs it.
+//! over WebDriver) against the real server: a chat with a TCP user, then a flood of 10,000 lines a
+//! second the page must stay responsive through. Without Chromium the test is skipped with a loud
+//! message, except under CI (`CI=true`), where a missing browser is a failure: `.ci/run` installs it.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +34,8 @@ fn a_browser_joins_and_chats_with_a_tcp_user() {
         .arg(&screenshot)
         .output()
         .expect("run python3");
+    // The script's figures (latency during the flood, lines a second), shown with `--nocapture`.
+    print!("{}", String::from_utf8_lossy(&output.stdout));
     assert!(
         output.status.success(),
         "browser test failed:\n{}\n{}",
