@@ -4,6 +4,7 @@
 //! docs/architecture.md is the guided tour.
 
 pub mod bench;
+pub mod chat;
 pub mod client;
 pub mod cluster;
 pub mod config;
@@ -14,7 +15,6 @@ pub mod http;
 pub mod line_reader;
 pub mod protocol;
 pub mod resp;
-pub mod room;
 pub mod server;
 pub mod socket;
 pub mod text;

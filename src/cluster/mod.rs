@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use mio::{Registry, Token};
 
+use crate::chat::{Answer, Event, Remote, Request};
 use crate::protocol;
 use crate::resp::Value;
-use crate::room::{Answer, Event, Remote, Request};
 use crate::text::name_key;
 
 mod link;

@@ -13,11 +13,11 @@ use mio::Token;
 use mio::net::TcpStream;
 
 use super::{CLOSE_LINGER, Face, REFUSING_MAX, Server};
+use crate::chat::Event;
 use crate::connection::{Connection, HttpRequest, State, Transport};
 use crate::http;
 use crate::line_reader::LineReader;
 use crate::protocol;
-use crate::room::Event;
 use crate::socket;
 
 /// How many accept errors in a row (other than running out of descriptors) before the loop stops
@@ -195,7 +195,7 @@ impl Server {
         self.clients += 1;
         info!("#{key} is a client ({} clients)", self.clients);
         let now = Instant::now();
-        self.room
+        self.chat
             .handle(Event::Connect { id: key, now }, &mut self.deliveries);
         self.deliver();
     }

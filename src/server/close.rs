@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use super::{CLOSE_LINGER, Server};
+use crate::chat::Event;
 use crate::connection::{Input, State, Transport};
-use crate::room::Event;
 use crate::websocket;
 
 /// How a connection that leaves the room is closed.
@@ -26,7 +26,7 @@ impl Server {
     /// Connection `key` leaves the room for `reason` (shown to the others: `*** ana left (reason)`),
     /// then is closed. A connection the room does not know (still in HTTP) is only closed.
     pub(super) fn leave(&mut self, key: usize, reason: &str, ending: Ending<'_>) {
-        self.room
+        self.chat
             .handle(Event::Disconnect { id: key, reason }, &mut self.deliveries);
         self.deliver();
         match ending {

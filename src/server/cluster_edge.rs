@@ -91,7 +91,7 @@ impl Server {
                 return;
             };
             if cluster.take_reclaim_due() {
-                cluster.reclaim(self.room.claimed_names(), Instant::now());
+                cluster.reclaim(self.chat.claimed_names(), Instant::now());
             }
             if cluster.events.is_empty() {
                 return;
@@ -100,7 +100,7 @@ impl Server {
             for event in events {
                 // Carried out event by event: a delivery to "everyone" means everyone in the room
                 // as that event left it, not as a later event (a join) leaves it.
-                self.room.handle(event, &mut self.deliveries);
+                self.chat.handle(event, &mut self.deliveries);
                 self.deliver();
             }
         }

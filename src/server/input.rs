@@ -23,10 +23,10 @@ use log::info;
 
 use super::Server;
 use super::close::Ending;
+use crate::chat::Event;
 use crate::connection::{Input, State, Transport};
 use crate::line_reader::Piece;
 use crate::protocol;
-use crate::room::Event;
 
 /// How much one connection may have read from it in one pass of the loop. A client that sends a lot
 /// gets this much attention, then waits for the next pass while everyone else is served (and the
@@ -180,7 +180,7 @@ impl Server {
     pub(super) fn line(&mut self, key: usize, text: &str) {
         self.spend_token(key);
         let before = self.pass.deliveries;
-        self.room
+        self.chat
             .handle(Event::Line { id: key, text }, &mut self.deliveries);
         self.deliver();
         self.pass.lines += 1;
@@ -199,7 +199,7 @@ impl Server {
     }
 
     fn spend_token(&mut self, key: usize) {
-        if self.flood.is_on() && self.room.has_joined(key) {
+        if self.flood.is_on() && self.chat.has_joined(key) {
             let conn = &mut self.connections[key];
             self.flood.take(&mut conn.bucket, Instant::now());
         }
@@ -215,7 +215,7 @@ impl Server {
         if !conn.is_open() {
             return ControlFlow::Break(());
         }
-        if self.room.is_waiting(key) {
+        if self.chat.is_waiting(key) {
             conn.input = Input::AwaitingCluster;
             self.awaiting.push(key);
             return ControlFlow::Break(());
@@ -324,7 +324,7 @@ impl Server {
             let key = self.awaiting[i];
             let waiting = match self.connections.get_mut(key) {
                 Some(conn) if conn.input == Input::AwaitingCluster && conn.is_open() => {
-                    if self.room.is_waiting(key) {
+                    if self.chat.is_waiting(key) {
                         true
                     } else {
                         conn.input = Input::Reading;

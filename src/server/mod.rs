@@ -22,7 +22,7 @@
 //!    the first of it has passed;
 //! 6. closed connections are removed from the slab.
 //!
-//! The loop only moves bytes. What the bytes mean is decided by the chat core ([`Room`]), which gets
+//! The loop only moves bytes. What the bytes mean is decided by the chat core ([`Chat`]), which gets
 //! [`Event`]s and answers with [`Delivery`]s that `output.rs` carries out.
 
 use std::collections::{HashMap, VecDeque};
@@ -38,12 +38,12 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::chat::{Chat, ChatConfig, Delivery, Event};
 use crate::cluster::{self, Cluster};
 use crate::config::{self, Config, Web};
 use crate::connection::{Connection, Transport};
 use crate::flood::FloodLimit;
 use crate::host_limit::HostLimit;
-use crate::room::{Delivery, Event, Room, RoomConfig};
 use crate::socket;
 
 mod accept;
@@ -118,9 +118,9 @@ pub struct Server {
     poll: Poll,
     listeners: Vec<(TcpListener, Face)>,
     /// Every connection, by slab key. The key is also the connection's `mio::Token` and its
-    /// [`ClientId`](crate::room::ClientId) in the room.
+    /// [`ClientId`](crate::chat::ClientId) in the room.
     connections: Slab<Connection>,
-    room: Room,
+    chat: Chat,
     config: Config,
     /// Open chat connections (TCP and WebSocket): the ones counted against `--max-clients`.
     clients: usize,
@@ -249,7 +249,7 @@ impl Server {
             poll.registry()
                 .register(listener, token, Interest::READABLE)?;
         }
-        let room = Room::new(RoomConfig {
+        let chat = Chat::new(ChatConfig {
             history: config.history as usize,
             name_timeout: config.name_timeout(),
             announce_limit: config.announce_limit as usize,
@@ -270,7 +270,7 @@ impl Server {
             poll,
             listeners,
             connections: Slab::with_capacity(config.max_clients as usize),
-            room,
+            chat,
             clients: 0,
             closing: 0,
             requests: 0,
@@ -430,7 +430,7 @@ impl Server {
         if self.stop_signal.load(Ordering::Relaxed) && self.shutdown_deadline.is_none() {
             self.begin_shutdown(now);
         }
-        self.room.handle(Event::Tick { now }, &mut self.deliveries);
+        self.chat.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
         self.cluster_tick(now);
         let (mut expired, mut slow_requests) = (Vec::new(), Vec::new());
@@ -466,7 +466,7 @@ impl Server {
         }
         self.accept_paused = false;
         self.shutdown_deadline = Some(now + self.config.grace());
-        self.room.handle(Event::Shutdown, &mut self.deliveries);
+        self.chat.handle(Event::Shutdown, &mut self.deliveries);
         self.deliver();
         if let Some(cluster) = &mut self.cluster {
             cluster.bye(now);

@@ -13,9 +13,9 @@ use log::warn;
 use super::Server;
 use super::close::Ending;
 use super::framing::Framed;
+use crate::chat::{ClientId, Delivery};
 use crate::connection::{Output, State, Transport};
 use crate::protocol;
-use crate::room::{ClientId, Delivery};
 use crate::websocket;
 
 impl Server {
@@ -52,7 +52,7 @@ impl Server {
         let mut framed = Framed::new(line);
         // The room is borrowed while we list its members, and queueing needs the whole server.
         let mut recipients = std::mem::take(&mut self.recipients);
-        recipients.extend(self.room.members().filter(|&id| Some(id) != except));
+        recipients.extend(self.chat.members().filter(|&id| Some(id) != except));
         self.pass.deliveries += recipients.len();
         for id in recipients.drain(..) {
             let Some(conn) = self.connections.get(id) else {

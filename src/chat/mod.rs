@@ -1,8 +1,8 @@
 //! The chat core: names, commands, history, and who receives what.
 //!
-//! A [`Room`] knows nothing of sockets, framing or where an event came from. The edge that owns the
+//! A [`Chat`] knows nothing of sockets, framing or where an event came from. The edge that owns the
 //! connections (the TCP and WebSocket loop in `server/`) turns what happens into an [`Event`], hands
-//! it to [`Room::handle`], and carries out the [`Delivery`]s it gets back. That keeps every rule of
+//! it to [`Chat::handle`], and carries out the [`Delivery`]s it gets back. That keeps every rule of
 //! the chat in plain data in, plain data out, tested below without any I/O.
 //!
 //! Time is an input too: the room never reads the clock, it is told `now` in [`Event::Connect`] and
@@ -42,7 +42,7 @@ pub enum Event<'a> {
     /// timeout to give a name.
     Connect { id: ClientId, now: Instant },
     /// One complete line of text from a connection, without its terminator. It may still hold any
-    /// character at all; the room cleans it (see [`text::clean`]). While [`Room::is_waiting`] is true
+    /// character at all; the room cleans it (see [`text::clean`]). While [`Chat::is_waiting`] is true
     /// for a connection, the edge holds its lines back and hands them over once it is not.
     Line { id: ClientId, text: &'a str },
     /// The connection is gone, or the edge is closing it for its own reasons (`reason` is shown to
@@ -85,7 +85,7 @@ pub enum Delivery {
 
 /// The room's settings.
 #[derive(Debug, Clone)]
-pub struct RoomConfig {
+pub struct ChatConfig {
     /// How many chat lines a newcomer is shown on joining; 0 turns history off.
     pub history: usize,
     /// How long a connection may take to give a valid name.
@@ -171,8 +171,8 @@ impl Clients {
 }
 
 /// The state of one chat room: who is connected, under which names, and the recent lines.
-pub struct Room {
-    config: RoomConfig,
+pub struct Chat {
+    config: ChatConfig,
     clients: Clients,
     /// Joined users by name, so that names are unique without regard to case.
     names: NameIndex,
@@ -196,9 +196,9 @@ pub struct Room {
     listed: HashMap<ClientId, Instant>,
 }
 
-impl Room {
-    pub fn new(config: RoomConfig) -> Room {
-        Room {
+impl Chat {
+    pub fn new(config: ChatConfig) -> Chat {
+        Chat {
             history: VecDeque::with_capacity(config.history),
             clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
@@ -375,7 +375,7 @@ impl Room {
         }
     }
 
-    /// Whether the room is over `--announce-limit` users (see [`RoomConfig::announce_limit`]).
+    /// Whether the room is over `--announce-limit` users (see [`ChatConfig::announce_limit`]).
     fn is_big(&self) -> bool {
         self.online() > self.config.announce_limit
     }
@@ -645,13 +645,13 @@ mod tests {
 
     /// A room and a clock, with helpers that return what one event delivered.
     struct Fixture {
-        room: Room,
+        room: Chat,
         now: Instant,
     }
 
     impl Fixture {
         fn new(history: usize) -> Fixture {
-            let config = RoomConfig {
+            let config = ChatConfig {
                 history,
                 name_timeout: Duration::from_secs(60),
                 announce_limit: 3,
@@ -659,7 +659,7 @@ mod tests {
                 ids: 0,
             };
             Fixture {
-                room: Room::new(config),
+                room: Chat::new(config),
                 now: Instant::now(),
             }
         }

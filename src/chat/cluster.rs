@@ -19,7 +19,7 @@ use std::mem;
 
 use log::warn;
 
-use super::{Client, ClientId, Clients, Delivery, Room, to};
+use super::{Chat, Client, ClientId, Clients, Delivery, to};
 use crate::protocol;
 use crate::text::name_key;
 
@@ -315,14 +315,14 @@ impl ClusterState {
     }
 
     /// A connection went while its name was being claimed. The answer will find no claim with its
-    /// ticket; the name is released then if Redis said yes (see `Room::orphan_answered`).
+    /// ticket; the name is released then if Redis said yes (see `Chat::orphan_answered`).
     pub(super) fn claim_abandoned(&mut self, id: ClientId, claim: &Claim) {
         self.orphan(claim.ticket, &claim.name);
         self.claiming.retain(|&c| c != id);
     }
 }
 
-impl Room {
+impl Chat {
     /// `name` is free as far as this node knows: reserve it and ask the cluster.
     pub(super) fn claim(&mut self, id: ClientId, name: &str, out: &mut Vec<Delivery>) {
         let Some(cluster) = &mut self.cluster else {
@@ -664,11 +664,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::room::{Event, RoomConfig};
+    use crate::chat::{ChatConfig, Event};
 
     /// A room that is one node of a cluster whose link is up.
-    fn room() -> Room {
-        let mut room = Room::new(RoomConfig {
+    fn room() -> Chat {
+        let mut room = Chat::new(ChatConfig {
             history: 3,
             name_timeout: Duration::from_secs(60),
             announce_limit: 100,
@@ -679,7 +679,7 @@ mod tests {
         room
     }
 
-    fn handle(room: &mut Room, event: Event<'_>) -> Vec<Delivery> {
+    fn handle(room: &mut Chat, event: Event<'_>) -> Vec<Delivery> {
         let mut out = Vec::new();
         room.handle(event, &mut out);
         out
@@ -690,7 +690,7 @@ mod tests {
     }
 
     /// Connects `id` and gives `name`, returning the claim's ticket.
-    fn ask(room: &mut Room, id: ClientId, name: &str) -> u64 {
+    fn ask(room: &mut Chat, id: ClientId, name: &str) -> u64 {
         connect(room, id);
         let out = handle(room, line(id, name));
         assert!(room.is_waiting(id));
@@ -705,7 +705,7 @@ mod tests {
     }
 
     /// Connects `id` and has Redis say yes to `name` at once, in a cluster without lines yet.
-    fn joined(room: &mut Room, id: ClientId, name: &str) {
+    fn joined(room: &mut Chat, id: ClientId, name: &str) {
         let ticket = ask(room, id, name);
         answer(room, id, ticket, joined_as(name, 0, vec![]));
         assert!(!room.is_waiting(id));
@@ -718,7 +718,7 @@ mod tests {
     }
 
     /// Redis's answer to the request `ticket` of connection `id`.
-    fn answer(room: &mut Room, id: ClientId, ticket: u64, answer: Answer) -> Vec<Delivery> {
+    fn answer(room: &mut Chat, id: ClientId, ticket: u64, answer: Answer) -> Vec<Delivery> {
         handle(room, Event::Answer { id, ticket, answer })
     }
 
@@ -731,16 +731,16 @@ mod tests {
             .collect()
     }
 
-    fn remote(room: &mut Room, remote: Remote) -> Vec<Delivery> {
+    fn remote(room: &mut Chat, remote: Remote) -> Vec<Delivery> {
         handle(room, Event::Remote(remote))
     }
 
-    fn remote_line(room: &mut Room, seq: u64, line: &str) -> Vec<Delivery> {
+    fn remote_line(room: &mut Chat, seq: u64, line: &str) -> Vec<Delivery> {
         let line = line.to_string();
         remote(room, Remote::Line { seq, line })
     }
 
-    fn connect(room: &mut Room, id: ClientId) -> Vec<Delivery> {
+    fn connect(room: &mut Chat, id: ClientId) -> Vec<Delivery> {
         handle(
             room,
             Event::Connect {
