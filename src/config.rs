@@ -51,7 +51,20 @@ pub struct Config {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_queue: u64,
 
-    /// How many recent chat lines a newcomer is shown; 0 turns history off.
+    /// The room every user is in once named; it always exists. A room's name is # and 1 to 32
+    /// letters, digits, '_', '-' or '.'.
+    #[arg(long, value_name = "#ROOM", default_value = "#general", value_parser = parse_room)]
+    pub default_room: String,
+
+    /// Most rooms on the server, the default one included.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_rooms: u32,
+
+    /// Most rooms one user may be in at once.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_rooms_per_user: u32,
+
+    /// How many recent chat lines a newcomer to a room is shown (per room); 0 turns history off.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(..=100_000))]
     pub history: u32,
 
@@ -124,6 +137,15 @@ pub struct Config {
     /// How long a new connection has to give a name, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,
+}
+
+/// `--default-room`: a valid room name.
+fn parse_room(text: &str) -> Result<String, String> {
+    if crate::chat::is_room_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("a room name is # and 1 to 32 letters, digits, '_', '-' or '.'".to_string())
+    }
 }
 
 /// `--flood-rate`: 0 (off), or a rate from one line in 1000 s to a million lines a second.

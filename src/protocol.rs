@@ -10,6 +10,7 @@
 //! | server notice         | `*** text`                            |
 //! | private message       | `[ana -> you] text`, `[you -> bea] text` |
 //! | error, only to you    | `! text`                              |
+//! | another of your rooms | `#room ` and a line of a class above  |
 //!
 //! Lines are built without their terminator; the edge that sends them adds the framing (`\n` on TCP).
 
@@ -97,8 +98,81 @@ pub fn renamed(old: &str, new: &str) -> String {
     format!("*** {old} is now {new}")
 }
 
+/// A line about `room`, which is not the recipient's current room: `#dev <bea> hi`.
+pub fn in_room(room: &str, line: &str) -> String {
+    let mut prefixed = String::with_capacity(room.len() + line.len() + 2);
+    for part in [room, " ", line] {
+        prefixed.push_str(part);
+    }
+    prefixed
+}
+
+pub fn you_joined(room: &str) -> String {
+    format!("*** you joined {room}")
+}
+
+/// `/join` of a room one is in already: it only becomes current.
+pub fn now_talking(room: &str) -> String {
+    format!("*** now talking in {room}")
+}
+
+pub fn you_left(room: &str) -> String {
+    format!("*** you left {room}")
+}
+
+/// After `/part` of the last room one was in.
+pub const NO_ROOM_LEFT: &str = "*** you are in no room; /join #ROOM to talk";
+
+pub fn topic(text: &str) -> String {
+    format!("*** topic: {text}")
+}
+
+pub const NO_TOPIC: &str = "*** no topic; /topic TEXT sets one";
+
+pub fn topic_set(name: &str, text: &str) -> String {
+    format!("*** {name} set the topic: {text}")
+}
+
+/// `/rooms`: `(name, members, mark)` in the order to show; `mark` is `current`, `joined` or empty.
+pub fn rooms(rooms: &[(&str, usize, &str)]) -> String {
+    let mut line = format!("*** rooms ({}):", rooms.len());
+    for (i, (name, members, mark)) in rooms.iter().enumerate() {
+        line.push_str(if i == 0 { " " } else { ", " });
+        line.push_str(name);
+        match *mark {
+            "" => line.push_str(&format!(" ({members})")),
+            mark => line.push_str(&format!(" ({members}, {mark})")),
+        }
+    }
+    line
+}
+
+pub const IN_NO_ROOM: &str = "! you are in no room; /join #ROOM";
+pub const BAD_ROOM_NAME: &str = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
+/// On a cluster, only the default room exists (rooms across nodes are not built yet).
+pub const ROOMS_NOT_ON_CLUSTER: &str =
+    "! on a cluster there is only the default room, and no topic, for now";
+
+pub fn too_many_rooms_for_you(max: usize) -> String {
+    format!("! you are in {max} rooms, the most allowed; /part one first")
+}
+
+pub fn too_many_rooms(max: usize) -> String {
+    format!("! the server has {max} rooms, the most allowed")
+}
+
+pub fn no_such_room(room: &str) -> String {
+    format!("! no such room: {room}")
+}
+
+pub fn not_in_room(room: &str) -> String {
+    format!("! you are not in {room}")
+}
+
 /// The reasons shown in `*** ana left (REASON)` when the user gave none.
 pub const REASON_QUIT: &str = "quit";
+/// `/part` without a reason.
+pub const REASON_PART: &str = "parted";
 pub const REASON_LOST: &str = "connection lost";
 pub const REASON_SLOW: &str = "too slow";
 /// A user disconnected by flood control (see `flood.rs`).
@@ -121,7 +195,11 @@ pub const SHUTTING_DOWN: &str = "*** server shutting down";
 
 pub const HELP: &[&str] = &[
     "*** commands:",
-    "***   /list             who is online (also /users, /who, /listar)",
+    "***   /list [#ROOM]     who is in the room (also /users, /who, /listar)",
+    "***   /join #ROOM       join a room, or talk in one you are in",
+    "***   /part [#ROOM]     leave a room (the one you talk in)",
+    "***   /rooms            every room",
+    "***   /topic [TEXT]     show or set the room's topic",
     "***   /name NEW         change your name",
     "***   /me ACTION        say what you are doing: * ana waves",
     "***   /msg NAME TEXT    private message to NAME",

@@ -90,9 +90,11 @@ fn help_lists_the_commands() {
     let mut ana = server.join("ana");
     ana.send("/help");
     ana.expect("*** commands:");
-    let rest: Vec<String> = (0..7).map(|_| ana.line()).collect();
+    let rest: Vec<String> = (0..11).map(|_| ana.line()).collect();
     assert!(rest.iter().all(|l| l.starts_with("***   /")), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("/msg NAME TEXT")));
+    assert!(rest.iter().any(|l| l.contains("/join #ROOM")));
+    assert!(ana.lines_before_sync().is_empty());
 }
 
 #[test]

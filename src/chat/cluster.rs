@@ -518,7 +518,12 @@ impl Chat {
                 cluster.remote.insert(name_key(&new), new.clone());
                 if known {
                     let line = protocol::renamed(&old, &new);
-                    out.push(Delivery::Everyone { except: None, line });
+                    let room = self.rooms.default_room();
+                    out.push(Delivery::Room {
+                        room,
+                        except: None,
+                        line,
+                    });
                 } else {
                     // Its join was missed (the link was down): it is news here.
                     self.announce(protocol::joined(&new), true, out);
@@ -528,7 +533,12 @@ impl Chat {
             // separate event: the line is delivered first, to the users joined before it.
             Remote::Line { seq, line } => {
                 cluster.keep(&mut self.clients, Some(seq), &line);
-                out.push(Delivery::Everyone { except: None, line });
+                let room = self.rooms.default_room();
+                out.push(Delivery::Room {
+                    room,
+                    except: None,
+                    line,
+                });
             }
             Remote::Seen { seq } => self.seen(seq, out),
             Remote::Private {
@@ -672,6 +682,9 @@ mod tests {
             history: 3,
             name_timeout: Duration::from_secs(60),
             announce_limit: 100,
+            default_room: "#general".to_string(),
+            max_rooms: 4,
+            max_rooms_per_user: 3,
             cluster: true,
             ids: 0,
         });
@@ -823,7 +836,8 @@ mod tests {
         let out = remote(&mut room, Remote::Joined { name: "Bea".into() });
         assert_eq!(
             out,
-            [Delivery::Everyone {
+            [Delivery::Room {
+                room: 0,
                 except: None,
                 line: "*** Bea joined".into()
             }]
@@ -853,7 +867,8 @@ mod tests {
         );
         assert_eq!(
             out,
-            [Delivery::Everyone {
+            [Delivery::Room {
+                room: 0,
                 except: None,
                 line: "*** Bea left (node lost)".into()
             }]
@@ -885,7 +900,8 @@ mod tests {
         let out = handle(&mut room, line(1, "hello"));
         assert_eq!(
             out,
-            [Delivery::Everyone {
+            [Delivery::Room {
+                room: 0,
                 except: Some(1),
                 line: "<ana> hello".into()
             }]
@@ -909,11 +925,13 @@ mod tests {
         assert_eq!(
             out,
             [
-                Delivery::Everyone {
+                Delivery::Room {
+                    room: 0,
                     except: None,
                     line: "*** dan joined".into()
                 },
-                Delivery::Everyone {
+                Delivery::Room {
+                    room: 0,
                     except: None,
                     line: "*** bea left (while the cluster link was down)".into()
                 },

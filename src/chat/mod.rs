@@ -8,12 +8,16 @@
 //! Time is an input too: the room never reads the clock, it is told `now` in [`Event::Connect`] and
 //! [`Event::Tick`], so the name timeout is tested without waiting.
 //!
-//! A room can be one node of a cluster (`cluster.rs` in this folder): then some of its users are on
+//! The chat has rooms (`rooms.rs`): every user is in the default room once named, and may join
+//! others. A line to a room is a [`Delivery::Room`]: the edge asks [`Chat::room_recipients`] who gets
+//! it, and whether each gets it with the room's name in front (a room that is not their current one).
+//!
+//! A chat can be one node of a cluster (`cluster.rs` in this folder): then some of its users are on
 //! other nodes, names are claimed across the cluster before a join is confirmed, and chat lines also
 //! go out as [`Request`]s. The cluster is still only events in and deliveries out: what another node
 //! did arrives as [`Event::Remote`], Redis's answers as [`Event::Answer`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
@@ -24,10 +28,14 @@ use crate::text::{self, check_name, folded, name_key};
 
 mod cluster;
 mod names;
+mod rooms;
 
 pub use cluster::{Answer, Remote, Request};
 use cluster::{ClusterState, Wait};
 use names::NameIndex;
+pub use rooms::RoomId;
+pub use rooms::is_room_name;
+use rooms::{RoomList, Rooms};
 
 /// Names one connection for as long as it is in the room. The edge picks the number (the TCP loop
 /// uses the connection's slab key) and must not reuse it before it has sent [`Event::Disconnect`] or
@@ -71,7 +79,15 @@ pub enum Event<'a> {
 pub enum Delivery {
     /// One line to one connection.
     To { id: ClientId, line: String },
-    /// One line to every user who has joined, except `except`.
+    /// One line to every member of a room, except `except`. Members whose current room it is not get
+    /// it with the room's name in front (see [`Chat::room_recipients`]).
+    Room {
+        room: RoomId,
+        except: Option<ClientId>,
+        line: String,
+    },
+    /// One line about the server itself to every user who has joined, whatever their rooms, except
+    /// `except` (the cluster link lost or back).
     Everyone {
         except: Option<ClientId>,
         line: String,
@@ -98,6 +114,12 @@ pub struct ChatConfig {
     /// The room is one node of a cluster: names are claimed through [`Request`]s, and the room starts
     /// with the link down until [`Event::ClusterUp`].
     pub cluster: bool,
+    /// The room every user is in once named, which always exists (`--default-room`, `#general`).
+    pub default_room: String,
+    /// Most rooms on the server, the default one included (`--max-rooms`).
+    pub max_rooms: usize,
+    /// Most rooms one user may be in at once (`--max-rooms-per-user`).
+    pub max_rooms_per_user: usize,
     /// The ids the edge uses are below this (0 if unknown). The room's vector of clients is reserved
     /// for them once, as the server's slab is: it never grows by doubling (which leaves the old copy
     /// behind in the heap), and only the pages of ids in use are ever touched.
@@ -116,11 +138,13 @@ enum Client {
     /// A valid name is being claimed across the cluster (see `cluster.rs`). Boxed: this state lasts
     /// a round trip to Redis, and an unboxed one would make every user's entry twice as large.
     Claiming(Box<cluster::Claim>),
-    /// In the room under this name.
+    /// Joined under this name.
     Joined {
         /// Inline up to 24 bytes (nearly every name): no allocation of its own, and copied cheaply
         /// when handling a line needs it beside a mutable room.
         name: CompactString,
+        /// The rooms they are in, and their current one.
+        rooms: RoomList,
     },
 }
 
@@ -149,7 +173,7 @@ impl Clients {
     /// The name of a joined user; empty for anyone else.
     fn name(&self, id: ClientId) -> &str {
         match self.get(&id) {
-            Some(Client::Joined { name }) => name,
+            Some(Client::Joined { name, .. }) => name,
             _ => "",
         }
     }
@@ -176,19 +200,15 @@ pub struct Chat {
     clients: Clients,
     /// Joined users by name, so that names are unique without regard to case.
     names: NameIndex,
-    /// The last `config.history` chat and action lines, oldest first. (In a cluster, history is kept
-    /// in Redis instead, and comes with the answer to a join.)
-    history: VecDeque<String>,
+    /// Every room, with its members, topic and history. (In a cluster, the default room's history is
+    /// kept in Redis instead, and comes with the answer to a join.)
+    rooms: Rooms,
     /// The ids of connections still giving a name (the deadline is in `Client::Naming`). Each tick
     /// drops those that have joined or left, so this holds only the few naming right now, not an entry
     /// per user for a minute after a crowd joins.
     naming: Vec<ClientId>,
     /// The latest time the room was told (by [`Event::Connect`] or [`Event::Tick`]).
     clock: Instant,
-    /// Joins and leaves in a big room not yet announced, and when the next summary may go out.
-    joins_untold: usize,
-    leaves_untold: usize,
-    next_summary: Instant,
     /// The users of other nodes and the requests under way, when the room is one node of a cluster.
     cluster: Option<ClusterState>,
     /// In a big room, when each user who asked in the last [`LIST_INTERVAL`] last had `/list`. Kept
@@ -198,8 +218,9 @@ pub struct Chat {
 
 impl Chat {
     pub fn new(config: ChatConfig) -> Chat {
+        let now = Instant::now();
         Chat {
-            history: VecDeque::with_capacity(config.history),
+            rooms: Rooms::new(&config.default_room, now),
             clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
             listed: HashMap::new(),
@@ -207,10 +228,7 @@ impl Chat {
 
             names: NameIndex::new(),
             naming: Vec::new(),
-            clock: Instant::now(),
-            joins_untold: 0,
-            leaves_untold: 0,
-            next_summary: Instant::now(),
+            clock: now,
         }
     }
 
@@ -254,6 +272,46 @@ impl Chat {
             Some(cluster) => {
                 cluster.is_waiting(id) || matches!(self.clients.get(&id), Some(Client::Claiming(_)))
             }
+        }
+    }
+
+    /// Calls `each` for every member of `room` but `except`, saying whether that member gets the
+    /// room's lines with the room's name in front: those whose current room it is not. When it is
+    /// everyone's current room (nearly always: one room, or people who stay in theirs), nobody's
+    /// current room is even looked up.
+    pub fn room_recipients(
+        &self,
+        room: RoomId,
+        except: Option<ClientId>,
+        mut each: impl FnMut(ClientId, bool),
+    ) {
+        if !self.rooms.exists(room) {
+            return;
+        }
+        let chat_room = self.rooms.get(room);
+        let all_current = chat_room.current_of == chat_room.members.len();
+        for &member in &chat_room.members {
+            let id = member as ClientId;
+            if Some(id) != except {
+                each(id, !all_current && self.current_room(id) != Some(room));
+            }
+        }
+    }
+
+    /// The name of `room`, `#` included.
+    pub fn room_name(&self, room: RoomId) -> &str {
+        if self.rooms.exists(room) {
+            &self.rooms.get(room).name
+        } else {
+            ""
+        }
+    }
+
+    /// The current room of user `id`, if it has joined and is in a room.
+    fn current_room(&self, id: ClientId) -> Option<RoomId> {
+        match self.clients.get(&id) {
+            Some(Client::Joined { rooms, .. }) => rooms.current(),
+            _ => None,
         }
     }
 
@@ -333,7 +391,8 @@ impl Chat {
         if self.cluster.is_some() {
             return self.claim(id, name, out);
         }
-        let history = self.history.iter().cloned().collect();
+        let default = self.rooms.default_room();
+        let history = self.rooms.get(default).history.iter().cloned().collect();
         self.welcome(id, name, history, Vec::new(), out);
     }
 
@@ -347,37 +406,67 @@ impl Chat {
         live: Vec<String>,
         out: &mut Vec<Delivery>,
     ) {
+        let room = self.rooms.default_room();
         self.clients.insert(
             id,
             Client::Joined {
                 name: CompactString::new(name),
+                rooms: RoomList::One(room),
             },
         );
         self.names
             .insert(id, name, |other| self.clients.name(other));
         info!("#{id} joined as {name}");
         to(out, id, protocol::you_are(name));
+        self.enter(id, name, room, history, out);
+        for line in live {
+            to(out, id, line);
+        }
+    }
+
+    /// `id` (already counted as a member of `room`) has entered it: it hears the topic, the history
+    /// and who is there, and the others hear of it.
+    fn enter(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        room: RoomId,
+        history: Vec<String>,
+        out: &mut Vec<Delivery>,
+    ) {
+        self.rooms.add(room, id);
+        self.rooms.get_mut(room).current_of += 1;
+        if let Some(topic) = &self.rooms.get(room).topic {
+            to(out, id, protocol::topic(topic));
+        }
         if !history.is_empty() {
             to(out, id, protocol::history_header(history.len()));
             for line in history {
                 to(out, id, line);
             }
         }
-        if self.is_big() {
-            to(out, id, protocol::online_count(self.online()));
-            self.joins_untold += 1;
+        if self.is_big(room) {
+            to(out, id, protocol::online_count(self.members_of(room)));
+            self.rooms.get_mut(room).joins_untold += 1;
         } else {
-            to(out, id, self.online_line());
-            everyone_but(out, id, protocol::joined(name));
-        }
-        for line in live {
-            to(out, id, line);
+            to(out, id, self.online_line(room));
+            room_but(out, room, id, protocol::joined(name));
         }
     }
 
-    /// Whether the room is over `--announce-limit` users (see [`ChatConfig::announce_limit`]).
-    fn is_big(&self) -> bool {
-        self.online() > self.config.announce_limit
+    /// How many are in `room`: its local members, and in a cluster, for the default room, the users
+    /// of the other nodes.
+    fn members_of(&self, room: RoomId) -> usize {
+        let remote = match &self.cluster {
+            Some(cluster) if room == self.rooms.default_room() => cluster.remote_users(),
+            _ => 0,
+        };
+        self.rooms.get(room).members.len() + remote
+    }
+
+    /// Whether `room` is over `--announce-limit` users (see [`ChatConfig::announce_limit`]).
+    fn is_big(&self, room: RoomId) -> bool {
+        self.members_of(room) > self.config.announce_limit
     }
 
     /// Checks that `name` is valid and not in use by anyone but `owner`, here or on another node,
@@ -411,7 +500,11 @@ impl Chat {
                     to(out, id, *line);
                 }
             }
-            "list" | "users" | "who" | "listar" => self.list(id, out),
+            "list" | "users" | "who" | "listar" => self.list(id, rest, out),
+            "join" => self.join(id, name, rest, out),
+            "part" => self.part(id, name, rest, out),
+            "rooms" => self.list_rooms(id, out),
+            "topic" => self.topic(id, name, rest, out),
             "name" | "nick" => self.rename(id, name, rest, out),
             "me" if rest.is_empty() => to(out, id, protocol::usage("/me ACTION")),
             "me" => self.chat(id, protocol::action(name, rest), out),
@@ -433,15 +526,16 @@ impl Chat {
     /// A chat or action line: to everyone else, and into the history (or, in a cluster, to the other
     /// nodes, and through Redis into the cluster's history).
     fn chat(&mut self, id: ClientId, line: String, out: &mut Vec<Delivery>) {
+        let Some(room) = self.current_room(id) else {
+            return to(out, id, protocol::IN_NO_ROOM);
+        };
         if let Some(cluster) = &mut self.cluster {
             cluster.said(&mut self.clients, &line, out);
-        } else if self.config.history > 0 {
-            if self.history.len() == self.config.history {
-                self.history.pop_front();
-            }
-            self.history.push_back(line.clone());
+        } else {
+            let history = self.config.history;
+            self.rooms.get_mut(room).remember(&line, history);
         }
-        everyone_but(out, id, line);
+        room_but(out, room, id, line);
     }
 
     fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut Vec<Delivery>) {
@@ -470,7 +564,10 @@ impl Chat {
         self.names.insert(id, new, |other| self.clients.name(other));
         info!("#{id} {old} is now {new}");
         to(out, id, protocol::you_are(new));
-        everyone_but(out, id, protocol::renamed(old, new));
+        // Once in each of their rooms.
+        for &room in self.rooms_of(id) {
+            room_but(out, room, id, protocol::renamed(old, new));
+        }
     }
 
     fn private(&mut self, id: ClientId, from: &str, rest: &str, out: &mut Vec<Delivery>) {
@@ -501,22 +598,23 @@ impl Chat {
     }
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
-        let big = self.is_big();
         self.listed.remove(&id);
-        if let Some(Client::Joined { name }) = self.clients.get(&id) {
+        if let Some(Client::Joined { name, .. }) = self.clients.get(&id) {
             let name = name.clone();
             self.names.remove(&name, |other| self.clients.name(other));
         }
         match self.clients.remove(&id) {
-            Some(Client::Joined { name, .. }) => {
+            Some(Client::Joined { name, rooms }) => {
                 info!("#{id} {name} left ({reason})");
                 if let Some(cluster) = &mut self.cluster {
                     cluster.left(id, &name, reason, out);
                 }
-                if big {
-                    self.leaves_untold += 1;
-                } else {
-                    everyone_but(out, id, protocol::left(&name, reason));
+                // Announced once in each of their rooms.
+                if let Some(current) = rooms.current() {
+                    self.rooms.get_mut(current).current_of -= 1;
+                }
+                for &room in rooms.rooms() {
+                    self.left_room(id, &name, room, reason, out);
                 }
             }
             Some(Client::Claiming(claim)) => {
@@ -528,9 +626,199 @@ impl Chat {
         }
     }
 
-    /// `/list`; in a big room at most once per [`LIST_INTERVAL`] for each user.
-    fn list(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
-        if self.is_big() {
+    /// `id`, called `name`, is out of `room` (its room list already says so): the room forgets it
+    /// (and goes, if it was the last member of a room other than the default), and the others hear.
+    fn left_room(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        room: RoomId,
+        reason: &str,
+        out: &mut Vec<Delivery>,
+    ) {
+        let big = self.is_big(room);
+        self.rooms.remove(room, id);
+        if !self.rooms.exists(room) {
+            return; // It was the last one there.
+        }
+        if big {
+            self.rooms.get_mut(room).leaves_untold += 1;
+        } else {
+            room_but(out, room, id, protocol::left(name, reason));
+        }
+    }
+
+    /// The rooms user `id` is in.
+    fn rooms_of(&self, id: ClientId) -> &[RoomId] {
+        match self.clients.get(&id) {
+            Some(Client::Joined { rooms, .. }) => rooms.rooms(),
+            _ => &[],
+        }
+    }
+
+    /// Changes user `id`'s room list with `change`, keeping each room's count of members whose
+    /// current room it is.
+    fn change_rooms(&mut self, id: ClientId, change: impl FnOnce(&mut RoomList)) {
+        let Some(Client::Joined { rooms, .. }) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let before = rooms.current();
+        change(rooms);
+        let after = rooms.current();
+        if before != after {
+            if let Some(room) = before.filter(|&r| self.rooms.exists(r)) {
+                self.rooms.get_mut(room).current_of -= 1;
+            }
+            if let Some(room) = after {
+                self.rooms.get_mut(room).current_of += 1;
+            }
+        }
+    }
+
+    /// `/join #ROOM`: joins it (creating it if needed) and makes it current; or, if `id` is in it
+    /// already, only makes it current.
+    fn join(&mut self, id: ClientId, name: &str, rest: &str, out: &mut Vec<Delivery>) {
+        let Some(wanted) = rest.split_whitespace().next() else {
+            return to(out, id, protocol::usage("/join #ROOM"));
+        };
+        if !is_room_name(wanted) {
+            return to(out, id, protocol::BAD_ROOM_NAME);
+        }
+        let existing = self.rooms.find(wanted);
+        if let Some(room) = existing
+            && self.rooms_of(id).contains(&room)
+        {
+            self.change_rooms(id, |rooms| rooms.switch(room));
+            return to(out, id, protocol::now_talking(self.room_name(room)));
+        }
+        if self.cluster.is_some() && existing != Some(self.rooms.default_room()) {
+            return to(out, id, protocol::ROOMS_NOT_ON_CLUSTER);
+        }
+        let limit = self.config.max_rooms_per_user;
+        if self.rooms_of(id).len() >= limit {
+            return to(out, id, protocol::too_many_rooms_for_you(limit));
+        }
+        let room = match existing {
+            Some(room) => room,
+            None if self.rooms.len() >= self.config.max_rooms => {
+                return to(out, id, protocol::too_many_rooms(self.config.max_rooms));
+            }
+            None => {
+                let room = self.rooms.create(wanted, self.clock);
+                info!("{} created by #{id}", self.room_name(room));
+                room
+            }
+        };
+        // The room becomes current: `enter` counts this member in it, so the join itself must not.
+        if let Some(old) = self.current_room(id) {
+            self.rooms.get_mut(old).current_of -= 1;
+        }
+        if let Some(Client::Joined { rooms, .. }) = self.clients.get_mut(&id) {
+            rooms.join(room);
+        }
+        to(out, id, protocol::you_joined(self.room_name(room)));
+        let history = self.rooms.get(room).history.iter().cloned().collect();
+        self.enter(id, name, room, history, out);
+    }
+
+    /// `/part [#ROOM] [REASON]`: leaves the room (the current one by default).
+    fn part(&mut self, id: ClientId, name: &str, rest: &str, out: &mut Vec<Delivery>) {
+        let (target, reason) = match rest.split_once(char::is_whitespace) {
+            _ if !rest.starts_with('#') => (None, rest),
+            Some((room, reason)) => (Some(room), reason.trim()),
+            None => (Some(rest), ""),
+        };
+        let room = match target {
+            None => match self.current_room(id) {
+                Some(room) => room,
+                None => return to(out, id, protocol::IN_NO_ROOM),
+            },
+            Some(wanted) => match self.rooms.find(wanted) {
+                Some(room) if self.rooms_of(id).contains(&room) => room,
+                Some(_) => return to(out, id, protocol::not_in_room(wanted)),
+                None if is_room_name(wanted) => return to(out, id, protocol::no_such_room(wanted)),
+                None => return to(out, id, protocol::BAD_ROOM_NAME),
+            },
+        };
+        let was_current = self.current_room(id) == Some(room);
+        let room_name = self.room_name(room).to_string();
+        self.change_rooms(id, |rooms| rooms.part(room));
+        let reason = if reason.is_empty() {
+            protocol::REASON_PART
+        } else {
+            reason
+        };
+        info!("#{id} left {room_name} ({reason})");
+        to(out, id, protocol::you_left(&room_name));
+        self.left_room(id, name, room, reason, out);
+        if was_current {
+            match self.current_room(id) {
+                Some(now) => to(out, id, protocol::now_talking(self.room_name(now))),
+                None => to(out, id, protocol::NO_ROOM_LEFT),
+            }
+        }
+    }
+
+    /// `/rooms`: every room with its number of members, sorted, marking `id`'s own.
+    fn list_rooms(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
+        let mine = self.rooms_of(id);
+        let current = self.current_room(id);
+        let mut rooms: Vec<(&str, usize, &str)> = self
+            .rooms
+            .iter()
+            .map(|(room, chat_room)| {
+                let mark = if Some(room) == current {
+                    "current"
+                } else if mine.contains(&room) {
+                    "joined"
+                } else {
+                    ""
+                };
+                (chat_room.name.as_str(), self.members_of(room), mark)
+            })
+            .collect();
+        rooms.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
+        to(out, id, protocol::rooms(&rooms));
+    }
+
+    /// `/topic [TEXT]`: shows, or sets, the current room's topic.
+    fn topic(&mut self, id: ClientId, name: &str, text: &str, out: &mut Vec<Delivery>) {
+        let Some(room) = self.current_room(id) else {
+            return to(out, id, protocol::IN_NO_ROOM);
+        };
+        if text.is_empty() {
+            return match &self.rooms.get(room).topic {
+                Some(topic) => to(out, id, protocol::topic(topic)),
+                None => to(out, id, protocol::NO_TOPIC),
+            };
+        }
+        if self.cluster.is_some() {
+            return to(out, id, protocol::ROOMS_NOT_ON_CLUSTER);
+        }
+        self.rooms.get_mut(room).topic = Some(text.to_string());
+        info!("#{id} set the topic of {}", self.room_name(room));
+        out.push(Delivery::Room {
+            room,
+            except: None,
+            line: protocol::topic_set(name, text),
+        });
+    }
+
+    /// `/list [#ROOM]`; in a big room at most once per [`LIST_INTERVAL`] for each user.
+    fn list(&mut self, id: ClientId, rest: &str, out: &mut Vec<Delivery>) {
+        let current = self.current_room(id);
+        let room = match rest.split_whitespace().next() {
+            None => match current {
+                Some(room) => room,
+                None => return to(out, id, protocol::IN_NO_ROOM),
+            },
+            Some(wanted) => match self.rooms.find(wanted) {
+                Some(room) => room,
+                None if is_room_name(wanted) => return to(out, id, protocol::no_such_room(wanted)),
+                None => return to(out, id, protocol::BAD_ROOM_NAME),
+            },
+        };
+        if self.is_big(room) {
             let now = self.clock;
             if self
                 .listed
@@ -542,29 +830,50 @@ impl Chat {
             }
             self.listed.insert(id, now);
         }
-        to(out, id, self.online_line());
-    }
-
-    /// A join or leave to announce: at once in a small room, in the next summary in a big one.
-    fn announce(&mut self, line: String, joined: bool, out: &mut Vec<Delivery>) {
-        if !self.is_big() {
-            out.push(Delivery::Everyone { except: None, line });
-        } else if joined {
-            self.joins_untold += 1;
+        let line = self.online_line(room);
+        if Some(room) == current {
+            to(out, id, line);
         } else {
-            self.leaves_untold += 1;
+            to(out, id, protocol::in_room(self.room_name(room), &line));
         }
     }
 
-    /// In a big room, the joins and leaves of the last second as one line to everyone.
-    fn summarise(&mut self, now: Instant, out: &mut Vec<Delivery>) {
-        if (self.joins_untold, self.leaves_untold) == (0, 0) || now < self.next_summary {
-            return;
+    /// A join or leave of another node's user, in the default room (the one a cluster has): at once
+    /// in a small room, in the next summary in a big one.
+    fn announce(&mut self, line: String, joined: bool, out: &mut Vec<Delivery>) {
+        let room = self.rooms.default_room();
+        if !self.is_big(room) {
+            out.push(Delivery::Room {
+                room,
+                except: None,
+                line,
+            });
+        } else if joined {
+            self.rooms.get_mut(room).joins_untold += 1;
+        } else {
+            self.rooms.get_mut(room).leaves_untold += 1;
         }
-        let line = protocol::summary(self.joins_untold, self.leaves_untold);
-        out.push(Delivery::Everyone { except: None, line });
-        (self.joins_untold, self.leaves_untold) = (0, 0);
-        self.next_summary = now + SUMMARY_INTERVAL;
+    }
+
+    /// In each big room, the joins and leaves of the last second as one line to its members.
+    fn summarise(&mut self, now: Instant, out: &mut Vec<Delivery>) {
+        let due: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| (r.joins_untold, r.leaves_untold) != (0, 0) && now >= r.next_summary)
+            .map(|(room, _)| room)
+            .collect();
+        for room in due {
+            let chat_room = self.rooms.get_mut(room);
+            let line = protocol::summary(chat_room.joins_untold, chat_room.leaves_untold);
+            (chat_room.joins_untold, chat_room.leaves_untold) = (0, 0);
+            chat_room.next_summary = now + SUMMARY_INTERVAL;
+            out.push(Delivery::Room {
+                room,
+                except: None,
+                line,
+            });
+        }
     }
 
     fn expire_names(&mut self, now: Instant, out: &mut Vec<Delivery>) {
@@ -604,11 +913,17 @@ impl Chat {
         self.listed.clear();
     }
 
-    /// `*** online (N): ...`, names sorted without regard to case so the list reads the same for all.
-    /// In a cluster it names the users of every node.
-    fn online_line(&self) -> String {
-        let mut names: Vec<&str> = self.names.ids().map(|id| self.clients.name(id)).collect();
-        if let Some(cluster) = &self.cluster {
+    /// `*** online (N): ...` for `room`, names sorted without regard to case so the list reads the
+    /// same for all. In a cluster, the default room's names the users of every node.
+    fn online_line(&self, room: RoomId) -> String {
+        let members = &self.rooms.get(room).members;
+        let mut names: Vec<&str> = members
+            .iter()
+            .map(|&id| self.clients.name(id as ClientId))
+            .collect();
+        if let Some(cluster) = &self.cluster
+            && room == self.rooms.default_room()
+        {
             names.extend(cluster.remote_names());
         }
         names.sort_unstable_by(|a, b| folded(a).cmp(folded(b)).then_with(|| a.cmp(b)));
@@ -632,8 +947,10 @@ fn to(out: &mut Vec<Delivery>, id: ClientId, line: impl Into<String>) {
     });
 }
 
-fn everyone_but(out: &mut Vec<Delivery>, id: ClientId, line: String) {
-    out.push(Delivery::Everyone {
+/// A line to the members of `room` but `id`.
+fn room_but(out: &mut Vec<Delivery>, room: RoomId, id: ClientId, line: String) {
+    out.push(Delivery::Room {
+        room,
         except: Some(id),
         line,
     });
@@ -655,6 +972,9 @@ mod tests {
                 history,
                 name_timeout: Duration::from_secs(60),
                 announce_limit: 3,
+                default_room: "#general".to_string(),
+                max_rooms: 4,
+                max_rooms_per_user: 3,
                 cluster: false,
                 ids: 0,
             };
@@ -693,10 +1013,276 @@ mod tests {
     }
 
     fn all_but(id: ClientId, line: &str) -> Delivery {
-        Delivery::Everyone {
+        Delivery::Room {
+            room: 0,
             except: Some(id),
             line: line.to_string(),
         }
+    }
+
+    impl Fixture {
+        /// What `id` gets from `out`, as it would read it: a room's lines go to the members the chat
+        /// itself names, with the room's name in front where it is not `id`'s current room.
+        fn seen_by(&self, out: &[Delivery], id: ClientId) -> Vec<String> {
+            let mut seen = Vec::new();
+            for delivery in out {
+                match delivery {
+                    Delivery::To { id: to, line } if *to == id => seen.push(line.clone()),
+                    Delivery::Room { room, except, line } => {
+                        self.room
+                            .room_recipients(*room, *except, |member, prefixed| {
+                                if member == id {
+                                    seen.push(match prefixed {
+                                        true => protocol::in_room(self.room.room_name(*room), line),
+                                        false => line.clone(),
+                                    });
+                                }
+                            });
+                    }
+                    _ => {}
+                }
+            }
+            seen
+        }
+
+        /// `id` says `text`; returns what each of `ids` then gets.
+        fn says<const N: usize>(
+            &mut self,
+            id: ClientId,
+            text: &str,
+            ids: [ClientId; N],
+        ) -> [Vec<String>; N] {
+            let out = self.say(id, text);
+            ids.map(|other| self.seen_by(&out, other))
+        }
+    }
+
+    /// ana (1), bea (2) and carl (3) in #general; ana and bea also in #dev, which is current for them.
+    fn two_rooms() -> Fixture {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.join(2, "bea");
+        f.join(3, "carl");
+        f.say(1, "/join #dev");
+        f.say(2, "/join #Dev");
+        f
+    }
+
+    #[test]
+    fn a_join_creates_the_room_makes_it_current_and_lines_of_other_rooms_are_prefixed() {
+        let mut f = Fixture::new(20);
+        f.join(1, "ana");
+        f.join(2, "bea");
+        f.join(3, "carl");
+        let [ana, bea] = f.says(1, "/join #dev", [1, 2]);
+        assert_eq!(ana, ["*** you joined #dev", "*** online (1): ana"]);
+        assert!(bea.is_empty());
+        let [ana, bea, carl] = f.says(2, "/join #DEV", [1, 2, 3]);
+        assert_eq!(ana, ["*** bea joined"]);
+        assert_eq!(bea, ["*** you joined #dev", "*** online (2): ana, bea"]);
+        assert!(carl.is_empty());
+        // A line in #dev reaches its members only; one in #general is prefixed for those in #dev.
+        let [ana, carl] = f.says(2, "the build is green", [1, 3]);
+        assert_eq!(ana, ["<bea> the build is green"]);
+        assert!(carl.is_empty());
+        let [ana, bea] = f.says(3, "lunch?", [1, 2]);
+        assert_eq!(ana, ["#general <carl> lunch?"]);
+        assert_eq!(bea, ["#general <carl> lunch?"]);
+        let [ana] = f.says(2, "/me waves", [1]);
+        assert_eq!(ana, ["* bea waves"]);
+        // Joining a room one is in already only switches to it.
+        let [ana, bea] = f.says(1, "/join #general", [1, 2]);
+        assert_eq!(ana, ["*** now talking in #general"]);
+        assert!(bea.is_empty());
+        let [ana] = f.says(2, "still green", [1]);
+        assert_eq!(ana, ["#dev <bea> still green"]);
+        let [carl] = f.says(1, "yes, lunch", [3]);
+        assert_eq!(carl, ["<ana> yes, lunch"]);
+    }
+
+    #[test]
+    fn parting_moves_to_the_latest_room_left_and_then_to_none() {
+        let mut f = two_rooms();
+        let [ana, bea, carl] = f.says(1, "/part", [1, 2, 3]);
+        assert_eq!(ana, ["*** you left #dev", "*** now talking in #general"]);
+        assert_eq!(bea, ["*** ana left (parted)"]);
+        assert!(carl.is_empty());
+        let [ana, bea, carl] = f.says(1, "/part #GENERAL see you", [1, 2, 3]);
+        assert_eq!(
+            ana,
+            [
+                "*** you left #general",
+                "*** you are in no room; /join #ROOM to talk"
+            ]
+        );
+        assert_eq!(bea, ["#general *** ana left (see you)"]);
+        assert_eq!(carl, ["*** ana left (see you)"]);
+        let [ana, carl] = f.says(1, "anyone?", [1, 3]);
+        assert_eq!(ana, ["! you are in no room; /join #ROOM"]);
+        assert!(carl.is_empty());
+        assert_eq!(
+            f.says(1, "/part", [1])[0],
+            ["! you are in no room; /join #ROOM"]
+        );
+        assert_eq!(f.says(1, "/part #nope", [1])[0], ["! no such room: #nope"]);
+        assert_eq!(f.says(1, "/part #dev", [1])[0], ["! you are not in #dev"]);
+        assert_eq!(
+            f.says(1, "/list", [1])[0],
+            ["! you are in no room; /join #ROOM"]
+        );
+        // A private message needs no room.
+        assert_eq!(f.says(1, "/msg carl hi", [3])[0], ["[ana -> you] hi"]);
+    }
+
+    #[test]
+    fn a_room_goes_when_its_last_member_leaves_but_the_default_room_stays() {
+        let mut f = two_rooms();
+        f.say(1, "/part #dev");
+        f.say(2, "/part #dev");
+        assert_eq!(
+            f.says(3, "/rooms", [3])[0],
+            ["*** rooms (1): #general (3, current)"]
+        );
+        f.say(1, "/join #dev"); // A new #dev, with no memory of the old one.
+        f.say(1, "/part #general");
+        f.say(2, "/part #general");
+        f.say(3, "/part #general");
+        assert_eq!(
+            f.says(1, "/rooms", [1])[0],
+            ["*** rooms (2): #dev (1, current), #general (0)"]
+        );
+    }
+
+    #[test]
+    fn rooms_lists_every_room_marking_ones_own() {
+        let mut f = two_rooms();
+        f.say(3, "/join #random");
+        f.say(3, "/join #general");
+        assert_eq!(
+            f.says(1, "/rooms", [1])[0],
+            ["*** rooms (3): #dev (2, current), #general (3, joined), #random (1)"]
+        );
+    }
+
+    #[test]
+    fn the_topic_is_shown_set_for_all_and_shown_on_joining() {
+        let mut f = two_rooms();
+        assert_eq!(
+            f.says(1, "/topic", [1])[0],
+            ["*** no topic; /topic TEXT sets one"]
+        );
+        let [ana, bea, carl] = f.says(1, "/topic release on Friday", [1, 2, 3]);
+        assert_eq!(ana, ["*** ana set the topic: release on Friday"]);
+        assert_eq!(bea, ["*** ana set the topic: release on Friday"]);
+        assert!(carl.is_empty());
+        assert_eq!(
+            f.says(2, "/topic", [2])[0],
+            ["*** topic: release on Friday"]
+        );
+        let [carl] = f.says(3, "/join #dev", [3]);
+        assert_eq!(
+            carl,
+            [
+                "*** you joined #dev",
+                "*** topic: release on Friday",
+                "*** online (3): ana, bea, carl"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_room_has_its_own_history() {
+        let mut f = two_rooms();
+        f.say(1, "in dev");
+        f.say(3, "in general");
+        f.connect(4);
+        let out = f.say(4, "dan");
+        assert_eq!(
+            f.seen_by(&out, 4),
+            [
+                "*** you are dan",
+                "*** recent messages (1):",
+                "<carl> in general",
+                // (Four is a big room in this fixture: --announce-limit 3.)
+                "*** 4 online (/list to see them)"
+            ]
+        );
+        let [dan] = f.says(4, "/join #dev", [4]);
+        assert_eq!(
+            dan,
+            [
+                "*** you joined #dev",
+                "*** recent messages (1):",
+                "<ana> in dev",
+                "*** online (3): ana, bea, dan"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quit_and_a_rename_are_announced_once_in_each_room() {
+        let mut f = two_rooms();
+        f.say(3, "/join #dev"); // carl: in both, #dev current.
+        let [bea, carl] = f.says(1, "/name anita", [2, 3]);
+        assert_eq!(
+            bea,
+            ["#general *** ana is now anita", "*** ana is now anita"]
+        );
+        assert_eq!(
+            carl,
+            ["#general *** ana is now anita", "*** ana is now anita"]
+        );
+        let out = f.event(Event::Disconnect {
+            id: 1,
+            reason: "quit",
+        });
+        assert_eq!(
+            f.seen_by(&out, 3),
+            ["#general *** anita left (quit)", "*** anita left (quit)"]
+        );
+        // And the rooms counted it out.
+        assert_eq!(
+            f.says(3, "/rooms", [3])[0],
+            ["*** rooms (2): #dev (2, current), #general (2, joined)"]
+        );
+    }
+
+    #[test]
+    fn list_names_the_current_room_or_another() {
+        let mut f = two_rooms();
+        assert_eq!(f.says(1, "/list", [1])[0], ["*** online (2): ana, bea"]);
+        assert_eq!(
+            f.says(1, "/list #general", [1])[0],
+            ["#general *** online (3): ana, bea, carl"]
+        );
+        assert_eq!(
+            f.says(3, "/list #dev", [3])[0],
+            ["#dev *** online (2): ana, bea"]
+        );
+        assert_eq!(f.says(3, "/list #nope", [3])[0], ["! no such room: #nope"]);
+    }
+
+    #[test]
+    fn room_names_and_limits_are_checked() {
+        let mut f = Fixture::new(20); // At most 4 rooms, 3 per user.
+        f.join(1, "ana");
+        f.join(2, "bea");
+        let bad = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
+        assert_eq!(f.says(1, "/join dev", [1])[0], [bad]);
+        assert_eq!(f.says(1, "/join #a b", [1])[0][0], "*** you joined #a");
+        assert_eq!(f.says(1, "/join", [1])[0], ["! usage: /join #ROOM"]);
+        f.say(1, "/join #b");
+        assert_eq!(
+            f.says(1, "/join #c", [1])[0],
+            ["! you are in 3 rooms, the most allowed; /part one first"]
+        );
+        f.say(2, "/join #c");
+        assert_eq!(
+            f.says(2, "/join #d", [2])[0],
+            ["! the server has 4 rooms, the most allowed"]
+        );
+        // An existing room can still be joined when the server is full of rooms.
+        assert_eq!(f.says(2, "/join #A", [2])[0][0], "*** you joined #a");
     }
 
     #[test]
@@ -990,7 +1576,8 @@ mod tests {
         f.join(5, "e");
         assert!(f.event(Event::Disconnect { id: 2, reason: "x" }).is_empty());
         let now = f.now + Duration::from_millis(250);
-        let summary = Delivery::Everyone {
+        let summary = Delivery::Room {
+            room: 0,
             except: None,
             line: "*** 2 joined, 1 left".into(),
         };
@@ -1005,7 +1592,8 @@ mod tests {
             .is_empty()
         );
         let later = now + SUMMARY_INTERVAL;
-        let summary = Delivery::Everyone {
+        let summary = Delivery::Room {
+            room: 0,
             except: None,
             line: "*** 1 joined".into(),
         };

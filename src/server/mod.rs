@@ -154,6 +154,9 @@ pub struct Server {
     keys: Vec<usize>,
     /// The recipients of the broadcast being delivered (kept to reuse its memory).
     recipients: Vec<usize>,
+    /// The recipients of the room delivery being carried out, each with whether it gets the line
+    /// with the room's name in front (kept to reuse its memory).
+    room_recipients: Vec<(usize, bool)>,
     /// Keys of connections in the `Closed` state, removed at the end of the pass.
     closed: Vec<usize>,
     /// The buffer every `read` goes into; a connection keeps only what it has not handed out.
@@ -253,6 +256,9 @@ impl Server {
             history: config.history as usize,
             name_timeout: config.name_timeout(),
             announce_limit: config.announce_limit as usize,
+            default_room: config.default_room.clone(),
+            max_rooms: config.max_rooms as usize,
+            max_rooms_per_user: config.max_rooms_per_user as usize,
             cluster: config.cluster.is_some(),
             // Every connection has a slab key, refused ones and web requests included.
             ids: config.max_clients as usize + config.max_http as usize + REFUSING_MAX,
@@ -285,6 +291,7 @@ impl Server {
             pass: PassWork::default(),
             keys: Vec::new(),
             recipients: Vec::new(),
+            room_recipients: Vec::new(),
             closed: Vec::new(),
             scratch: vec![0; input::READ_CHUNK],
             spare_fd: File::open("/dev/null").ok(),

@@ -13,7 +13,7 @@ use log::warn;
 use super::Server;
 use super::close::Ending;
 use super::framing::Framed;
-use crate::chat::{ClientId, Delivery};
+use crate::chat::{ClientId, Delivery, RoomId};
 use crate::connection::{Output, State, Transport};
 use crate::protocol;
 use crate::websocket;
@@ -27,6 +27,9 @@ impl Server {
             for delivery in deliveries.drain(..) {
                 match delivery {
                     Delivery::To { id, line } => self.queue(id, line),
+                    Delivery::Room { room, except, line } => {
+                        self.deliver_to_room(room, except, line)
+                    }
                     Delivery::Everyone { except, line } => self.broadcast(except, line),
                     Delivery::Close { id } => self.begin_close(id),
                     Delivery::Cluster(request) => {
@@ -46,8 +49,38 @@ impl Server {
         }
     }
 
-    /// One line to every user in the room but `except`: framed once per transport, and each
-    /// recipient gets a copy of the same bytes.
+    /// One line to the members of a room but `except`: framed once per transport (and once more
+    /// with the room's name in front, if some get it so), and each recipient gets a copy of the same
+    /// bytes.
+    fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, line: String) {
+        // The chat is borrowed while it lists the members, and queueing needs the whole server.
+        let mut recipients = std::mem::take(&mut self.room_recipients);
+        self.chat.room_recipients(room, except, |id, prefixed| {
+            recipients.push((id, prefixed));
+        });
+        self.pass.deliveries += recipients.len();
+        let mut prefixed = recipients
+            .iter()
+            .any(|&(_, prefixed)| prefixed)
+            .then(|| Framed::new(protocol::in_room(self.chat.room_name(room), &line)));
+        let mut plain = Framed::new(line);
+        for (id, in_front) in recipients.drain(..) {
+            let Some(conn) = self.connections.get(id) else {
+                continue;
+            };
+            let framed = match (in_front, &mut prefixed) {
+                (true, Some(prefixed)) => prefixed,
+                _ => &mut plain,
+            };
+            if let Some(bytes) = framed.bytes(&conn.transport) {
+                self.queue_bytes(id, bytes);
+            }
+        }
+        self.room_recipients = recipients;
+    }
+
+    /// One line about the server to every user who has joined but `except`, whatever their rooms:
+    /// framed once per transport, and each recipient gets a copy of the same bytes.
     fn broadcast(&mut self, except: Option<ClientId>, line: String) {
         let mut framed = Framed::new(line);
         // The room is borrowed while we list its members, and queueing needs the whole server.

@@ -1,0 +1,298 @@
+//! `Rooms`: the chat's rooms (`#general`, `#dev`), who is in each, and each user's list of rooms.
+//!
+//! A line to a room must reach its members and no one else, at a cost that does not grow with the
+//! number of rooms or of rooms per user: so each room keeps the plain list of its members, and a
+//! delivery walks that list and nothing else. Leaving a room scans its list to find the member (a
+//! leave is announced to every member anyway, so it costs the same order of work as the notice).
+//!
+//! Each user has a `RoomList`: the rooms they are in, most recently joined last, and the current
+//! one (where their chat goes). Nearly every user is in the default room alone; that costs no
+//! allocation.
+//!
+//! Like the rest of the chat core this knows no sockets; the rules of joining and leaving (limits,
+//! notices) are in `mod.rs`, this file only keeps the books.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use compact_str::CompactString;
+use slab::Slab;
+
+use super::ClientId;
+use crate::text::{check_name, name_key};
+
+/// A room, by its slab key. Stable for the room's life; reused after it is gone.
+pub type RoomId = u32;
+
+/// One room.
+pub struct ChatRoom {
+    /// As its creator spelled it, `#` included.
+    pub name: CompactString,
+    /// Its members, in no order.
+    pub members: Vec<u32>,
+    /// How many members have it as their current room: when that is all of them, a line to the room
+    /// needs no prefix for anyone, and nobody's current room has to be looked up.
+    pub current_of: usize,
+    pub topic: Option<String>,
+    /// The last `--history` chat and action lines, oldest first.
+    pub history: VecDeque<String>,
+    /// In a big room, joins and leaves not yet announced, and when the next summary may go out.
+    pub joins_untold: usize,
+    pub leaves_untold: usize,
+    pub next_summary: Instant,
+}
+
+impl ChatRoom {
+    fn new(name: &str, now: Instant) -> ChatRoom {
+        ChatRoom {
+            name: CompactString::new(name),
+            members: Vec::new(),
+            current_of: 0,
+            topic: None,
+            history: VecDeque::new(),
+            joins_untold: 0,
+            leaves_untold: 0,
+            next_summary: now,
+        }
+    }
+
+    /// Adds a line to the history, keeping at most `max` lines.
+    pub fn remember(&mut self, line: &str, max: usize) {
+        if max == 0 {
+            return;
+        }
+        if self.history.len() == max {
+            self.history.pop_front();
+        }
+        self.history.push_back(line.to_string());
+    }
+}
+
+/// Every room, found by key or by name without regard to case.
+pub struct Rooms {
+    rooms: Slab<ChatRoom>,
+    by_name: HashMap<Box<str>, RoomId>,
+    default: RoomId,
+}
+
+impl Rooms {
+    /// The rooms of a new chat: only the default one, `default_name` (a valid room name).
+    pub fn new(default_name: &str, now: Instant) -> Rooms {
+        let mut rooms = Rooms {
+            rooms: Slab::new(),
+            by_name: HashMap::new(),
+            default: 0,
+        };
+        rooms.default = rooms.create(default_name, now);
+        rooms
+    }
+
+    pub fn default_room(&self) -> RoomId {
+        self.default
+    }
+
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn get(&self, room: RoomId) -> &ChatRoom {
+        &self.rooms[room as usize]
+    }
+
+    pub fn get_mut(&mut self, room: RoomId) -> &mut ChatRoom {
+        &mut self.rooms[room as usize]
+    }
+
+    /// The room called `name` (in any case), if it exists.
+    pub fn find(&self, name: &str) -> Option<RoomId> {
+        self.by_name.get(&name_key(name)).copied()
+    }
+
+    /// Creates the room `name`, which must not exist yet.
+    pub fn create(&mut self, name: &str, now: Instant) -> RoomId {
+        let room = self.rooms.insert(ChatRoom::new(name, now)) as RoomId;
+        self.by_name.insert(name_key(name), room);
+        room
+    }
+
+    /// Every room with its key, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (RoomId, &ChatRoom)> {
+        self.rooms.iter().map(|(key, room)| (key as RoomId, room))
+    }
+
+    /// `id` joins `room` (not already a member).
+    pub fn add(&mut self, room: RoomId, id: ClientId) {
+        self.get_mut(room).members.push(id as u32);
+    }
+
+    /// `id` leaves `room`. A room left empty is removed, unless it is the default room.
+    pub fn remove(&mut self, room: RoomId, id: ClientId) {
+        let members = &mut self.get_mut(room).members;
+        if let Some(i) = members.iter().position(|&m| m == id as u32) {
+            members.swap_remove(i);
+        }
+        if members.is_empty() && room != self.default {
+            let gone = self.rooms.remove(room as usize);
+            self.by_name.remove(&name_key(&gone.name));
+        }
+    }
+
+    /// Whether `room` still exists (it may have been removed when its last member left).
+    pub fn exists(&self, room: RoomId) -> bool {
+        self.rooms.contains(room as usize)
+    }
+}
+
+/// Whether `name` is a valid room name: `#` and then what a user name may be.
+pub fn is_room_name(name: &str) -> bool {
+    name.strip_prefix('#')
+        .is_some_and(|rest| check_name(rest).is_ok())
+}
+
+/// The rooms one user is in, most recently joined last, and which one is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomList {
+    /// In no room at all (they left them all).
+    None,
+    /// In one room, which is current: nearly every user, in the default room. No allocation.
+    One(RoomId),
+    /// Anything else.
+    Many(Box<ManyRooms>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManyRooms {
+    pub rooms: Vec<RoomId>,
+    pub current: Option<RoomId>,
+}
+
+impl RoomList {
+    pub fn current(&self) -> Option<RoomId> {
+        match self {
+            RoomList::None => None,
+            RoomList::One(room) => Some(*room),
+            RoomList::Many(many) => many.current,
+        }
+    }
+
+    pub fn rooms(&self) -> &[RoomId] {
+        match self {
+            RoomList::None => &[],
+            RoomList::One(room) => std::slice::from_ref(room),
+            RoomList::Many(many) => &many.rooms,
+        }
+    }
+
+    /// Joins `room` (not yet in the list) and makes it current.
+    pub fn join(&mut self, room: RoomId) {
+        *self = match std::mem::replace(self, RoomList::None) {
+            RoomList::None => RoomList::One(room),
+            RoomList::One(first) => RoomList::Many(Box::new(ManyRooms {
+                rooms: vec![first, room],
+                current: Some(room),
+            })),
+            RoomList::Many(mut many) => {
+                many.rooms.push(room);
+                many.current = Some(room);
+                RoomList::Many(many)
+            }
+        };
+    }
+
+    /// Makes `room`, one of the list, current.
+    pub fn switch(&mut self, room: RoomId) {
+        if let RoomList::Many(many) = self {
+            many.current = Some(room);
+        }
+    }
+
+    /// Leaves `room`. If it was current, the most recently joined of those left becomes current.
+    pub fn part(&mut self, room: RoomId) {
+        *self = match std::mem::replace(self, RoomList::None) {
+            RoomList::One(only) if only == room => RoomList::None,
+            RoomList::Many(mut many) => {
+                many.rooms.retain(|&r| r != room);
+                if many.current == Some(room) {
+                    many.current = many.rooms.last().copied();
+                }
+                match (many.rooms.as_slice(), many.current) {
+                    ([only], Some(current)) if *only == current => RoomList::One(current),
+                    ([], _) => RoomList::None,
+                    _ => RoomList::Many(many),
+                }
+            }
+            other => other,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_list_keeps_the_current_room_and_the_join_order() {
+        let mut list = RoomList::One(0);
+        list.join(5);
+        list.join(7);
+        assert_eq!(list.rooms(), [0, 5, 7]);
+        assert_eq!(list.current(), Some(7));
+        list.switch(0);
+        list.part(0);
+        // The current room went: the most recently joined one left is current.
+        assert_eq!(list.current(), Some(7));
+        list.part(7);
+        assert_eq!(list, RoomList::One(5));
+        list.part(5);
+        assert_eq!(list, RoomList::None);
+        assert_eq!(list.current(), None);
+        list.join(3);
+        assert_eq!(list, RoomList::One(3));
+    }
+
+    #[test]
+    fn parting_a_room_that_is_not_current_keeps_the_current_one() {
+        let mut list = RoomList::One(0);
+        list.join(1);
+        list.switch(0);
+        list.part(1);
+        assert_eq!(list, RoomList::One(0));
+        // One room left that is not current cannot happen: the current one is always in the list.
+        let mut list = RoomList::One(0);
+        list.join(1);
+        list.part(0);
+        assert_eq!(list, RoomList::One(1));
+    }
+
+    #[test]
+    fn rooms_are_found_without_regard_to_case_and_go_when_empty() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new("#general", now);
+        let dev = rooms.create("#Dev", now);
+        assert_eq!(rooms.find("#dev"), Some(dev));
+        assert_eq!(rooms.find("#DEV"), Some(dev));
+        rooms.add(dev, 4);
+        rooms.add(dev, 9);
+        rooms.remove(dev, 4);
+        assert_eq!(rooms.get(dev).members, [9]);
+        rooms.remove(dev, 9);
+        assert_eq!(rooms.find("#dev"), None);
+        assert!(!rooms.exists(dev));
+        // The default room stays, empty.
+        let general = rooms.default_room();
+        rooms.add(general, 1);
+        rooms.remove(general, 1);
+        assert!(rooms.exists(general));
+        assert_eq!(rooms.len(), 1);
+    }
+
+    #[test]
+    fn room_names_are_a_hash_and_a_user_name() {
+        assert!(is_room_name("#dev"));
+        assert!(is_room_name("#año-2.b_c"));
+        assert!(!is_room_name("dev"));
+        assert!(!is_room_name("#"));
+        assert!(!is_room_name("#a b"));
+        assert!(!is_room_name(&format!("#{}", "x".repeat(33))));
+    }
+}
