@@ -53,8 +53,10 @@ impl Transport {
 /// closed gracefully (see `Server::begin_close` in `server/mod.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Chatting: input is read as lines, output is queued and written.
-    Open,
+    /// Chatting: input is read as lines, output is queued and written. Flood control's bucket
+    /// (`flood.rs`) lives here: a closing connection's input is thrown away, so it needs none, and
+    /// its 8 bytes share the room a close's deadline takes.
+    Open { bucket: LineBucket },
     /// Closing: what is queued is still being written; input is read and thrown away. Once the
     /// queue is empty, our side of the socket is shut down and the connection moves to `Draining`.
     /// `deadline` bounds the whole close, for peers that stop reading.
@@ -94,8 +96,6 @@ pub struct Connection {
     pub output: Output,
     pub state: State,
     pub input: Input,
-    /// Flood control: this connection's token bucket (`flood.rs`).
-    pub bucket: LineBucket,
     /// The peer has shut down its side (we read EOF).
     pub peer_closed: bool,
     /// Flood control has held it back since a time kept in `Throttled`, and its input has not run
@@ -111,9 +111,10 @@ impl Connection {
             stream,
             transport,
             output: Output::default(),
-            state: State::Open,
+            state: State::Open {
+                bucket: LineBucket::default(),
+            },
             input: Input::Reading,
-            bucket: LineBucket::default(),
             peer_closed: false,
             held_back: false,
             closing_counted: false,
@@ -121,14 +122,22 @@ impl Connection {
     }
 
     pub fn is_open(&self) -> bool {
-        self.state == State::Open
+        matches!(self.state, State::Open { .. })
+    }
+
+    /// The flood-control bucket, while the connection is open.
+    pub fn bucket(&mut self) -> Option<&mut LineBucket> {
+        match &mut self.state {
+            State::Open { bucket } => Some(bucket),
+            _ => None,
+        }
     }
 
     /// The deadline of a close under way, if any.
     pub fn close_deadline(&self) -> Option<Instant> {
         match self.state {
             State::Flushing { deadline } | State::Draining { deadline } => Some(deadline),
-            State::Open | State::Closed => None,
+            State::Open { .. } | State::Closed => None,
         }
     }
 }

@@ -411,7 +411,7 @@ impl Chat {
             id,
             Client::Joined {
                 name: CompactString::new(name),
-                rooms: RoomList::One(room),
+                rooms: RoomList::default(),
             },
         );
         self.names

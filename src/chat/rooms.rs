@@ -84,6 +84,7 @@ impl Rooms {
             default: 0,
         };
         rooms.default = rooms.create(default_name, now);
+        debug_assert_eq!(rooms.default, DEFAULT_ROOM);
         rooms
     }
 
@@ -149,80 +150,73 @@ pub fn is_room_name(name: &str) -> bool {
         .is_some_and(|rest| check_name(rest).is_ok())
 }
 
+/// The default room's key: it is made first, in an empty slab, and never removed.
+pub const DEFAULT_ROOM: RoomId = 0;
+
 /// The rooms one user is in, most recently joined last, and which one is current.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomList {
-    /// In no room at all (they left them all).
-    None,
-    /// In one room, which is current: nearly every user, in the default room. No allocation.
-    One(RoomId),
-    /// Anything else.
-    Many(Box<ManyRooms>),
-}
+///
+/// Nearly every user is in the default room alone, and talks there: that is `RoomList::default()`,
+/// and costs nothing but the 8 bytes of an empty `Option<Box<_>>` (no allocation). Anything else
+/// is kept in a box.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomList(Option<Box<ManyRooms>>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManyRooms {
-    pub rooms: Vec<RoomId>,
-    pub current: Option<RoomId>,
+struct ManyRooms {
+    rooms: Vec<RoomId>,
+    current: Option<RoomId>,
 }
 
 impl RoomList {
     pub fn current(&self) -> Option<RoomId> {
-        match self {
-            RoomList::None => None,
-            RoomList::One(room) => Some(*room),
-            RoomList::Many(many) => many.current,
+        match &self.0 {
+            None => Some(DEFAULT_ROOM),
+            Some(many) => many.current,
         }
     }
 
     pub fn rooms(&self) -> &[RoomId] {
-        match self {
-            RoomList::None => &[],
-            RoomList::One(room) => std::slice::from_ref(room),
-            RoomList::Many(many) => &many.rooms,
+        match &self.0 {
+            None => &[DEFAULT_ROOM],
+            Some(many) => &many.rooms,
         }
     }
 
     /// Joins `room` (not yet in the list) and makes it current.
     pub fn join(&mut self, room: RoomId) {
-        *self = match std::mem::replace(self, RoomList::None) {
-            RoomList::None => RoomList::One(room),
-            RoomList::One(first) => RoomList::Many(Box::new(ManyRooms {
-                rooms: vec![first, room],
-                current: Some(room),
-            })),
-            RoomList::Many(mut many) => {
-                many.rooms.push(room);
-                many.current = Some(room);
-                RoomList::Many(many)
-            }
-        };
+        self.change(|many| {
+            many.rooms.push(room);
+            many.current = Some(room);
+        });
     }
 
     /// Makes `room`, one of the list, current.
     pub fn switch(&mut self, room: RoomId) {
-        if let RoomList::Many(many) = self {
-            many.current = Some(room);
-        }
+        self.change(|many| many.current = Some(room));
     }
 
     /// Leaves `room`. If it was current, the most recently joined of those left becomes current.
     pub fn part(&mut self, room: RoomId) {
-        *self = match std::mem::replace(self, RoomList::None) {
-            RoomList::One(only) if only == room => RoomList::None,
-            RoomList::Many(mut many) => {
-                many.rooms.retain(|&r| r != room);
-                if many.current == Some(room) {
-                    many.current = many.rooms.last().copied();
-                }
-                match (many.rooms.as_slice(), many.current) {
-                    ([only], Some(current)) if *only == current => RoomList::One(current),
-                    ([], _) => RoomList::None,
-                    _ => RoomList::Many(many),
-                }
+        self.change(|many| {
+            many.rooms.retain(|&r| r != room);
+            if many.current == Some(room) {
+                many.current = many.rooms.last().copied();
             }
-            other => other,
-        };
+        });
+    }
+
+    /// Applies `change` to the boxed form, then goes back to the unboxed one if it fits again.
+    fn change(&mut self, change: impl FnOnce(&mut ManyRooms)) {
+        let mut many = self.0.take().unwrap_or_else(|| {
+            Box::new(ManyRooms {
+                rooms: vec![DEFAULT_ROOM],
+                current: Some(DEFAULT_ROOM),
+            })
+        });
+        change(&mut many);
+        if many.rooms != [DEFAULT_ROOM] || many.current != Some(DEFAULT_ROOM) {
+            self.0 = Some(many);
+        }
     }
 }
 
@@ -232,7 +226,8 @@ mod tests {
 
     #[test]
     fn a_room_list_keeps_the_current_room_and_the_join_order() {
-        let mut list = RoomList::One(0);
+        let mut list = RoomList::default();
+        assert_eq!((list.rooms(), list.current()), (&[0][..], Some(0)));
         list.join(5);
         list.join(7);
         assert_eq!(list.rooms(), [0, 5, 7]);
@@ -242,26 +237,25 @@ mod tests {
         // The current room went: the most recently joined one left is current.
         assert_eq!(list.current(), Some(7));
         list.part(7);
-        assert_eq!(list, RoomList::One(5));
+        assert_eq!((list.rooms(), list.current()), (&[5][..], Some(5)));
         list.part(5);
-        assert_eq!(list, RoomList::None);
-        assert_eq!(list.current(), None);
-        list.join(3);
-        assert_eq!(list, RoomList::One(3));
+        assert_eq!((list.rooms(), list.current()), (&[][..], None));
+        // Back in the default room alone, talking there: nothing is boxed any more.
+        list.join(0);
+        assert_eq!(list, RoomList::default());
     }
 
     #[test]
     fn parting_a_room_that_is_not_current_keeps_the_current_one() {
-        let mut list = RoomList::One(0);
+        let mut list = RoomList::default();
         list.join(1);
         list.switch(0);
         list.part(1);
-        assert_eq!(list, RoomList::One(0));
-        // One room left that is not current cannot happen: the current one is always in the list.
-        let mut list = RoomList::One(0);
+        assert_eq!(list, RoomList::default());
+        let mut list = RoomList::default();
         list.join(1);
         list.part(0);
-        assert_eq!(list, RoomList::One(1));
+        assert_eq!((list.rooms(), list.current()), (&[1][..], Some(1)));
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Server {
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
-        if conn.state != State::Open {
+        if !conn.is_open() {
             return;
         }
         conn.state = State::Flushing {
@@ -92,7 +92,7 @@ impl Server {
     pub(super) fn close_now(&mut self, key: usize, how: impl std::fmt::Display) {
         match self.connections[key].state {
             State::Closed => return,
-            State::Open => self.count_closed(key),
+            State::Open { .. } => self.count_closed(key),
             State::Flushing { .. } | State::Draining { .. } => {}
         }
         info!("#{key} disconnected ({how})");

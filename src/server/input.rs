@@ -199,9 +199,11 @@ impl Server {
     }
 
     fn spend_token(&mut self, key: usize) {
-        if self.flood.is_on() && self.chat.has_joined(key) {
-            let conn = &mut self.connections[key];
-            self.flood.take(&mut conn.bucket, Instant::now());
+        if self.flood.is_on()
+            && self.chat.has_joined(key)
+            && let Some(bucket) = self.connections[key].bucket()
+        {
+            self.flood.take(bucket, Instant::now());
         }
     }
 
@@ -222,7 +224,7 @@ impl Server {
         }
         if self.flood.is_on() {
             let now = Instant::now();
-            if !self.flood.has_token(&conn.bucket, now) {
+            if conn.bucket().is_some_and(|b| !self.flood.has_token(b, now)) {
                 self.throttle(key, now);
                 return ControlFlow::Break(());
             }
@@ -239,7 +241,8 @@ impl Server {
         let conn = &mut self.connections[key];
         conn.input = Input::Throttled;
         conn.held_back = true;
-        let token = self.flood.next_token(&conn.bucket, now).unwrap_or(now);
+        let token = conn.bucket().and_then(|b| self.flood.next_token(b, now));
+        let token = token.unwrap_or(now);
         let since = self.throttled.since(key).unwrap_or(now);
         let wake = self
             .flood
@@ -273,7 +276,7 @@ impl Server {
                 self.ran_dry(key);
             }
             let conn = &mut self.connections[key];
-            if self.flood.has_token(&conn.bucket, now) {
+            if conn.bucket().is_some_and(|b| self.flood.has_token(b, now)) {
                 conn.input = Input::Reading;
                 self.unread.insert(key);
             } else {
@@ -348,7 +351,7 @@ impl Server {
         let conn = &mut self.connections[key];
         conn.peer_closed = true;
         match conn.state {
-            State::Open => {
+            State::Open { .. } => {
                 if let Transport::Tcp(reader) = &mut conn.transport {
                     let mut reader = std::mem::take(reader);
                     reader.finish(|piece| self.piece(key, piece));
