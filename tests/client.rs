@@ -3,13 +3,14 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ struct ChatClient {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// Every line of standard output read so far.
+    seen: RefCell<Vec<String>>,
     stderr: PathBuf,
 }
 
@@ -57,6 +60,7 @@ impl ChatClient {
             child,
             stdin,
             lines,
+            seen: RefCell::default(),
             stderr,
         }
     }
@@ -78,12 +82,30 @@ impl ChatClient {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if matches(&line) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.seen.borrow_mut().push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
                 Err(e) => panic!(
                     "expected output never came ({e}); stderr: {}",
                     self.stderr()
                 ),
+            }
+        }
+    }
+
+    /// Every line the client wrote, once it has exited.
+    fn all_output(&self) -> Vec<String> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        let mut lines = self.seen.borrow().clone();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(e) => panic!("standard output not closed ({e})"),
             }
         }
     }
@@ -237,6 +259,71 @@ fn after_a_server_restart_it_rejoins_with_the_same_name_and_sends_what_was_typed
 }
 
 #[test]
+fn rooms_are_shown_with_their_name_and_a_restart_restores_them_and_the_current_one() {
+    let mut first = Server::start(&[]);
+    let addr = first.addr.to_string();
+    let mut client = ChatClient::start(&[&addr, "--name", "ana"], Stdio::piped());
+    client.expect_output(|l| l == "*** you are ana");
+    // In #general (everyone is), #dev and #ops, talking in #dev.
+    client.type_lines("/join #dev\n/join #ops\n/join #dev\n");
+    client.expect_output(|l| l == "*** you joined #dev");
+    client.expect_output(|l| l == "*** you joined #ops");
+    client.expect_output(|l| l == "*** now talking in #dev");
+
+    // A line of another of ana's rooms is shown with its room.
+    let mut bea = first.join("bea");
+    bea.send("/join #ops");
+    bea.skip_until(|l| l.starts_with("*** online ("));
+    bea.send("busy in ops");
+    client.expect_output(|l| l == "#ops <bea> busy in ops");
+
+    first.signal("INT");
+    assert_eq!(first.wait(READ_TIMEOUT).code(), Some(0));
+    client.wait_for_stderr("connection lost");
+    client.type_lines("typed while away\n");
+
+    let second = Server::start_on(&addr, &[]);
+    let mut carl = second.join("carl");
+    carl.send("/join #dev");
+    // Whether ana rejoins before or after carl's join, the line she typed offline arrives in #dev
+    // (in its history, or live), not in #general, where carl was until then.
+    let line = carl.skip_until(|l| l == "*** you joined #dev" || l.contains("typed while away"));
+    assert_eq!(
+        line, "*** you joined #dev",
+        "the offline line went to #general"
+    );
+    carl.skip_until(|l| l == "<ana> typed while away");
+    // ana's next line, sent after her rejoin commands, arrives in #dev: carl's current room, so
+    // without prefix.
+    client.type_lines("back in dev\n");
+    let line = carl.skip_until(|l| l.ends_with("<ana> back in dev"));
+    assert_eq!(line, "<ana> back in dev");
+    // She is in #general and #ops too.
+    carl.send("/list #general");
+    let general = carl.skip_until(|l| l.starts_with("#general *** online ("));
+    assert_eq!(general, "#general *** online (2): ana, carl");
+    carl.send("/list #ops");
+    let ops = carl.skip_until(|l| l.starts_with("#ops *** online ("));
+    assert_eq!(ops, "#ops *** online (1): ana");
+
+    // And ana sees #ops's lines with its name again.
+    carl.send("/join #ops");
+    carl.skip_until(|l| l.starts_with("*** online ("));
+    carl.send("hi ops");
+    client.expect_output(|l| l == "#ops <carl> hi ops");
+
+    client.close_stdin();
+    assert_eq!(client.wait().code(), Some(0));
+    let output = client.all_output();
+    assert!(
+        !output.iter().any(|l| l.starts_with("*** rooms (")),
+        "the answer to the client's own /rooms was shown: {output:?}"
+    );
+    let stderr = client.stderr();
+    assert!(stderr.contains("-- rejoining #ops, #dev"), "{stderr}");
+}
+
+#[test]
 fn a_refused_connection_is_retried_until_the_server_starts() {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut client = ChatClient::start(&[&addr, "--name", "early"], Stdio::piped());
@@ -246,7 +333,10 @@ fn a_refused_connection_is_retried_until_the_server_starts() {
     client.type_lines("made it\n");
     let mut watcher = server.join("watcher");
     watcher.send("/list");
-    watcher.expect("*** online (2): early, watcher");
+    // "made it" comes before the list: in the history shown on joining, or live if the watcher
+    // joined first.
+    let list = watcher.skip_until(|l| l.starts_with("*** online ("));
+    assert_eq!(list, "*** online (2): early, watcher");
     client.close_stdin();
     assert_eq!(client.wait().code(), Some(0));
 }
@@ -500,14 +590,15 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
     );
     let tmux = Tmux::start(&format!("sh -c \"{script}\""));
     watcher.expect("*** ana joined");
-    tmux.wait_for("the prompt", |s| s.last().is_some_and(|r| r == "ana>"));
+    // The prompt shows the current room, once the client has learned the default room's name.
+    tmux.wait_for("the prompt", |s| s.last().is_some_and(|r| r == "#general>"));
 
     // Type half a line, with a correction: "hello wor" after deleting a typo.
     tmux.keys(&["-l", "hello wox"]);
     tmux.keys(&["BSpace"]);
     tmux.keys(&["-l", "r"]);
     tmux.wait_for("the half-typed line", |s| {
-        s.last().is_some_and(|r| r == "ana> hello wor")
+        s.last().is_some_and(|r| r == "#general> hello wor")
     });
 
     // Lines arrive while the user is typing: they appear above, the typed text stays on the last row.
@@ -520,7 +611,7 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
         screen[screen.len() - 3],
         "<watcher> a line that arrives meanwhile"
     );
-    assert_eq!(screen.last().unwrap(), "ana> hello wor");
+    assert_eq!(screen.last().unwrap(), "#general> hello wor");
 
     // Finish the line (with a non-ASCII character, and moving the cursor) and send it.
     tmux.keys(&["-l", "ld ñ"]);
@@ -532,7 +623,19 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
     tmux.wait_for("the echo and an empty prompt", |s| {
         s.len() >= 2
             && s[s.len() - 2] == "<ana> hello world! ñ"
-            && s.last().is_some_and(|r| r == "ana>")
+            && s.last().is_some_and(|r| r == "#general>")
+    });
+
+    // Joining a room makes it current: the prompt says so, and a line of the room left behind
+    // shows its name.
+    tmux.keys(&["-l", "/join #dev"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the new room in the prompt", |s| {
+        s.last().is_some_and(|r| r == "#dev>")
+    });
+    watcher.send("still in general");
+    tmux.wait_for("a line of #general with its room", |s| {
+        s.len() >= 2 && s[s.len() - 2] == "#general <watcher> still in general"
     });
 
     // Ctrl+C leaves the room cleanly, and the terminal is as it was.

@@ -32,7 +32,7 @@ use crate::connection::Output;
 use crate::line_reader::{LineReader, Piece};
 use display::Style;
 use editor::{Edit, Editor};
-use session::{Action, QUEUE_MAX, Session, is_quit};
+use session::{Action, Place, QUEUE_MAX, Session, is_quit};
 
 const SERVER: Token = Token(0);
 const STDIN: Token = Token(1);
@@ -424,8 +424,10 @@ impl Client {
         }
         // The server does not echo a line to its sender. In a terminal, show it the way the others
         // see it, since the editor has just cleared it; a script's output holds server lines only.
+        // In no room, a chat line only gets an error back.
         if self.editor.is_some()
             && self.session.is_joined()
+            && self.session.place() != Place::Nowhere
             && let Some(name) = self.session.name()
             && let Some(echo) = echo(name, line)
         {
@@ -695,7 +697,7 @@ impl Client {
         let prompt = if self.asking_name {
             "your name? ".to_string()
         } else {
-            format!("{}> ", self.session.name().unwrap_or(""))
+            display::prompt(self.session.name(), self.session.place())
         };
         let Some(editor) = self.editor.as_mut() else {
             return;
