@@ -48,7 +48,8 @@ pub struct Config {
     pub max_line: u32,
 
     /// Most output queued for one client that is not reading; past it the client is disconnected.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    /// At most 1 GiB.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     pub max_queue: u64,
 
     /// The room every user is in once named; it always exists. A room's name is # and 1 to 32

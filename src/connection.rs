@@ -50,7 +50,7 @@ impl Transport {
 }
 
 /// Where a connection is in its life. Only `Open` connections are in the chat; the others are being
-/// closed gracefully (see `Server::begin_close` in `server/mod.rs`).
+/// closed gracefully (see `Server::begin_close` in `server/close.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Chatting: input is read as lines, output is queued and written. Flood control's bucket
@@ -155,45 +155,53 @@ const SMALL_BUFFER: usize = 512;
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
-    /// How much of `buf` has been written already.
-    sent: usize,
+    /// How much of `buf` has been written already. (`u32`: a queue is bounded by `--max-queue`, at
+    /// most 1 GiB, and one line; with `mid_line` this keeps an `Output` at 32 bytes.)
+    sent: u32,
+    /// `buf` starts in the middle of a line whose start was written, and dropped from the buffer,
+    /// before: see `drop_unsent_lines`.
+    mid_line: bool,
 }
 
 impl Output {
     /// Bytes waiting to be written (not those already sent, even while they still sit in `buf`).
     pub fn queued(&self) -> usize {
-        self.buf.len() - self.sent
+        self.buf.len() - self.sent()
+    }
+
+    fn sent(&self) -> usize {
+        self.sent as usize
     }
 
     /// Drops what is queued of a line-framed (TCP) stream, except the rest of a line already partly
     /// written, so that a last line pushed after this starts on a line of its own.
     pub fn drop_unsent_lines(&mut self) {
-        // The buffer starts at a line's start (see `push`).
-        let line_start = self.sent == 0 || self.buf.get(self.sent - 1) == Some(&b'\n');
+        let sent = self.sent();
+        let line_start = match sent {
+            0 => !self.mid_line,
+            _ => self.buf[sent - 1] == b'\n',
+        };
         let keep = if line_start {
-            self.sent
+            sent
         } else {
-            memchr::memchr(b'\n', &self.buf[self.sent..])
-                .map_or(self.buf.len(), |i| self.sent + i + 1)
+            memchr::memchr(b'\n', &self.buf[sent..]).map_or(self.buf.len(), |i| sent + i + 1)
         };
         self.buf.truncate(keep);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sent == self.buf.len()
+        self.sent() == self.buf.len()
     }
 
     /// Appends bytes that are already framed.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.sent > 0 && self.sent >= self.buf.len() / 2 {
+        let sent = self.sent();
+        if sent > 0 && sent >= self.buf.len() / 2 {
             // Move the unsent tail to the front once at least half is dead weight: each byte is
-            // moved at most about once, and the buffer never grows for bytes already sent. The cut
-            // is made after the last `\n` sent, so the buffer always starts at the start of a line
-            // and `drop_unsent_lines` can tell where the line under way began (the sent start of
-            // that one line stays: at most `--max-line` and a name).
-            let cut = memchr::memrchr(b'\n', &self.buf[..self.sent]).map_or(0, |i| i + 1);
-            self.buf.drain(..cut);
-            self.sent -= cut;
+            // moved at most about once, and the buffer never grows for bytes already sent.
+            self.mid_line = self.buf[sent - 1] != b'\n';
+            self.buf.drain(..sent);
+            self.sent = 0;
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -212,10 +220,10 @@ impl Output {
     /// Writes as much as the socket takes. Returns `Ok(true)` once everything is written, `Ok(false)`
     /// when the socket's send buffer is full (`WouldBlock`): the loop's next writable event resumes it.
     pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<bool> {
-        while self.sent < self.buf.len() {
-            match socket.write(&self.buf[self.sent..]) {
+        while self.sent() < self.buf.len() {
+            match socket.write(&self.buf[self.sent()..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
+                Ok(n) => self.sent += n as u32,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -231,6 +239,7 @@ impl Output {
             *self = Output::default();
         } else {
             self.sent = 0;
+            self.mid_line = false;
             self.buf.clear();
         }
         Ok(true)
@@ -339,6 +348,28 @@ mod tests {
         sink.room = 100;
         out.write_to(&mut sink).unwrap();
         assert_eq!(sink.taken, b"first line\n! bye\n");
+    }
+
+    #[test]
+    fn sent_bytes_are_reclaimed_without_any_newline_in_them() {
+        // WebSocket frames: no `\n` anywhere. A reader that always lags a little must not make the
+        // buffer keep what it has already been sent.
+        let mut out = Output::default();
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: 0,
+        };
+        for _ in 0..1000 {
+            out.push(&[0x81; 20]);
+            sink.room = 19;
+            out.write_to(&mut sink).unwrap();
+        }
+        assert!(
+            out.buf.len() < 4 * 1000,
+            "the buffer kept {} bytes",
+            out.buf.len()
+        );
+        assert_eq!(out.queued(), 1000);
     }
 
     #[test]

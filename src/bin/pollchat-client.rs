@@ -14,9 +14,11 @@ use pollchat::client::terminal::{self, StdinGuard};
 use pollchat::client::{Client, Options};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 
-/// Console client for pollchat: joins a room, keeps the connection through network trouble.
+/// Console client for pollchat: joins the chat, keeps the connection through network trouble.
 ///
-/// It rejoins by itself, with the same name, when the connection is lost; lines typed meanwhile are
+/// The prompt shows the room you talk in; lines of your other rooms start with their name. `/join
+/// #ROOM`, `/part` and `/rooms` go to the server as typed. When the connection is lost it rejoins by
+/// itself, with the same name and in the same rooms, the same one current; lines typed meanwhile are
 /// sent after the rejoin. Piped input works for scripts: `printf 'hello\n' | pollchat-client --name bot`.
 #[derive(Debug, Parser)]
 #[command(version, about)]

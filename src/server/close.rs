@@ -36,7 +36,9 @@ impl Server {
     }
 
     /// Starts a graceful close: input is no longer taken as chat (it is read and thrown away, with
-    /// whatever was held or kept of it), what is queued is written, then our side is shut down
+    /// whatever was held or kept of it; a reader taken out to call back into the server, as when a
+    /// `/quit` is read, is put back with its kept bytes, which are then simply never used), what is
+    /// queued is written, then our side is shut down
     /// (`Flushing` → `Draining`, in [`Server::flush`]), and the socket is closed when the peer closes
     /// too or when the linger time has passed ([`Server::tick`]).
     pub(super) fn begin_close(&mut self, key: usize) {

@@ -329,6 +329,9 @@ impl Server {
                 Err(e) => return Err(e),
             }
             self.pass.clear();
+            // Input left from the last pass first: under a steady load, new events alone could
+            // take every pass's share of work, and those already waiting would wait on.
+            self.read_leftovers();
             self.handle(&events);
             // More may have arrived while we worked; take it before writing (see `EXTRA_POLLS`).
             for _ in 0..EXTRA_POLLS {

@@ -19,7 +19,8 @@ impl Server {
     /// Bytes of an HTTP request. The head is collected (bounded by `http::MAX_HEAD` plus one read)
     /// until it is complete, then answered once.
     pub(super) fn http_received(&mut self, key: usize, bytes: &[u8]) {
-        let full = self.clients >= self.config.max_clients as usize;
+        // Chat connections still closing hold descriptors too (see `Server::closing`).
+        let full = self.clients + self.closing >= self.config.max_clients as usize;
         let conn = &mut self.connections[key];
         let Transport::Http(request) = &mut conn.transport else {
             return;
