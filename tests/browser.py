@@ -1,12 +1,16 @@
 """A real browser in the room: Debian's Chromium, headless, driven over WebDriver by selenium.
 
-Run by tests/browser.rs (so `cargo test` runs it). Two scenarios, each against its own real pollchat
+Run by tests/browser.rs (so `cargo test` runs it). Three scenarios, each against its own real pollchat
 binary on free loopback ports, in one browser:
 
 1. chat: the page joins by typing a name and Enter; a plain TCP client checks that both sides see each
    other, that the browser lists the TCP user as online, and that a line of HTML from the TCP user
    shows as text. Screenshot of the live chat: SCREENSHOT.png.
-2. flood: a TCP client sends 10,000 numbered lines a second for 3 s to the room the page is in. While
+2. rooms: the page joins #dev from its message box; TCP users chat in #dev and in #general. Each
+   room's lines show in that room only, the rooms list shows both rooms with an unread count on the
+   one not on the screen, and switching by click and by Alt+Down shows the other room and makes it
+   the one the page's typed lines go to; /part leaves #dev. Screenshot: SCREENSHOT-rooms.png.
+3. flood: a TCP client sends 10,000 numbered lines a second for 3 s to the room the page is in. While
    it does, the page must answer a script within a second and still send what is typed; afterwards
    the log holds at most 2,000 lines, the last one being the flood's last. Screenshot:
    SCREENSHOT-flood.png. Then 5,000 lines arrive while the page's tab is in the background (no
@@ -32,6 +36,7 @@ import time
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -216,6 +221,89 @@ def chat_scenario(driver, binary, screenshot):
         print(f"chat scenario passed; screenshot in {screenshot}")
 
 
+# Scripts that read the rooms list, the room on the screen and its members.
+ROOMS = """return [...document.querySelectorAll('#rooms button')].map((b) =>
+    [b.dataset.room, (b.querySelector('.unread') || {}).textContent || '', b.classList.contains('shown')])"""
+SHOWN_ROOM = "return document.getElementById('roomname').textContent"
+MEMBERS = "return [...document.querySelectorAll('#users li')].map((li) => li.textContent)"
+
+
+def rooms(driver):
+    """The rooms list as (name, unread count or '', on the screen) tuples, in the list's order."""
+    return [tuple(room) for room in driver.execute_script(ROOMS)]
+
+
+def unread(driver, name):
+    return next((count for room, count, _ in rooms(driver) if room == name), None)
+
+
+def type_line(driver, text):
+    driver.find_element(By.ID, "text").send_keys(text, Keys.ENTER)
+
+
+def rooms_scenario(driver, binary, screenshot):
+    start = time.monotonic()
+    with running_server(binary) as (chat_addr, web_url):
+        ana = Tcp(chat_addr, "ana")  # stays in #general, the default room
+        bea = Tcp(chat_addr, "bea")  # joins #dev too
+        join(driver, web_url, "web_user")
+        ana.until(lambda line: line == "*** web_user joined")
+        wait = WebDriverWait(driver, TIMEOUT)
+        log = driver.find_element(By.ID, "log")
+        # The page asked /rooms by itself to learn the default room's name, and did not show the answer.
+        wait.until(lambda d: rooms(d) == [("#general", "", True)] and d.execute_script(SHOWN_ROOM) == "#general")
+        assert "*** rooms (" not in log.text, log.text
+
+        # /join typed in the message box: the page moves to #dev, and lists both rooms.
+        type_line(driver, "/join #dev")
+        wait.until(lambda d: d.execute_script(SHOWN_ROOM) == "#dev" and "*** you joined #dev" in log.text)
+        assert [room for room, _, _ in rooms(driver)] == ["#dev", "#general"], rooms(driver)
+        bea.send("/join #dev")
+        bea.until(lambda line: line == "*** you joined #dev")
+        bea.send("the build is green")
+        wait.until(lambda d: "<bea> the build is green" in log.text)
+        # Members are per room: ana is in #general only.
+        wait.until(lambda d: d.execute_script(MEMBERS) == ["bea", "web_user"])
+
+        # A line in #general, not on the screen: counted as unread there, not mixed into #dev.
+        ana.send("lunch anyone?")
+        bea.until(lambda line: line == "#general <ana> lunch anyone?")
+        wait.until(lambda d: unread(d, "#general") == "1")
+        assert "lunch anyone?" not in log.text, log.text
+        save_screenshot(driver, screenshot)
+
+        # A click on #general shows its line, and not #dev's; its unread count is gone.
+        driver.find_element(By.CSS_SELECTOR, '#rooms button[data-room="#general"]').click()
+        wait.until(lambda d: "<ana> lunch anyone?" in log.text)
+        assert "the build is green" not in log.text, log.text
+        wait.until(lambda d: rooms(d) == [("#dev", "", False), ("#general", "", True)])
+        wait.until(lambda d: d.execute_script(MEMBERS) == ["ana", "bea", "web_user"])
+        # The click made #general the server's current room too: a typed line goes there.
+        wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "text")
+        type_line(driver, "back in general")
+        ana.until(lambda line: line == "<web_user> back in general")
+
+        # Now #dev is the room off the screen; Alt+Down shows it, and what is typed next goes there.
+        bea.send("second dev line")
+        wait.until(lambda d: unread(d, "#dev") == "1")
+        ActionChains(driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
+        wait.until(lambda d: d.execute_script(SHOWN_ROOM) == "#dev" and "<bea> second dev line" in log.text)
+        assert "lunch anyone?" not in log.text, log.text
+        type_line(driver, "hi dev")
+        bea.until(lambda line: line == "<web_user> hi dev")
+        # ana is not in #dev: the line never reached her (bea's /msg comes after it).
+        bea.send("/msg ana after hi dev")
+        ana.until(lambda line: line == "[bea -> you] after hi dev")
+        assert not [line for line in ana.seen if "hi dev" in line and line.startswith(("<", "#"))], ana.seen
+
+        # /part typed in the message box: #dev leaves the list, and the page is back in #general.
+        type_line(driver, "/part")
+        bea.until(lambda line: line == "*** web_user left (parted)")
+        wait.until(lambda d: rooms(d) == [("#general", "", True)] and d.execute_script(SHOWN_ROOM) == "#general")
+        wait.until(lambda d: "*** you left #dev" in log.text)
+        print(f"rooms scenario passed in {time.monotonic() - start:.1f} s; screenshot in {screenshot}")
+
+
 def script_seconds(driver):
     """How long the page takes to run a trivial script, WebDriver's round trip included."""
     start = time.monotonic()
@@ -348,6 +436,7 @@ def main():
     driver = browser()
     try:
         chat_scenario(driver, binary, screenshot)
+        rooms_scenario(driver, binary, f"{base}-rooms{ext or '.png'}")
         flood_scenario(driver, binary, f"{base}-flood{ext or '.png'}")
         print("browser test passed")
     finally:
