@@ -1,7 +1,8 @@
 //! Smoke tests of `pollchat-bench` against the real server: a second of load, checked for zero loss;
-//! and clients spread over two servers, to prove that every address is used and that the figures are
-//! split and summed by node. (Speed is proven by the benchmark and written in docs/performance.md,
-//! never asserted here.)
+//! clients in rooms, to prove that a line is expected at its room's members only; and clients spread
+//! over two servers, to prove that every address is used and that the figures are split and summed
+//! by node. (Speed is proven by the benchmark and written in docs/performance.md, never asserted
+//! here.)
 
 mod common;
 
@@ -75,6 +76,57 @@ fn half_the_clients_can_be_browsers() {
         assert_eq!(field(&json, clean), 0.0, "{clean} in {json}");
     }
     assert!(field(&json, "received") > 0.0, "{json}");
+}
+
+/// Runs half a second of load with 40 clients in 4 rooms, 4 senders (one per room), `flags` added;
+/// returns the JSON of a clean run.
+fn run_rooms(flags: &[&str]) -> String {
+    let server = Server::start(&["--flood-rate", "0"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))
+        .args(["--addr", &server.addr.to_string()])
+        .args(["--pid", &server.pid().to_string()])
+        .args(["--clients", "40", "--rooms", "4", "--senders", "4"])
+        .args(["--duration", "0.5", "--settle-ms", "200", "--json"])
+        .args(flags)
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{json}\n{stderr}");
+    for clean in [
+        "lost",
+        "duplicates",
+        "reordered",
+        "misdelivered",
+        "disconnected",
+    ] {
+        assert_eq!(field(&json, clean), 0.0, "{clean} in {json}");
+    }
+    json
+}
+
+/// 40 clients in 4 rooms of 10: each line reaches the 9 others of its room, not the 39 others of the
+/// server.
+#[test]
+fn a_line_reaches_its_room_only() {
+    let json = run_rooms(&["--window", "4"]);
+    assert_eq!(field(&json, "rooms"), 4.0, "{json}");
+    assert_eq!(field(&json, "recipients_per_line"), 9.0, "{json}");
+    let sent = field(&json, "sent");
+    assert!(sent > 0.0, "{json}");
+    assert_eq!(field(&json, "expected"), 9.0 * sent, "{json}");
+    assert_eq!(field(&json, "received"), 9.0 * sent, "{json}");
+}
+
+/// Each client also in the next room: a room has 20 members, 10 for whom it is current and 10 who
+/// get its lines prefixed with its name, which the bench must read through (and check).
+#[test]
+fn lines_of_other_rooms_arrive_prefixed_and_are_counted() {
+    let json = run_rooms(&["--extra-rooms", "1", "--rate", "50"]);
+    assert_eq!(field(&json, "recipients_per_line"), 19.0, "{json}");
+    let sent = field(&json, "sent");
+    assert!(sent > 0.0, "{json}");
+    assert_eq!(field(&json, "received"), 19.0 * sent, "{json}");
 }
 
 /// Two independent servers are not one cluster: a line reaches only the clients on its sender's

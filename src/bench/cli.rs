@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Companion, Load, Node, Options, Protocol};
+use super::{Companion, Load, Node, Options, Protocol, Rooms};
 
 /// Load generator for chat servers: N clients join, S of them send lines carrying a sender id, a
 /// sequence number and a timestamp; every receiver checks what it gets (loss, duplicates,
@@ -18,14 +18,24 @@ use super::{Companion, Load, Node, Options, Protocol};
 /// across nodes. The server's CPU and memory are summed over every --pid; --also-pid reports the CPU
 /// of another process the cluster needs, such as Redis, on its own.
 ///
+/// Rooms: --rooms N deals the clients in turn into rooms #r0..#r{N-1} (client i to #r{i mod N}); each
+/// sends `/join` for its room once named and talks there, so a line must reach the other members of
+/// its sender's room and nobody else. --extra-rooms M has each client join the M rooms after its own
+/// too, whose lines it gets prefixed with the room's name (`#r4 <b4> ...`). Every client stays in the
+/// server's default room as well, which counts in the server's --max-rooms: give the server
+/// --max-rooms N+1 or more. Senders are the first clients, so with as many senders as rooms each room
+/// has one.
+///
 /// Scenarios (explicit flags override them): fanout100 = 100 clients, 10 senders, closed loop with 4
 /// lines in flight each; fanout1k = 1,000 clients, 4 senders at 50 lines/s; idle10k = 10,000 clients,
 /// 1 sender at 10 lines/s; c19k = as many clients as the open-file limit allows (limit − 1,000, about
 /// 19,000 under a limit of 20,000), 1 sender at 10 lines/s; slow = fanout100 plus 10 clients that
-/// join and never read.
+/// join and never read; rooms10k = 10,000 clients in 1,000 rooms of 10 (--rooms 1000), one sender
+/// per room (1,000) at 1 line/s, spread evenly over each second. Idle clients in 5 rooms each:
+/// --scenario idle10k --rooms 1000 --extra-rooms 3 (the default room, their own, 3 more).
 ///
-/// Exit status: 0 for a clean run, 1 if lines were lost, duplicated or reordered (or clients
-/// disconnected), 2 for a usage or connection error.
+/// Exit status: 0 for a clean run, 1 if lines were lost, duplicated, reordered or delivered outside
+/// their room (or clients disconnected), 2 for a usage or connection error.
 #[derive(Debug, Parser)]
 #[command(name = "pollchat-bench", version)]
 pub struct Args {
@@ -45,12 +55,19 @@ pub struct Args {
     /// the window is reported under NAME, apart from the server's. Repeatable.
     #[arg(long, value_name = "NAME=PID")]
     pub also_pid: Vec<Companion>,
-    /// fanout100, fanout1k, idle10k, c19k or slow.
+    /// fanout100, fanout1k, idle10k, c19k, slow or rooms10k.
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
-    /// Clients in the room (all recipients).
+    /// Clients (all recipients: of every line, or with rooms of their rooms' lines).
     #[arg(long, value_name = "N")]
     pub clients: Option<usize>,
+    /// Deal the clients in turn into N rooms, #r0..#r{N-1}, each talking in its own (0: none, all
+    /// talk in the server's default room).
+    #[arg(long, value_name = "N")]
+    pub rooms: Option<usize>,
+    /// With --rooms: each client also joins the M rooms after its own (fewer than N).
+    #[arg(long, value_name = "M", default_value_t = 0)]
+    pub extra_rooms: usize,
     /// How many of them send.
     #[arg(long, value_name = "S")]
     pub senders: Option<usize>,
@@ -63,6 +80,10 @@ pub struct Args {
     /// Open loop: lines per second per sender.
     #[arg(long, value_name = "MSGS_PER_SEC_PER_SENDER")]
     pub rate: Option<f64>,
+    /// Open loop: spread the senders' lines evenly over each period instead of sending them all at
+    /// once (`--spread=false` for together; rooms10k spreads by default).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub spread: Option<bool>,
     /// An idle room: 1 sender at 10 lines/s, open loop (what idle10k does with 10,000 clients).
     #[arg(long)]
     pub idle: bool,
@@ -100,12 +121,14 @@ pub struct Args {
     pub json: bool,
 }
 
-/// A named scenario's (clients, senders, sleepers, load).
+/// A named scenario's clients, senders, sleepers, load and rooms.
 struct Scenario {
     clients: usize,
     senders: usize,
     sleepers: usize,
     load: Load,
+    rooms: usize,
+    spread: bool,
 }
 
 /// File descriptors kept back from c19k's clients: the generator's own (poll, standard streams, the
@@ -128,6 +151,17 @@ impl Scenario {
                 idle,
             ),
             "slow" => (100, 10, 10, closed),
+            "rooms10k" => {
+                // 1,000 people in 1,000 rooms do not speak in the same microsecond: spread.
+                return Some(Scenario {
+                    clients: 10_000,
+                    senders: 1000,
+                    sleepers: 0,
+                    load: Load::Open { rate: 1.0 },
+                    rooms: 1000,
+                    spread: true,
+                });
+            }
             _ => return None,
         };
         Some(Scenario {
@@ -135,6 +169,8 @@ impl Scenario {
             senders,
             sleepers,
             load,
+            rooms: 0,
+            spread: false,
         })
     }
 }
@@ -145,7 +181,9 @@ impl Args {
     pub fn options(&self, open_files: u64) -> Result<Options, String> {
         let base = match &self.scenario {
             Some(name) => Scenario::named(name, open_files).ok_or_else(|| {
-                format!("unknown scenario {name:?} (fanout100, fanout1k, idle10k, c19k, slow)")
+                format!(
+                    "unknown scenario {name:?} (fanout100, fanout1k, idle10k, c19k, slow, rooms10k)"
+                )
             })?,
             None => Scenario::named("fanout100", open_files).expect("a known scenario"),
         };
@@ -163,6 +201,11 @@ impl Args {
                 .unwrap_or(if self.idle { 1 } else { base.senders }),
             sleepers: self.sleepers.unwrap_or(base.sleepers),
             load,
+            spread: self.spread.unwrap_or(base.spread),
+            rooms: Rooms {
+                count: self.rooms.unwrap_or(base.rooms),
+                extra: self.extra_rooms,
+            },
             duration: seconds(self.duration, "--duration")?,
             settle: Duration::from_millis(self.settle_ms),
             payload: self.payload,
@@ -223,6 +266,32 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{flag} {value}: want a number of seconds above 0"))
 }
 
+/// The rooms that cannot make a run.
+fn check_rooms(options: &Options) -> Result<(), String> {
+    let Rooms { count, extra } = options.rooms;
+    if count == 0 {
+        return match extra {
+            0 => Ok(()),
+            _ => Err("--extra-rooms needs --rooms: the rooms to join".into()),
+        };
+    }
+    if options.protocol == Protocol::Redis {
+        return Err("--rooms is for chat servers, not --redis".into());
+    }
+    if count > options.clients {
+        return Err(format!(
+            "--rooms {count} is more than --clients {}: some rooms would be empty",
+            options.clients
+        ));
+    }
+    if extra >= count {
+        return Err(format!(
+            "--extra-rooms {extra}: want fewer than --rooms {count}, so that a client's rooms differ"
+        ));
+    }
+    Ok(())
+}
+
 /// The combinations that cannot make a run.
 fn check(options: &Options, open_files: u64) -> Result<(), String> {
     if options.senders > options.clients {
@@ -231,8 +300,15 @@ fn check(options: &Options, open_files: u64) -> Result<(), String> {
             options.senders, options.clients
         ));
     }
-    if options.senders > 0 && options.recipients() == 0 {
-        return Err("a line needs a recipient: give at least 2 clients".into());
+    check_rooms(options)?;
+    if let Some(s) = (0..options.senders).find(|&s| options.recipients(s) == 0) {
+        return Err(match options.rooms.are_on() {
+            true => format!(
+                "a line needs a recipient: sender {s} is alone in #r{}",
+                options.rooms.home(s)
+            ),
+            false => "a line needs a recipient: give at least 2 clients".into(),
+        });
     }
     if let Load::Open { rate } = options.load
         && !(rate > 0.0 && rate.is_finite())
@@ -284,6 +360,46 @@ mod tests {
     }
 
     #[test]
+    fn rooms10k_is_a_thousand_rooms_of_ten_with_one_sender_each() {
+        let o = options(&["--scenario", "rooms10k"]).unwrap();
+        assert_eq!((o.clients, o.senders), (10_000, 1000));
+        assert_eq!(o.load, Load::Open { rate: 1.0 });
+        assert_eq!(
+            o.rooms,
+            Rooms {
+                count: 1000,
+                extra: 0
+            }
+        );
+        assert!(o.spread);
+        assert_eq!(
+            (o.recipients(0), o.recipients(999), o.mean_recipients()),
+            (9, 9, 9.0)
+        );
+        // One sender per room: nobody hears two.
+        assert_eq!(o.heard_by(5), Vec::<usize>::new());
+        assert_eq!(o.heard_by(1005), [5]);
+        let o = options(&["--scenario", "rooms10k", "--spread=false"]).unwrap();
+        assert!(!o.spread);
+        let o = options(&[
+            "--scenario",
+            "idle10k",
+            "--rooms",
+            "1000",
+            "--extra-rooms",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!((o.senders, o.recipients(0)), (1, 39));
+        assert!(
+            !options(&["--scenario", "fanout1k", "--spread"])
+                .unwrap()
+                .rooms
+                .are_on()
+        );
+    }
+
+    #[test]
     fn idle_is_one_slow_sender() {
         let o = options(&["--clients", "500", "--idle"]).unwrap();
         assert_eq!((o.clients, o.senders), (500, 1));
@@ -303,7 +419,7 @@ mod tests {
             }
         );
         let o = options(&["--redis", "--clients", "10", "--senders", "2"]).unwrap();
-        assert_eq!((o.recipients(), o.connections()), (10, 12));
+        assert_eq!((o.recipients(0), o.connections()), (10, 12));
     }
 
     #[test]
@@ -315,6 +431,13 @@ mod tests {
         assert!(options(&["--duration", "0"]).is_err());
         assert!(options(&["--clients", "30000"]).is_err());
         assert!(options(&["--ws-share", "0.5"]).is_err());
+        assert!(options(&["--extra-rooms", "2"]).is_err());
+        assert!(options(&["--rooms", "4", "--extra-rooms", "4"]).is_err());
+        assert!(options(&["--rooms", "101"]).is_err());
+        assert!(options(&["--rooms", "50", "--redis"]).is_err());
+        // 100 clients in 60 rooms: #r40..#r59 hold one client each, and sender 40 would be alone.
+        assert!(options(&["--rooms", "60", "--senders", "41"]).is_err());
+        assert!(options(&["--rooms", "60", "--senders", "40"]).is_ok());
     }
 
     #[test]

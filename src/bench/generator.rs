@@ -3,6 +3,11 @@
 //! serves the connections that are ready, moves to the next phase when its condition holds, and in
 //! the window sends whatever the load allows.
 //!
+//! With rooms (`rooms`), joining has one more step: once named, a client sends its `/join`s at once
+//! and is ready when the server confirms its own room, the last it joins. Each sender's lines are
+//! then expected at the members of its room only, and a line that reaches anyone else, or shows the
+//! wrong room, is counted as misdelivered.
+//!
 //! The per-line path allocates nothing: reads land in one scratch buffer and are cut into lines (or
 //! RESP replies, or WebSocket frames) in place; only the unfinished end of a read is kept, per
 //! connection, for the next; lines sent are built in two reused buffers.
@@ -19,7 +24,7 @@ use super::order::{Order, Seen};
 use super::payload::{self, Stamp};
 use super::procfs::CpuStopwatch;
 use super::report::{Report, ServerFigures};
-use super::{Companion, Load, Options, Protocol, procfs, resp, ws_client};
+use super::{Companion, Load, Options, Protocol, procfs, resp, rooms, ws_client};
 
 /// The longest drain after the window, waiting for lines in flight.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -76,6 +81,9 @@ enum State {
     Connecting,
     /// Connected, the join sent, its acknowledgement awaited.
     Joining,
+    /// With rooms: named, its `/join`s sent, the server's `*** you joined` for its own room (the
+    /// last one) awaited.
+    EnteringRooms,
     Joined,
     /// The server closed it, or it failed.
     Closed,
@@ -109,6 +117,8 @@ struct Peer {
 struct Sender {
     /// The connection it sends on.
     peer: usize,
+    /// How many clients receive each of its lines.
+    recipients: u32,
     /// The next sequence number.
     seq: u64,
     /// Closed loop: lines sent whose recipients do not all have them yet.
@@ -132,8 +142,6 @@ struct Generator<'a> {
     poll: Poll,
     peers: Vec<Peer>,
     senders: Vec<Sender>,
-    /// Recipients per line.
-    recipients: u32,
     phase: Phase,
     start: Instant,
     /// This run's random tag, in every payload it sends (see `payload`).
@@ -180,6 +188,7 @@ impl<'a> Generator<'a> {
                     Protocol::Redis => options.clients + options.sleepers + i,
                     Protocol::Chat { .. } => i,
                 },
+                recipients: u32::try_from(options.recipients(i)).unwrap_or(u32::MAX),
                 seq: 0,
                 in_flight: 0,
                 slots: vec![Slot::default(); slots],
@@ -191,7 +200,6 @@ impl<'a> Generator<'a> {
             poll: Poll::new()?,
             peers: Vec::with_capacity(options.connections()),
             senders,
-            recipients: u32::try_from(options.recipients()).unwrap_or(u32::MAX),
             phase: Phase::Joining,
             start: now,
             run: u64::from(fastrand::u32(..)),
@@ -255,7 +263,6 @@ impl<'a> Generator<'a> {
                 self.send_due(now)?;
             }
         }
-        self.report.expected = self.report.sent * u64::from(self.recipients);
         self.report.lost = self.report.expected.saturating_sub(self.report.received);
         if self.measures_server() {
             self.report.server = Some(self.server.clone());
@@ -304,7 +311,7 @@ impl<'a> Generator<'a> {
             }
             Phase::Measuring if in_phase >= self.options.duration => self.close_window(now),
             Phase::Draining => {
-                let all_in = self.report.received >= self.report.sent * u64::from(self.recipients);
+                let all_in = self.report.received >= self.report.expected;
                 if all_in || in_phase >= DRAIN {
                     if self.options.sleepers == 0 {
                         return Ok(false);
@@ -333,7 +340,15 @@ impl<'a> Generator<'a> {
             .iter()
             .filter(|p| p.state != State::Connecting)
             .count();
+        let entering = self
+            .peers
+            .iter()
+            .filter(|p| p.state == State::EnteringRooms)
+            .count();
         let hint = match &self.options.protocol {
+            _ if entering > 0 => format!(
+                "; {entering} named but not in their rooms yet (no \"*** you joined #rK\" for their own)"
+            ),
             Protocol::Chat {
                 joined: Some(prefix),
                 ..
@@ -362,8 +377,15 @@ impl<'a> Generator<'a> {
         let companions = self.options.companions.iter();
         let watch = |c: &Companion| CpuStopwatch::start(&c.pid.to_string());
         self.also_cpu = companions.map(watch).collect();
-        for sender in &mut self.senders {
-            sender.next_due = now;
+        let count = self.senders.len() as u32;
+        for (s, sender) in self.senders.iter_mut().enumerate() {
+            sender.next_due = match self.options.load {
+                // Sender s of S starts s/S of a period in: the lines leave one by one, evenly.
+                Load::Open { rate } if self.options.spread => {
+                    now + Duration::from_secs_f64(1.0 / rate) * s as u32 / count
+                }
+                _ => now,
+            };
         }
         self.enter(Phase::Measuring, now);
     }
@@ -450,9 +472,9 @@ impl<'a> Generator<'a> {
             carry: Vec::new(),
             out: Vec::new(),
             order: Order::new(if role == Role::Member {
-                self.options.senders
+                self.options.heard_by(index)
             } else {
-                0
+                Vec::new()
             }),
         });
         self.pending += 1;
@@ -518,14 +540,56 @@ impl<'a> Generator<'a> {
         }
         self.frame = request;
         if ready_at_once {
+            self.named(index);
+        }
+    }
+
+    /// The server has taken the client's join (or needs none): into its rooms next, if any.
+    fn named(&mut self, index: usize) {
+        let in_rooms = self.options.rooms.are_on() && self.peers[index].role != Role::Publisher;
+        if in_rooms {
+            self.enter_rooms(index);
+        } else {
             self.now_ready(index);
         }
     }
 
-    /// The connection has joined (or, a publisher, connected).
+    /// Sends all of a client's `/join`s in one write, its own room last (so that it ends current),
+    /// and waits for the server to confirm that one: it answers in order, so the others are done.
+    fn enter_rooms(&mut self, index: usize) {
+        let mut request = mem::take(&mut self.frame);
+        request.clear();
+        for room in self.options.rooms.joins(index) {
+            self.frame_line(index, rooms::join_command(room).as_bytes(), &mut request);
+        }
+        self.write(index, &request);
+        self.frame = request;
+        if self.peers[index].state == State::Joining {
+            self.peers[index].state = State::EnteringRooms;
+        }
+    }
+
+    /// A line that arrived while the client enters its rooms: the confirmation of its own room makes
+    /// it ready; an error (`! ...`) means the server refused a room, and the run cannot start.
+    fn entering_line(&mut self, index: usize, line: &[u8]) {
+        let home = self.options.rooms.home(index);
+        if rooms::joined(line) == Some(home) {
+            self.now_ready(index);
+        } else if line.starts_with(b"! ") {
+            let error = io::Error::other(format!(
+                "connection {}: the server refused a /join: {:?} (it counts its default room in \
+                 --max-rooms, and allows --max-rooms-per-user rooms to a user)",
+                index + 1,
+                String::from_utf8_lossy(line)
+            ));
+            self.failure.get_or_insert(error);
+        }
+    }
+
+    /// The connection has joined, rooms and all (or, a publisher, connected).
     fn now_ready(&mut self, index: usize) {
         let peer = &mut self.peers[index];
-        if peer.state != State::Joining {
+        if !matches!(peer.state, State::Joining | State::EnteringRooms) {
             return;
         }
         peer.state = State::Joined;
@@ -628,22 +692,34 @@ impl<'a> Generator<'a> {
         start
     }
 
-    /// One chat line (from TCP or a WebSocket frame): the join's acknowledgement, or a delivery.
+    /// One chat line (from TCP or a WebSocket frame): the join's acknowledgement, a room's, or a
+    /// delivery. With rooms, a line of another room than the client's current one starts with that
+    /// room's name (`#r3 <b3> ~B ...`): the name is split off first, and the rest is read as usual.
     fn line(&mut self, index: usize, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (room, line) = if self.options.rooms.are_on() {
+            rooms::split_room(line)
+        } else {
+            (None, line)
+        };
         let peer = &self.peers[index];
-        if peer.state == State::Joining {
-            let joined = match &self.options.protocol {
-                Protocol::Chat { joined, .. } => joined.as_deref(),
-                Protocol::Redis => None,
-            };
-            if joined.is_none_or(|prefix| line.starts_with(prefix.as_bytes())) {
-                self.now_ready(index);
+        match peer.state {
+            State::Joining => {
+                let joined = match &self.options.protocol {
+                    Protocol::Chat { joined, .. } => joined.as_deref(),
+                    Protocol::Redis => None,
+                };
+                if room.is_none() && joined.is_none_or(|p| line.starts_with(p.as_bytes())) {
+                    self.named(index);
+                }
             }
-        } else if peer.role == Role::Member
-            && let Some(stamp) = payload::find(line, self.run)
-        {
-            self.delivered(index, stamp);
+            State::EnteringRooms if room.is_none() => self.entering_line(index, line),
+            _ if peer.role == Role::Member => {
+                if let Some(stamp) = payload::find(line, self.run) {
+                    self.delivered(index, room, stamp);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -665,7 +741,7 @@ impl<'a> Generator<'a> {
                 resp::Reply::Subscribed => self.now_ready(index),
                 resp::Reply::Message(text) => {
                     if let Some(stamp) = payload::find(text, self.run) {
-                        self.delivered(index, stamp);
+                        self.delivered(index, None, stamp);
                     }
                 }
                 resp::Reply::Error(text) => {
@@ -709,8 +785,14 @@ impl<'a> Generator<'a> {
         at
     }
 
-    /// Counts one delivery: checks its order, times it, and in closed loop marks it against its line.
-    fn delivered(&mut self, index: usize, stamp: Stamp) {
+    /// Counts one delivery: checks that it was meant for this client and shows the right room
+    /// (`room`, the prefix it came with), checks its order, times it, and in closed loop marks it
+    /// against its line.
+    fn delivered(&mut self, index: usize, room: Option<&[u8]>, stamp: Stamp) {
+        if !self.in_right_room(index, room, stamp.sender) {
+            self.report.misdelivered += 1;
+            return;
+        }
         match self.peers[index].order.check(stamp.sender, stamp.seq) {
             Seen::InOrder | Seen::Ahead => {}
             Seen::Late => self.report.reordered += 1,
@@ -718,7 +800,10 @@ impl<'a> Generator<'a> {
                 self.report.duplicates += 1;
                 return;
             }
-            Seen::Foreign => return,
+            Seen::Foreign => {
+                self.report.misdelivered += 1;
+                return;
+            }
         }
         self.report.received += 1;
         if self.phase == Phase::Measuring {
@@ -740,6 +825,22 @@ impl<'a> Generator<'a> {
             if slot.missing == 0 {
                 sender.in_flight -= 1;
             }
+        }
+    }
+
+    /// With rooms, whether a line of `sender` shows the room it was said in: no prefix if that is
+    /// the recipient's current room (its own), else that room's name. (Whether the recipient is in
+    /// that room at all is the order check's: it tracks only the senders of its rooms.) Without
+    /// rooms there is nothing to check.
+    fn in_right_room(&self, index: usize, room: Option<&[u8]>, sender: usize) -> bool {
+        let plan = &self.options.rooms;
+        if !plan.are_on() || sender >= self.senders.len() {
+            return true;
+        }
+        let said_in = plan.home(sender);
+        match room {
+            None => plan.home(index) == said_in,
+            Some(name) => plan.home(index) != said_in && rooms::number(name) == Some(said_in),
         }
     }
 
@@ -803,7 +904,7 @@ impl<'a> Generator<'a> {
             Load::Closed { window } => {
                 let slot = sender.slots[sender.seq as usize & (sender.slots.len() - 1)];
                 // With no recipient a line is never in flight: nothing would hold the sender back.
-                self.recipients > 0 && sender.in_flight < window && slot.missing == 0
+                sender.recipients > 0 && sender.in_flight < window && slot.missing == 0
             }
             Load::Open { .. } => sender.next_due <= now,
         }
@@ -811,10 +912,11 @@ impl<'a> Generator<'a> {
 
     fn send_one(&mut self, s: usize) {
         let sent_ns = self.start.elapsed().as_nanos() as u64;
-        let recipients = self.recipients;
         let sender = &mut self.senders[s];
+        let recipients = sender.recipients;
         let seq = sender.seq;
         sender.seq += 1;
+        self.report.expected += u64::from(recipients);
         match self.options.load {
             Load::Closed { .. } => {
                 let at = seq as usize & (sender.slots.len() - 1);

@@ -17,10 +17,13 @@
 //! the nodes in turn, and a line said on one node must reach the clients on every node. The
 //! generator knows nothing of how the nodes share the room; it only counts what arrives where.
 //!
+//! The clients may be spread over rooms (`--rooms`): each talks in a room of its own and may sit in
+//! more (`--extra-rooms`), and a line must reach the members of its sender's room and nobody else.
+//!
 //! The files: `generator` is the event loop and its phases; `payload`, `order` and `histogram` are
-//! what it writes into lines and what it counts; `resp` and `ws_client` are the other wire formats;
-//! `procfs` reads CPU and memory; `report` prints the result; `cli` and `server_process` are the
-//! command line and the server it may start.
+//! what it writes into lines and what it counts; `rooms` is who is in which room; `resp` and
+//! `ws_client` are the other wire formats; `procfs` reads CPU and memory; `report` prints the result;
+//! `cli` and `server_process` are the command line and the server it may start.
 
 pub mod cli;
 pub mod generator;
@@ -30,6 +33,7 @@ pub mod payload;
 pub mod procfs;
 pub mod report;
 pub mod resp;
+pub mod rooms;
 pub mod server_process;
 pub mod ws_client;
 
@@ -38,6 +42,7 @@ use std::time::Duration;
 
 pub use generator::run;
 pub use report::{Report, ServerFigures};
+pub use rooms::Rooms;
 
 /// How the senders send.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +124,11 @@ pub struct Options {
     /// Clients that join and then never read again (not recipients).
     pub sleepers: usize,
     pub load: Load,
+    /// Open loop: whether the senders' lines are spread evenly over each period (sender `s` of `S`
+    /// starts `s/S` of a period into the window) instead of all leaving at once.
+    pub spread: bool,
+    /// The rooms the clients (and sleepers) join; none by default.
+    pub rooms: Rooms,
     /// The measured window.
     pub duration: Duration,
     /// How long nothing must arrive before the window starts.
@@ -138,12 +148,37 @@ pub struct Options {
 }
 
 impl Options {
-    /// How many clients receive each line: in chat mode every client but the sender (the server does
-    /// not echo); in Redis mode every subscriber, since senders publish on connections of their own.
-    pub fn recipients(&self) -> usize {
+    /// How many clients receive each line of `sender`: in chat mode every client but the sender (the
+    /// server does not echo), or with rooms every other member of the sender's room; in Redis mode
+    /// every subscriber, since senders publish on connections of their own.
+    pub fn recipients(&self, sender: usize) -> usize {
         match self.protocol {
             Protocol::Redis => self.clients,
+            Protocol::Chat { .. } if self.rooms.are_on() => {
+                let room = self.rooms.home(sender);
+                self.rooms.members(room, self.clients).saturating_sub(1)
+            }
             Protocol::Chat { .. } => self.clients.saturating_sub(1),
+        }
+    }
+
+    /// The recipients of a line, on average over the senders (every sender's, without rooms).
+    pub fn mean_recipients(&self) -> f64 {
+        if self.senders == 0 {
+            return self.recipients(0) as f64;
+        }
+        let total: usize = (0..self.senders).map(|s| self.recipients(s)).sum();
+        total as f64 / self.senders as f64
+    }
+
+    /// The senders whose lines client `index` receives, ascending: every sender without rooms (a
+    /// sender too, as before rooms: the server does not echo, so its own never arrive), those of
+    /// its rooms with them.
+    pub fn heard_by(&self, index: usize) -> Vec<usize> {
+        if self.rooms.are_on() {
+            self.rooms.heard_by(index, self.senders)
+        } else {
+            (0..self.senders).collect()
         }
     }
 

@@ -1,7 +1,7 @@
 //! What a run measured, and its two forms: a table for people and one JSON object for scripts.
 
 use super::histogram::Histogram;
-use super::{Load, Options, Protocol};
+use super::{Load, Options, Protocol, Rooms};
 
 /// What a run measured.
 #[derive(Debug, Clone)]
@@ -14,15 +14,20 @@ pub struct Report {
     pub senders: usize,
     pub sleepers: usize,
     pub load: Load,
+    /// Open loop: the senders' lines spread evenly over each period rather than sent together.
+    pub spread: bool,
+    /// The rooms the clients were spread over (none: all in the server's default room).
+    pub rooms: Rooms,
     /// Bytes per line sent, newline included.
     pub payload: usize,
-    pub recipients_per_line: usize,
+    /// Recipients of a line, on average over the senders (with rooms, rooms may differ in size).
+    pub recipients_per_line: f64,
     /// From the first connect until every client has joined.
     pub join_seconds: f64,
     pub window_seconds: f64,
     /// Lines sent in the window.
     pub sent: u64,
-    /// `sent` × recipients per line.
+    /// The sum over the lines sent of their recipients (`sent` × recipients per line without rooms).
     pub expected: u64,
     /// Unique deliveries, in the window and the drain after it (duplicates are not in it).
     pub received: u64,
@@ -33,6 +38,9 @@ pub struct Report {
     pub duplicates: u64,
     /// Deliveries that arrived after a later line from the same sender.
     pub reordered: u64,
+    /// Deliveries to a client outside the sender's room, or showing the wrong room (not counted in
+    /// `received`).
+    pub misdelivered: u64,
     /// Clients the server disconnected after they joined (their missing lines are in `lost`).
     pub disconnected: u64,
     /// Sleepers found closed by the server when read at the end (it cut off clients that do not
@@ -83,8 +91,10 @@ impl Report {
             senders: options.senders,
             sleepers: options.sleepers,
             load: options.load,
+            spread: options.spread,
+            rooms: options.rooms,
             payload: options.payload,
-            recipients_per_line: options.recipients(),
+            recipients_per_line: options.mean_recipients(),
             join_seconds: 0.0,
             window_seconds: 0.0,
             sent: 0,
@@ -94,6 +104,7 @@ impl Report {
             lost: 0,
             duplicates: 0,
             reordered: 0,
+            misdelivered: 0,
             disconnected: 0,
             sleepers_dropped: 0,
             latency: Histogram::default(),
@@ -127,9 +138,14 @@ impl Report {
         Some(server.rss_joined.saturating_sub(server.rss_before) as f64 / clients)
     }
 
-    /// No loss, no duplicates, no reordering, nobody disconnected.
+    /// No loss, no duplicates, no reordering, nothing delivered outside its room, nobody
+    /// disconnected.
     pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.duplicates == 0 && self.reordered == 0 && self.disconnected == 0
+        self.lost == 0
+            && self.duplicates == 0
+            && self.reordered == 0
+            && self.misdelivered == 0
+            && self.disconnected == 0
     }
 
     /// The generator's CPU as a share of one core over the window: near 1, it was the bottleneck.
@@ -144,8 +160,29 @@ impl Report {
     fn describe_load(&self) -> String {
         match self.load {
             Load::Closed { window } => format!("closed loop, {window} lines in flight per sender"),
+            Load::Open { rate } if self.spread => {
+                format!("open loop, {rate} lines/s per sender, spread evenly over each period")
+            }
             Load::Open { rate } => format!("open loop, {rate} lines/s per sender"),
         }
+    }
+
+    /// Recipients per line to two decimals, without trailing zeros: `9`, `12.33`.
+    fn recipients_text(&self) -> String {
+        let text = format!("{:.2}", self.recipients_per_line);
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+
+    /// The rooms, for the table: how many, how the clients were dealt, how many rooms each is in.
+    fn describe_rooms(&self) -> String {
+        let Rooms { count, extra } = self.rooms;
+        let last = count.saturating_sub(1);
+        let mut text = format!("{count} (#r0..#r{last}), clients dealt to them in turn");
+        if extra > 0 {
+            text.push_str(&format!(", each also in the {extra} after its own"));
+        }
+        text.push_str("; and all in the server's default room");
+        text
     }
 
     /// A table for people.
@@ -168,6 +205,8 @@ impl Report {
     fn run_rows(&self) -> Vec<(&'static str, String)> {
         let recipients = if self.redis {
             "every subscriber (Redis: senders publish on connections of their own)"
+        } else if self.rooms.are_on() {
+            "the other members of the sender's room (on average over the senders)"
         } else {
             "every other client (the server does not echo to the sender)"
         };
@@ -195,7 +234,7 @@ impl Report {
             ("line size", format!("{} B", self.payload)),
             (
                 "recipients per line",
-                format!("{}: {recipients}", self.recipients_per_line),
+                format!("{}: {recipients}", self.recipients_text()),
             ),
             (
                 "time for all to join",
@@ -203,6 +242,9 @@ impl Report {
             ),
             ("window", format!("{:.1} s", self.window_seconds)),
         ];
+        if self.rooms.are_on() {
+            rows.insert(2, ("rooms", self.describe_rooms()));
+        }
         if self.is_cluster() {
             let nodes = format!("{}, clients dealt to them in turn", self.nodes);
             rows.insert(1, ("server nodes", nodes));
@@ -233,6 +275,10 @@ impl Report {
             (
                 "recipients disconnected by the server",
                 self.disconnected.to_string(),
+            ),
+            (
+                "delivered outside the sender's room",
+                self.misdelivered.to_string(),
             ),
             (
                 "deliveries/s (in the window)",
@@ -368,14 +414,19 @@ impl Report {
             ("websocket_clients", self.websocket_clients.to_string()),
             ("sleepers", self.sleepers.to_string()),
             ("senders", self.senders.to_string()),
+            ("rooms", self.rooms.count.to_string()),
+            ("extra_rooms", self.rooms.extra.to_string()),
         ];
         fields.push(match self.load {
             Load::Closed { window } => ("window", window.to_string()),
             Load::Open { rate } => ("rate", rate.to_string()),
         });
+        if self.spread && matches!(self.load, Load::Open { .. }) {
+            fields.push(("spread", "true".into()));
+        }
         fields.extend([
             ("payload", self.payload.to_string()),
-            ("recipients_per_line", self.recipients_per_line.to_string()),
+            ("recipients_per_line", self.recipients_text()),
             ("join_seconds", format!("{:.3}", self.join_seconds)),
             ("window_seconds", format!("{:.3}", self.window_seconds)),
             ("sent", self.sent.to_string()),
@@ -385,6 +436,7 @@ impl Report {
             ("lost", self.lost.to_string()),
             ("duplicates", self.duplicates.to_string()),
             ("reordered", self.reordered.to_string()),
+            ("misdelivered", self.misdelivered.to_string()),
             ("disconnected", self.disconnected.to_string()),
             ("sleepers_dropped", self.sleepers_dropped.to_string()),
             (
@@ -481,6 +533,8 @@ mod tests {
             senders: 2,
             sleepers: 0,
             load: Load::Closed { window: 4 },
+            spread: false,
+            rooms: Rooms::default(),
             duration: Duration::from_secs(1),
             settle: Duration::from_millis(1),
             payload: 64,
@@ -506,10 +560,13 @@ mod tests {
     #[test]
     fn rates_and_cleanliness() {
         let mut r = report();
-        assert_eq!(r.recipients_per_line, 9);
+        assert_eq!(r.recipients_per_line, 9.0);
         assert_eq!(r.deliveries_per_second(), 40.0);
         assert!(r.is_clean());
         r.reordered = 1;
+        assert!(!r.is_clean());
+        r.reordered = 0;
+        r.misdelivered = 1;
         assert!(!r.is_clean());
     }
 
@@ -518,6 +575,10 @@ mod tests {
         let json = report().json();
         assert!(json.starts_with("{\"protocol\":\"chat\",") && json.ends_with('}'));
         assert!(json.contains("\"window\":4,") && json.contains("\"deliveries_per_second\":40,"));
+        assert!(
+            json.contains("\"rooms\":0,\"extra_rooms\":0,")
+                && json.contains("\"recipients_per_line\":9,")
+        );
         assert!(!json.contains('\n') && !json.contains("server_cpu"));
     }
 
@@ -575,6 +636,34 @@ mod tests {
         let table = r.table();
         assert!(table.contains("server nodes"), "{table}");
         assert!(table.contains("3.000 / 3.000 ms (2 deliveries)"), "{table}");
+    }
+
+    #[test]
+    fn rooms_are_described_when_there_are_some() {
+        let mut r = report();
+        assert!(!r.table().contains("#r0"));
+        r.rooms = Rooms { count: 4, extra: 1 };
+        r.recipients_per_line = 37.0 / 3.0;
+        r.load = Load::Open { rate: 1.0 };
+        r.spread = true;
+        let table = r.table();
+        assert!(
+            table.contains(
+                "4 (#r0..#r3), clients dealt to them in turn, each also in the 1 after its own"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("12.33: the other members of the sender's room"),
+            "{table}"
+        );
+        assert!(table.contains("spread evenly"), "{table}");
+        let json = r.json();
+        assert!(
+            json.contains("\"rooms\":4,\"extra_rooms\":1,\"rate\":1,\"spread\":true,"),
+            "{json}"
+        );
+        assert!(json.contains("\"recipients_per_line\":12.33,"), "{json}");
     }
 
     #[test]
