@@ -46,7 +46,7 @@ impl Framed {
     }
 
     /// The line without its terminator. It came from a `String`, and only ASCII `\n` was added.
-    fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         let line = if self.terminated {
             &self.line[..self.line.len() - 1]
         } else {

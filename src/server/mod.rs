@@ -152,11 +152,6 @@ pub struct Server {
     pass: PassWork,
     /// A key list to work from (kept to reuse its memory).
     keys: Vec<usize>,
-    /// The recipients of the broadcast being delivered (kept to reuse its memory).
-    recipients: Vec<usize>,
-    /// The recipients of the room delivery being carried out, each with whether it gets the line
-    /// with the room's name in front (kept to reuse its memory).
-    room_recipients: Vec<(usize, bool)>,
     /// Keys of connections in the `Closed` state, removed at the end of the pass.
     closed: Vec<usize>,
     /// The buffer every `read` goes into; a connection keeps only what it has not handed out.
@@ -290,8 +285,6 @@ impl Server {
             hosts: HostLimit::new(config.max_per_ip, config.limit_loopback),
             pass: PassWork::default(),
             keys: Vec::new(),
-            recipients: Vec::new(),
-            room_recipients: Vec::new(),
             closed: Vec::new(),
             scratch: vec![0; input::READ_CHUNK],
             spare_fd: File::open("/dev/null").ok(),

@@ -10,11 +10,15 @@ use std::time::Instant;
 
 use log::warn;
 
+use slab::Slab;
+
 use super::Server;
 use super::close::Ending;
 use super::framing::Framed;
+use super::key_set::KeySet;
 use crate::chat::{ClientId, Delivery, RoomId};
-use crate::connection::{Output, State, Transport};
+use crate::config::Config;
+use crate::connection::{Connection, Output, State, Transport};
 use crate::protocol;
 use crate::websocket;
 
@@ -51,95 +55,69 @@ impl Server {
 
     /// One line to the members of a room but `except`: framed once per transport (and once more
     /// with the room's name in front, if some get it so), and each recipient gets a copy of the same
-    /// bytes.
+    /// bytes. The chat's member list is walked in place, while the recipients' queues are filled:
+    /// two borrows of different parts of the server (see [`Queues`]).
     fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, line: String) {
-        // The chat is borrowed while it lists the members, and queueing needs the whole server.
-        let mut recipients = std::mem::take(&mut self.room_recipients);
-        self.chat.room_recipients(room, except, |id, prefixed| {
-            recipients.push((id, prefixed));
-        });
-        self.pass.deliveries += recipients.len();
-        let mut prefixed = recipients
-            .iter()
-            .any(|&(_, prefixed)| prefixed)
-            .then(|| Framed::new(protocol::in_room(self.chat.room_name(room), &line)));
         let mut plain = Framed::new(line);
-        for (id, in_front) in recipients.drain(..) {
-            let Some(conn) = self.connections.get(id) else {
-                continue;
+        let mut prefixed: Option<Framed> = None;
+        let mut queues = Queues::of(
+            &mut self.connections,
+            &mut self.dirty,
+            &mut self.slow,
+            &self.config,
+        );
+        let mut delivered = 0;
+        let chat = &self.chat;
+        chat.room_recipients(room, except, |id, in_front| {
+            let framed = if in_front {
+                prefixed.get_or_insert_with(|| {
+                    Framed::new(protocol::in_room(chat.room_name(room), plain.text()))
+                })
+            } else {
+                &mut plain
             };
-            let framed = match (in_front, &mut prefixed) {
-                (true, Some(prefixed)) => prefixed,
-                _ => &mut plain,
-            };
-            if let Some(bytes) = framed.bytes(&conn.transport) {
-                self.queue_bytes(id, bytes);
-            }
-        }
-        self.room_recipients = recipients;
+            delivered += 1;
+            queues.push_framed(id, framed);
+        });
+        self.pass.deliveries += delivered;
     }
 
     /// One line about the server to every user who has joined but `except`, whatever their rooms:
     /// framed once per transport, and each recipient gets a copy of the same bytes.
     fn broadcast(&mut self, except: Option<ClientId>, line: String) {
         let mut framed = Framed::new(line);
-        // The room is borrowed while we list its members, and queueing needs the whole server.
-        let mut recipients = std::mem::take(&mut self.recipients);
-        recipients.extend(self.chat.members().filter(|&id| Some(id) != except));
-        self.pass.deliveries += recipients.len();
-        for id in recipients.drain(..) {
-            let Some(conn) = self.connections.get(id) else {
-                continue; // A user of another cluster node.
-            };
-            if let Some(bytes) = framed.bytes(&conn.transport) {
-                self.queue_bytes(id, bytes);
-            }
+        let mut queues = Queues::of(
+            &mut self.connections,
+            &mut self.dirty,
+            &mut self.slow,
+            &self.config,
+        );
+        let mut delivered = 0;
+        for id in self.chat.members().filter(|&id| Some(id) != except) {
+            delivered += 1;
+            queues.push_framed(id, &mut framed);
         }
-        self.recipients = recipients;
+        self.pass.deliveries += delivered;
     }
 
     /// Queues one line for connection `key`, framed for its transport.
     pub(super) fn queue(&mut self, key: usize, line: String) {
-        let Some(conn) = self.connections.get(key) else {
-            return;
-        };
         self.pass.deliveries += 1;
-        if let Some(bytes) = Framed::new(line).bytes(&conn.transport) {
-            self.queue_bytes(key, bytes);
-        }
+        self.queues().push_framed(key, &mut Framed::new(line));
     }
 
     /// Queues bytes that are already framed.
     pub(super) fn queue_bytes(&mut self, key: usize, bytes: &[u8]) {
-        if let Some(output) = self.output_for(key) {
-            output.push(bytes);
-        }
+        self.queues().push(key, bytes);
     }
 
-    /// The output queue of connection `key`, if it may take more.
-    ///
-    /// A queue over `--max-queue` is written at once, before anything is judged: its owner may be
-    /// reading at full speed and simply not have been written to yet in this pass. Only if the socket
-    /// still will not take enough is nothing more queued and the connection marked as a slow
-    /// consumer, to be dropped once the current deliveries are done. The check is made before a line
-    /// is added, not after, so one large answer (a `/list` of a crowd) to a client that is keeping up
-    /// never counts against it; a queue is thus bounded by `--max-queue` plus one line.
-    fn output_for(&mut self, key: usize) -> Option<&mut Output> {
-        let max = self.config.max_queue as usize;
-        let conn = self.connections.get_mut(key)?;
-        if !conn.is_open() || self.slow.contains(key) {
-            return None;
-        }
-        if conn.output.queued() > max {
-            // A failed write is noticed again, and handled, by the next `flush`.
-            let _ = conn.output.write_to(&mut conn.stream);
-            if conn.output.queued() > max {
-                self.slow.insert(key);
-                return None;
-            }
-        }
-        self.dirty.insert(key);
-        Some(&mut self.connections[key].output)
+    fn queues(&mut self) -> Queues<'_> {
+        Queues::of(
+            &mut self.connections,
+            &mut self.dirty,
+            &mut self.slow,
+            &self.config,
+        )
     }
 
     /// Drops the connections whose queue stayed over the cap. Each gets one last line in place of what
@@ -226,5 +204,73 @@ impl Server {
             Ok(false) => {}
             Err(e) => self.leave(key, protocol::REASON_LOST, Ending::Lost(&e)),
         }
+    }
+}
+
+/// The recipients' side of the server: their output queues, and the lists that queued output puts a
+/// connection on. Borrowed apart from the rest of the server, so that a delivery can walk the chat's
+/// member list (an immutable borrow of `Server::chat`) while it fills the queues: no copy of the list.
+struct Queues<'a> {
+    connections: &'a mut Slab<Connection>,
+    dirty: &'a mut KeySet,
+    slow: &'a mut KeySet,
+    max_queue: usize,
+}
+
+impl<'a> Queues<'a> {
+    fn of(
+        connections: &'a mut Slab<Connection>,
+        dirty: &'a mut KeySet,
+        slow: &'a mut KeySet,
+        config: &Config,
+    ) -> Queues<'a> {
+        Queues {
+            connections,
+            dirty,
+            slow,
+            max_queue: config.max_queue as usize,
+        }
+    }
+
+    /// Queues `framed` for connection `key`, in the framing of its transport.
+    fn push_framed(&mut self, key: usize, framed: &mut Framed) {
+        let Some(conn) = self.connections.get(key) else {
+            return; // A user of another cluster node.
+        };
+        if let Some(bytes) = framed.bytes(&conn.transport) {
+            self.push(key, bytes);
+        }
+    }
+
+    /// Queues bytes that are already framed.
+    fn push(&mut self, key: usize, bytes: &[u8]) {
+        if let Some(output) = self.output_for(key) {
+            output.push(bytes);
+        }
+    }
+
+    /// The output queue of connection `key`, if it may take more.
+    ///
+    /// A queue over `--max-queue` is written at once, before anything is judged: its owner may be
+    /// reading at full speed and simply not have been written to yet in this pass. Only if the socket
+    /// still will not take enough is nothing more queued and the connection marked as a slow
+    /// consumer, to be dropped once the current deliveries are done. The check is made before a line
+    /// is added, not after, so one large answer (a `/list` of a crowd) to a client that is keeping up
+    /// never counts against it; a queue is thus bounded by `--max-queue` plus one line.
+    fn output_for(&mut self, key: usize) -> Option<&mut Output> {
+        let conn = self.connections.get_mut(key)?;
+        if !conn.is_open() || self.slow.contains(key) {
+            return None;
+        }
+        if conn.output.queued() > self.max_queue {
+            // A failed write is noticed again, and handled, by the next `flush`.
+            let _ = conn.output.write_to(&mut conn.stream);
+            if conn.output.queued() > self.max_queue {
+                self.slow.insert(key);
+                return None;
+            }
+        }
+        self.dirty.insert(key);
+        Some(&mut self.connections[key].output)
     }
 }
