@@ -143,8 +143,6 @@ enum Client {
         /// Inline up to 24 bytes (nearly every name): no allocation of its own, and copied cheaply
         /// when handling a line needs it beside a mutable room.
         name: CompactString,
-        /// The rooms they are in, and their current one.
-        rooms: RoomList,
     },
 }
 
@@ -200,6 +198,10 @@ pub struct Chat {
     clients: Clients,
     /// Joined users by name, so that names are unique without regard to case.
     names: NameIndex,
+    /// The rooms of each joined user who is not simply in the default room and talking there (nearly
+    /// everyone is, and costs nothing here: an idle user's entry is most of what the chat holds for
+    /// them). A joined user without an entry has `RoomList::default()`.
+    room_lists: HashMap<ClientId, RoomList>,
     /// Every room, with its members, topic and history. (In a cluster, the default room's history is
     /// kept in Redis instead, and comes with the answer to a join.)
     rooms: Rooms,
@@ -221,6 +223,7 @@ impl Chat {
         let now = Instant::now();
         Chat {
             rooms: Rooms::new(&config.default_room, now),
+            room_lists: HashMap::new(),
             clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
             listed: HashMap::new(),
@@ -309,8 +312,14 @@ impl Chat {
 
     /// The current room of user `id`, if it has joined and is in a room.
     fn current_room(&self, id: ClientId) -> Option<RoomId> {
+        self.room_list(id)?.current()
+    }
+
+    /// The rooms of user `id`, if it has joined.
+    fn room_list(&self, id: ClientId) -> Option<&RoomList> {
+        static DEFAULT_ONLY: RoomList = RoomList::DEFAULT_ONLY;
         match self.clients.get(&id) {
-            Some(Client::Joined { rooms, .. }) => rooms.current(),
+            Some(Client::Joined { .. }) => Some(self.room_lists.get(&id).unwrap_or(&DEFAULT_ONLY)),
             _ => None,
         }
     }
@@ -411,11 +420,11 @@ impl Chat {
             id,
             Client::Joined {
                 name: CompactString::new(name),
-                rooms: RoomList::default(),
             },
         );
         self.names
             .insert(id, name, |other| self.clients.name(other));
+        self.rooms.get_mut(room).current_of += 1;
         info!("#{id} joined as {name}");
         to(out, id, protocol::you_are(name));
         self.enter(id, name, room, history, out);
@@ -424,7 +433,7 @@ impl Chat {
         }
     }
 
-    /// `id` (already counted as a member of `room`) has entered it: it hears the topic, the history
+    /// `id` (whose room list already has `room`, current) enters it: it hears the topic, the history
     /// and who is there, and the others hear of it.
     fn enter(
         &mut self,
@@ -435,7 +444,6 @@ impl Chat {
         out: &mut Vec<Delivery>,
     ) {
         self.rooms.add(room, id);
-        self.rooms.get_mut(room).current_of += 1;
         if let Some(topic) = &self.rooms.get(room).topic {
             to(out, id, protocol::topic(topic));
         }
@@ -604,12 +612,13 @@ impl Chat {
             self.names.remove(&name, |other| self.clients.name(other));
         }
         match self.clients.remove(&id) {
-            Some(Client::Joined { name, rooms }) => {
+            Some(Client::Joined { name }) => {
                 info!("#{id} {name} left ({reason})");
                 if let Some(cluster) = &mut self.cluster {
                     cluster.left(id, &name, reason, out);
                 }
                 // Announced once in each of their rooms.
+                let rooms = self.room_lists.remove(&id).unwrap_or_default();
                 if let Some(current) = rooms.current() {
                     self.rooms.get_mut(current).current_of -= 1;
                 }
@@ -650,21 +659,22 @@ impl Chat {
 
     /// The rooms user `id` is in.
     fn rooms_of(&self, id: ClientId) -> &[RoomId] {
-        match self.clients.get(&id) {
-            Some(Client::Joined { rooms, .. }) => rooms.rooms(),
-            _ => &[],
-        }
+        self.room_list(id).map_or(&[], RoomList::rooms)
     }
 
     /// Changes user `id`'s room list with `change`, keeping each room's count of members whose
     /// current room it is.
     fn change_rooms(&mut self, id: ClientId, change: impl FnOnce(&mut RoomList)) {
-        let Some(Client::Joined { rooms, .. }) = self.clients.get_mut(&id) else {
+        if !self.has_joined(id) {
             return;
-        };
+        }
+        let mut rooms = self.room_lists.remove(&id).unwrap_or_default();
         let before = rooms.current();
-        change(rooms);
+        change(&mut rooms);
         let after = rooms.current();
+        if rooms != RoomList::default() {
+            self.room_lists.insert(id, rooms);
+        }
         if before != after {
             if let Some(room) = before.filter(|&r| self.rooms.exists(r)) {
                 self.rooms.get_mut(room).current_of -= 1;
@@ -709,13 +719,7 @@ impl Chat {
                 room
             }
         };
-        // The room becomes current: `enter` counts this member in it, so the join itself must not.
-        if let Some(old) = self.current_room(id) {
-            self.rooms.get_mut(old).current_of -= 1;
-        }
-        if let Some(Client::Joined { rooms, .. }) = self.clients.get_mut(&id) {
-            rooms.join(room);
-        }
+        self.change_rooms(id, |rooms| rooms.join(room));
         to(out, id, protocol::you_joined(self.room_name(room)));
         let history = self.rooms.get(room).history.iter().cloned().collect();
         self.enter(id, name, room, history, out);

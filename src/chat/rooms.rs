@@ -6,8 +6,8 @@
 //! leave is announced to every member anyway, so it costs the same order of work as the notice).
 //!
 //! Each user has a `RoomList`: the rooms they are in, most recently joined last, and the current
-//! one (where their chat goes). Nearly every user is in the default room alone; that costs no
-//! allocation.
+//! one (where their chat goes). Nearly every user is in the default room alone; that list is not
+//! even stored.
 //!
 //! Like the rest of the chat core this knows no sockets; the rules of joining and leaving (limits,
 //! notices) are in `mod.rs`, this file only keeps the books.
@@ -156,8 +156,7 @@ pub const DEFAULT_ROOM: RoomId = 0;
 /// The rooms one user is in, most recently joined last, and which one is current.
 ///
 /// Nearly every user is in the default room alone, and talks there: that is `RoomList::default()`,
-/// and costs nothing but the 8 bytes of an empty `Option<Box<_>>` (no allocation). Anything else
-/// is kept in a box.
+/// which the chat does not even store (`Chat::room_lists` holds only the others).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomList(Option<Box<ManyRooms>>);
 
@@ -168,6 +167,9 @@ struct ManyRooms {
 }
 
 impl RoomList {
+    /// In the default room alone, talking there: `RoomList::default()`, as a constant.
+    pub const DEFAULT_ONLY: RoomList = RoomList(None);
+
     pub fn current(&self) -> Option<RoomId> {
         match &self.0 {
             None => Some(DEFAULT_ROOM),
