@@ -52,6 +52,14 @@ impl KeySet {
         self.len == 0
     }
 
+    /// Gives back memory that a crowd left behind (the list of a pass that touched every
+    /// connection), once the set holds far fewer keys: called on the loop's tick.
+    pub fn shrink(&mut self) {
+        if self.order.capacity() > 4 * self.order.len() + 1024 {
+            self.order.shrink_to(2 * self.order.len());
+        }
+    }
+
     /// Empties the set into `into` (cleared first), in the order the keys were added. Taking the
     /// keys out first lets the caller handle each one while new keys are added for later.
     pub fn take(&mut self, into: &mut Vec<usize>) {

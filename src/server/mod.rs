@@ -69,6 +69,8 @@ const _: () = assert!(config::COALESCE_MAX_US * 1000 * 10 <= CLOSE_LINGER.as_nan
 /// Connections turned away with `! server full` stay around for up to `CLOSE_LINGER` to be closed
 /// gracefully; at most this many at a time, beyond `--max-clients`. Past it they are dropped at once.
 pub const REFUSING_MAX: usize = 64;
+/// The heap is trimmed at most this often (see `trim_heap`).
+const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// After handling a batch of events, the loop asks `poll` again, without waiting, up to this many
 /// times before it writes: lines that arrived meanwhile then leave in the same `write` as the others.
 /// Each `write` to a socket costs far more than the bytes in it, so fewer, fuller writes pay: in
@@ -167,6 +169,8 @@ pub struct Server {
     /// When a shutdown under way gives up on flushing.
     shutdown_deadline: Option<Instant>,
     next_tick: Instant,
+    /// When the heap may next be trimmed (see `trim_heap`).
+    next_trim: Instant,
     /// Holds the clients' output for `--coalesce-us` so that lines arriving meanwhile share a write.
     write_timer: WriteTimer,
     /// The links to Redis, when this server is one node of a cluster (`--cluster`).
@@ -293,6 +297,7 @@ impl Server {
             stop_signal,
             shutdown_deadline: None,
             next_tick: now + config.tick(),
+            next_trim: now,
             write_timer,
             config,
             cluster,
@@ -452,11 +457,36 @@ impl Server {
         for key in expired {
             self.close_now(key, "closing took too long");
         }
+        self.release_memory();
+        // Giving the heap's free pages back costs 40-300 µs (up to 3 ms in a busy room): only when
+        // the loop has nothing waiting, at most once a second.
+        if self.dirty.is_empty() && self.unread.is_empty() && now >= self.next_trim {
+            trim_heap();
+            self.next_trim = now + TRIM_EVERY;
+        }
         for key in slow_requests {
             self.request_timed_out(key);
         }
         if self.accept_paused {
             self.accept_all();
+        }
+    }
+
+    /// Gives back the memory a crowd left behind: lists of connections that once held every key, and
+    /// the work record of a pass. (Each keeps its capacity from pass to pass, which is what makes a
+    /// busy loop cheap; an idle one should not keep the peak.)
+    fn release_memory(&mut self) {
+        for set in [&mut self.dirty, &mut self.unread, &mut self.slow] {
+            set.shrink();
+        }
+        if self.keys.capacity() > 1024 {
+            self.keys = Vec::new();
+        }
+        if self.pass.by_sender.is_empty() && self.pass.by_sender.capacity() > 64 {
+            self.pass.by_sender = HashMap::new();
+        }
+        if self.deliveries.is_empty() && self.deliveries.capacity() > 1024 {
+            self.deliveries = Vec::new();
         }
     }
 
@@ -486,3 +516,20 @@ impl Server {
         }
     }
 }
+
+/// Returns the heap's free memory to the system. A crowd joining leaves much of what its join
+/// notices and name lists took free but held by the allocator (glibc keeps freed memory for the
+/// next allocation, and a heap full of holes cannot shrink by itself): in idle10k with five rooms
+/// per client, 4.5 MB of 11.8 MB. `malloc_trim(0)` gives the free pages back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: `malloc_trim` takes no pointer and touches only the allocator's own free lists, under
+    // the allocator's lock; it is safe to call at any time from any thread. There is no safe
+    // wrapper for it in std or in the `libc` crate.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
