@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -15,14 +16,29 @@ use crate::cluster::{self, ClusterConfig};
 #[derive(Debug, Clone, Parser)]
 #[command(version, about)]
 pub struct Config {
-    /// Address to listen on; repeat for more than one (e.g. 0.0.0.0:7878 for a LAN, [::]:7878 for IPv6).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
-    pub listen: Vec<SocketAddr>,
+    /// Address to listen on; repeat for more than one (e.g. 0.0.0.0:7878 for a LAN, [::]:7878 for
+    /// IPv6). tls://ADDR:PORT listens for chat over TLS (see --tls-cert, --tls-self-signed).
+    #[arg(long, value_name = "[tls://]ADDR:PORT", default_value = "127.0.0.1:7878", value_parser = parse_listen)]
+    pub listen: Vec<Listen>,
 
-    /// Where browsers find the web page and its WebSocket (`off` for none). By default
-    /// 127.0.0.1:8080, and if that port is taken the server runs without it; an address given here
-    /// that cannot be bound is an error.
-    #[arg(long, value_name = "ADDR:PORT|off")]
+    /// The TLS certificate (PEM; a chain is fine) for tls:// and https:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Make a self-signed certificate at start-up (for localhost, the host name and the listen
+    /// addresses) instead of --tls-cert: for trying TLS out. Its SHA-256 fingerprint is printed on
+    /// the start-up line, for clients to pin.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+
+    /// Where browsers find the web page and its WebSocket (`off` for none; https://ADDR:PORT for
+    /// HTTPS, the page then using wss://). By default 127.0.0.1:8080, and if that port is taken the
+    /// server runs without it; an address given here that cannot be bound is an error.
+    #[arg(long, value_name = "[https://]ADDR:PORT|off")]
     pub web: Option<String>,
 
     /// Another origin (e.g. https://chat.example.org) whose pages may open the WebSocket, besides the
@@ -140,6 +156,31 @@ pub struct Config {
     pub name_timeout: u64,
 }
 
+/// One `--listen` address: plain TCP chat, or chat over TLS (`tls://ADDR:PORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "tls://" } else { "" };
+        write!(f, "{scheme}{}", self.addr)
+    }
+}
+
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    let (tls, addr) = match text.strip_prefix("tls://") {
+        Some(addr) => (true, addr),
+        None => (false, text),
+    };
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("{e} (want ADDR:PORT or tls://ADDR:PORT)"))?;
+    Ok(Listen { addr, tls })
+}
+
 /// `--default-room`: a valid room name.
 fn parse_room(text: &str) -> Result<String, String> {
     if crate::chat::is_room_name(text) {
@@ -174,8 +215,12 @@ pub enum Web {
     Off,
     /// The default address: if it cannot be bound, warn and go on without it.
     Default(SocketAddr),
-    /// An address given on the command line: failing to bind it is fatal.
-    Given(SocketAddr),
+    /// An address given on the command line (`https://` first for TLS): failing to bind it is
+    /// fatal.
+    Given {
+        addr: SocketAddr,
+        tls: bool,
+    },
 }
 
 impl Config {
@@ -210,10 +255,36 @@ impl Config {
                 DEFAULT_WEB.parse().expect("a valid constant address"),
             )),
             Some("off") => Ok(Web::Off),
-            Some(addr) => addr
-                .parse()
-                .map(Web::Given)
-                .map_err(|e| format!("--web {addr}: {e} (want ADDR:PORT or off)")),
+            Some(given) => {
+                let (tls, addr) = match given.strip_prefix("https://") {
+                    Some(addr) => (true, addr),
+                    None => (false, given.strip_prefix("http://").unwrap_or(given)),
+                };
+                addr.trim_end_matches('/')
+                    .parse()
+                    .map(|addr| Web::Given { addr, tls })
+                    .map_err(|e| format!("--web {given}: {e} (want [https://]ADDR:PORT or off)"))
+            }
+        }
+    }
+
+    /// The certificate for the TLS listeners, if any listener is TLS: loaded from --tls-cert and
+    /// --tls-key, or made with --tls-self-signed. A TLS listener without either is an error.
+    pub fn tls(&self) -> io::Result<Option<crate::tls::TlsSetup>> {
+        let web_tls = matches!(self.web(), Ok(Web::Given { tls: true, .. }));
+        if !web_tls && !self.listen.iter().any(|l| l.tls) {
+            return Ok(None);
+        }
+        if self.tls_self_signed {
+            let addrs: Vec<SocketAddr> = self.listen.iter().map(|l| l.addr).collect();
+            return crate::tls::self_signed(&addrs).map(Some);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::from_files(cert, key).map(Some),
+            _ => Err(io::Error::other(
+                "a tls:// or https:// listener needs --tls-cert FILE and --tls-key FILE, or \
+                 --tls-self-signed to try it out",
+            )),
         }
     }
 

@@ -18,4 +18,5 @@ pub mod resp;
 pub mod server;
 pub mod socket;
 pub mod text;
+pub mod tls;
 pub mod websocket;

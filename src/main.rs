@@ -36,15 +36,26 @@ fn run(config: &mut Config) -> io::Result<()> {
     }
     let mut server = Server::bind(config.clone(), stop)?;
     let (mut chat, mut web) = (Vec::new(), Vec::new());
-    for (addr, face) in server.local_addrs()? {
-        match face {
-            Face::Chat => chat.push(addr.to_string()),
-            Face::Web => web.push(format!("; web http://{addr}/")),
+    for (addr, face, tls) in server.local_addrs()? {
+        match (face, tls) {
+            (Face::Chat, false) => chat.push(addr.to_string()),
+            (Face::Chat, true) => chat.push(format!("tls://{addr}")),
+            (Face::Web, false) => web.push(format!("; web http://{addr}/")),
+            (Face::Web, true) => web.push(format!("; web https://{addr}/")),
         }
     }
+    let fingerprint = server
+        .tls_fingerprint()
+        .map(|f| format!("; tls sha256 {f}"))
+        .unwrap_or_default();
     // Printed whatever RUST_LOG says: scripts read the bound addresses from this line, e.g.
-    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`.
-    println!("pollchat listening on {}{}", chat.join(", "), web.concat());
+    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`, and with TLS
+    // `pollchat listening on tls://127.0.0.1:7879; tls sha256 AB:CD:...`.
+    println!(
+        "pollchat listening on {}{}{fingerprint}",
+        chat.join(", "),
+        web.concat()
+    );
     server.run()
 }
 

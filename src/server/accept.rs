@@ -40,12 +40,12 @@ impl Server {
     /// reports readiness once for a burst of arrivals, so we accept until `WouldBlock`.
     pub(super) fn accept(&mut self, index: usize) {
         let mut errors = 0;
-        while let Some((listener, face)) = self.listeners.get(index) {
-            let face = *face;
-            match listener.accept() {
+        while let Some(listener) = self.listeners.get(index) {
+            let (face, tls) = (listener.face, listener.tls);
+            match listener.socket.accept() {
                 Ok((stream, peer)) => {
                     errors = 0;
-                    self.admit(stream, peer, face);
+                    self.admit(stream, peer, face, tls);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_out_of_fds(&e) => return self.refuse_without_fds(index),
@@ -87,10 +87,10 @@ impl Server {
             self.last_fd_warning = Some(now);
         }
         self.accept_paused = true;
-        let face = self.listeners[index].1;
+        let face = self.listeners[index].face;
         while let Some(spare) = self.spare_fd.take() {
             drop(spare);
-            let accepted = self.listeners[index].0.accept();
+            let accepted = self.listeners[index].socket.accept();
             let more = match accepted {
                 Ok((mut stream, _)) => {
                     // Best effort: the socket is new, so its send buffer is empty and this fits.
@@ -121,7 +121,7 @@ impl Server {
 
     /// Takes in one accepted connection: into the room (or, on the web face, into HTTP), or turned
     /// away if that is full or its address has too many connections already.
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, face: Face) {
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, face: Face, tls: bool) {
         if let Err(e) = socket::configure(&stream) {
             debug!("{peer}: cannot set socket options ({e}); dropping it");
             return;
@@ -160,6 +160,17 @@ impl Server {
         if self.insert(stream, peer, transport).is_none() {
             self.hosts.release(key);
             return;
+        }
+        if tls && let Some(setup) = &self.tls {
+            // The handshake happens as the connection is read and written, like everything else.
+            match rustls::ServerConnection::new(setup.config.clone()) {
+                Ok(session) => self.connections[key].tls = Some(Box::new(session)),
+                Err(e) => {
+                    warn!("#{key}: cannot start TLS: {e}");
+                    self.close_now(key, "no TLS");
+                    return;
+                }
+            }
         }
         // The one log line with the peer's address: later ones name the connection by its key.
         info!("#{key} {peer} connected");

@@ -7,7 +7,7 @@ use std::io;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{debug, info};
 
 use super::{CLOSE_LINGER, Server};
 use crate::chat::Event;
@@ -20,6 +20,9 @@ pub(super) enum Ending<'a> {
     Graceful,
     /// A read or write failed (reset by the peer, keepalive gave up...): nothing more can be sent.
     Lost(&'a io::Error),
+    /// The peer broke TLS (a failed handshake, plain text on a TLS port): rustls's alert is sent,
+    /// and the socket closed. Logged at `debug` only: scanners do this all day on the internet.
+    TlsFailed(&'a io::Error),
 }
 
 impl Server {
@@ -32,6 +35,10 @@ impl Server {
         match ending {
             Ending::Graceful => self.begin_close(key),
             Ending::Lost(error) => self.close_now(key, format_args!("connection lost: {error}")),
+            Ending::TlsFailed(error) => {
+                debug!("#{key}: TLS failed: {error}");
+                self.close_quietly(key);
+            }
         }
     }
 
@@ -71,6 +78,11 @@ impl Server {
 
     pub(super) fn shut_down_write(&mut self, key: usize, deadline: Instant) {
         let conn = &mut self.connections[key];
+        match conn.close_notify() {
+            Ok(true) => {}
+            Ok(false) => return, // Sent when the socket is writable again (`Server::ready`).
+            Err(_) => return self.close_now(key, "closed cleanly"),
+        }
         if conn.peer_closed || conn.stream.shutdown(Shutdown::Write).is_err() {
             return self.close_now(key, "closed cleanly");
         }
@@ -92,12 +104,19 @@ impl Server {
 
     /// Marks a connection closed; [`Server::reap`] removes it at the end of the pass.
     pub(super) fn close_now(&mut self, key: usize, how: impl std::fmt::Display) {
+        if self.connections[key].state != State::Closed {
+            info!("#{key} disconnected ({how})");
+        }
+        self.close_quietly(key);
+    }
+
+    /// [`Server::close_now`] without a log line.
+    fn close_quietly(&mut self, key: usize) {
         match self.connections[key].state {
             State::Closed => return,
             State::Open { .. } => self.count_closed(key),
             State::Flushing { .. } | State::Draining { .. } => {}
         }
-        info!("#{key} disconnected ({how})");
         self.connections[key].state = State::Closed;
         self.closed.push(key);
     }

@@ -15,7 +15,7 @@
 //! (`throttled.rs`), or when the answer has come. Then it is put on the `unread` list, and read again
 //! exactly where it stopped: held lines first, then what its reader kept, then the socket.
 
-use std::io::{self, Read};
+use std::io;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -64,7 +64,7 @@ impl Server {
                 self.unread.insert(key);
                 break;
             }
-            match conn.stream.read(&mut scratch) {
+            match conn.read_plain(&mut scratch) {
                 Ok(0) => {
                     self.peer_closed(key);
                     break;
@@ -80,6 +80,10 @@ impl Server {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && conn.tls.is_some() => {
+                    self.leave(key, protocol::REASON_LOST, Ending::TlsFailed(&e));
+                    break;
+                }
                 Err(e) => {
                     self.leave(key, protocol::REASON_LOST, Ending::Lost(&e));
                     break;
@@ -87,6 +91,14 @@ impl Server {
             }
         }
         self.scratch = scratch;
+        // A TLS handshake's answer the socket did not take, or the greeting waiting for the
+        // handshake to finish, goes out when the loop writes.
+        if let Some(conn) = self.connections.get(key)
+            && conn.tls.is_some()
+            && conn.has_output()
+        {
+            self.dirty.insert(key);
+        }
     }
 
     /// Reads the connections listed in `unread`, unless this pass has done all it may: then they wait

@@ -91,6 +91,14 @@ pub enum Face {
     Web,
 }
 
+/// A listening socket and what it serves.
+struct Listener {
+    socket: TcpListener,
+    face: Face,
+    /// Its connections speak TLS (`tls://`, `https://`): see `tls.rs`.
+    tls: bool,
+}
+
 /// What an event's token names. Tokens are decoded here, in one place.
 enum Source {
     /// The listener at this index in `Server::listeners`.
@@ -118,7 +126,9 @@ impl Source {
 /// The server: the `Poll`, the sockets, and the chat room they feed.
 pub struct Server {
     poll: Poll,
-    listeners: Vec<(TcpListener, Face)>,
+    listeners: Vec<Listener>,
+    /// The settings of TLS connections, when some listener is TLS.
+    tls: Option<crate::tls::TlsSetup>,
     /// Every connection, by slab key. The key is also the connection's `mio::Token` and its
     /// [`ClientId`](crate::chat::ClientId) in the room.
     connections: Slab<Connection>,
@@ -229,27 +239,35 @@ impl Server {
         let cannot = |addr: SocketAddr, e: io::Error| {
             io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
         };
-        for &addr in &config.listen {
-            listeners.push((
-                socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
-                Face::Chat,
-            ));
+        let tls = config.tls()?;
+        for listen in &config.listen {
+            let addr = listen.addr;
+            listeners.push(Listener {
+                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
+                face: Face::Chat,
+                tls: listen.tls,
+            });
         }
         match config.web().map_err(io::Error::other)? {
             Web::Off => {}
-            Web::Given(addr) => listeners.push((
-                socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
-                Face::Web,
-            )),
+            Web::Given { addr, tls } => listeners.push(Listener {
+                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
+                face: Face::Web,
+                tls,
+            }),
             Web::Default(addr) => match socket::listen(addr, config.reuseport) {
-                Ok(listener) => listeners.push((listener, Face::Web)),
+                Ok(socket) => listeners.push(Listener {
+                    socket,
+                    face: Face::Web,
+                    tls: false,
+                }),
                 Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
             },
         }
-        for (i, (listener, _)) in listeners.iter_mut().enumerate() {
+        for (i, listener) in listeners.iter_mut().enumerate() {
             let token = Token(LISTENER_TOKEN_BASE - i);
             poll.registry()
-                .register(listener, token, Interest::READABLE)?;
+                .register(&mut listener.socket, token, Interest::READABLE)?;
         }
         let chat = Chat::new(ChatConfig {
             history: config.history as usize,
@@ -274,6 +292,7 @@ impl Server {
         let mut server = Server {
             poll,
             listeners,
+            tls,
             connections: Slab::with_capacity(config.max_clients as usize),
             chat,
             clients: 0,
@@ -307,12 +326,18 @@ impl Server {
         Ok(server)
     }
 
-    /// The addresses actually bound, with their face (and the real port where port 0 was asked).
-    pub fn local_addrs(&self) -> io::Result<Vec<(SocketAddr, Face)>> {
+    /// The addresses actually bound, with their face and whether they speak TLS (and the real port
+    /// where port 0 was asked).
+    pub fn local_addrs(&self) -> io::Result<Vec<(SocketAddr, Face, bool)>> {
         self.listeners
             .iter()
-            .map(|(l, face)| Ok((l.local_addr()?, *face)))
+            .map(|l| Ok((l.socket.local_addr()?, l.face, l.tls)))
             .collect()
+    }
+
+    /// The SHA-256 fingerprint of the TLS certificate, when some listener speaks TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.fingerprint.as_str())
     }
 
     /// Runs the loop until a shutdown has finished.
@@ -423,7 +448,7 @@ impl Server {
         let Some(conn) = self.connections.get(key) else {
             return;
         };
-        if writable && !conn.output.is_empty() {
+        if writable && conn.has_output() {
             self.dirty.insert(key);
         }
         if readable {
@@ -494,8 +519,8 @@ impl Server {
     /// gracefully within `--grace-ms`. [`Server::run`] returns when all are closed or time is up.
     fn begin_shutdown(&mut self, now: Instant) {
         info!("shutting down: {} clients", self.clients);
-        for (mut listener, _) in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut listener);
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener.socket);
         }
         self.accept_paused = false;
         self.shutdown_deadline = Some(now + self.config.grace());

@@ -193,7 +193,7 @@ impl Server {
         if conn.state == State::Closed {
             return;
         }
-        match conn.output.write_to(&mut conn.stream) {
+        match conn.write_output() {
             // Everything is written. If we are closing, this is the moment to shut down our side.
             Ok(true) => {
                 if let State::Flushing { deadline } = conn.state {
@@ -264,7 +264,7 @@ impl<'a> Queues<'a> {
         }
         if conn.output.queued() > self.max_queue {
             // A failed write is noticed again, and handled, by the next `flush`.
-            let _ = conn.output.write_to(&mut conn.stream);
+            let _ = conn.write_output();
             if conn.output.queued() > self.max_queue {
                 self.slow.insert(key);
                 return None;

@@ -23,6 +23,10 @@ pub struct Server {
     pub addrs: Vec<SocketAddr>,
     /// The web face's address, if it has one.
     pub web: Option<SocketAddr>,
+    /// The chat addresses that speak TLS (`tls://` on the start-up line).
+    pub tls_addrs: Vec<SocketAddr>,
+    /// The TLS certificate's SHA-256 fingerprint, when some listener speaks TLS.
+    pub fingerprint: Option<String>,
     log: PathBuf,
 }
 
@@ -68,25 +72,40 @@ impl Server {
                 let log = fs::read_to_string(&log).unwrap_or_default();
                 panic!("unexpected start-up line {first:?}; log: {log}")
             });
-        // `ADDR, ADDR; web http://ADDR/`
-        let (chat, web) = match rest.split_once("; web http://") {
-            Some((chat, web)) => (
-                chat,
-                web.strip_suffix('/')
-                    .map(|a| a.parse().expect("web address")),
-            ),
+        // `ADDR, tls://ADDR; web http[s]://ADDR/; tls sha256 FINGERPRINT`
+        let (rest, fingerprint) = match rest.split_once("; tls sha256 ") {
+            Some((rest, fingerprint)) => (rest, Some(fingerprint.to_string())),
             None => (rest, None),
         };
-        let addrs: Vec<SocketAddr> = chat
-            .split(", ")
-            .map(|addr| addr.parse().expect("address in start-up line"))
-            .collect();
-        let addr = addrs[0];
+        let (chat, web) = match rest.split_once("; web ") {
+            Some((chat, web)) => {
+                let web = web
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://");
+                let web = web.strip_suffix('/').unwrap_or(web);
+                (chat, Some(web.parse().expect("web address")))
+            }
+            None => (rest, None),
+        };
+        let (mut addrs, mut tls_addrs) = (Vec::new(), Vec::new());
+        for listen in chat.split(", ") {
+            match listen.strip_prefix("tls://") {
+                Some(addr) => tls_addrs.push(addr.parse().expect("address in start-up line")),
+                None => addrs.push(listen.parse().expect("address in start-up line")),
+            }
+        }
+        let addr = addrs
+            .first()
+            .or(tls_addrs.first())
+            .copied()
+            .expect("an address");
         Server {
             child,
             addr,
             addrs,
             web,
+            tls_addrs,
+            fingerprint,
             log,
         }
     }

@@ -1,0 +1,144 @@
+//! TLS for the listeners that ask for it (`--listen tls://...`, `--web https://...`): the
+//! certificate and key, and the rustls settings every TLS connection shares.
+//!
+//! rustls is sans-IO, like the chat core: a `ServerConnection` takes the bytes read from the socket
+//! and gives back plaintext, and takes plaintext and gives back the bytes to write. So TLS needs no
+//! thread and no change to the loop's shape: it sits on each TLS connection between the socket and
+//! the framing (`connection.rs`, `Connection::read_plain` and `Connection::writer`). This file only
+//! builds the shared `ServerConfig`. Only the `ring` crypto provider is built in (no C toolchain
+//! needed beyond what `ring` brings, no cmake, no nasm); TLS 1.2 and 1.3, rustls's defaults.
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The settings of every TLS connection, and what to say about them on the start-up line.
+pub struct TlsSetup {
+    pub config: Arc<ServerConfig>,
+    /// The SHA-256 fingerprint of the certificate (its first in a chain), as clients pin it:
+    /// `AB:CD:...`.
+    pub fingerprint: String,
+}
+
+/// Loads a certificate chain and its key from PEM files (a key of any kind rustls reads: PKCS#8,
+/// PKCS#1 or SEC1). A key that does not match the certificate is an error here, at start-up.
+pub fn from_files(cert: &Path, key: &Path) -> io::Result<TlsSetup> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| pem_error(cert, e))?;
+    if chain.is_empty() {
+        return Err(io::Error::other(format!(
+            "{}: no certificate in it (want PEM: -----BEGIN CERTIFICATE-----)",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+    setup(chain, key)
+}
+
+/// Makes a certificate for trying things out: self-signed, for `localhost`, this machine's host
+/// name and the addresses listened on. Clients cannot verify it against a CA; they pin its
+/// fingerprint instead (printed on the start-up line).
+pub fn self_signed(addrs: &[SocketAddr]) -> io::Result<TlsSetup> {
+    let mut names = vec!["localhost".to_string()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_string());
+        }
+    }
+    for addr in addrs {
+        if !addr.ip().is_unspecified() {
+            names.push(addr.ip().to_string());
+        }
+    }
+    names.dedup();
+    let generated = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| io::Error::other(format!("cannot make a self-signed certificate: {e}")))?;
+    let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+    setup(vec![generated.cert.der().clone()], key.into())
+}
+
+fn setup(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> io::Result<TlsSetup> {
+    let fingerprint = fingerprint(&chain[0]);
+    // rustls 0.23.48 marks the ring provider deprecated: ring has no post-quantum key exchange.
+    // The other provider, aws-lc-rs, needs cmake and a C toolchain to build; ring keeps the build
+    // to what a fresh machine has. Classical X25519 and the P curves, as every browser offers.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| io::Error::other(format!("the TLS key does not fit the certificate: {e}")))?;
+    Ok(TlsSetup {
+        config: Arc::new(config),
+        fingerprint,
+    })
+}
+
+/// `AB:CD:...`, the SHA-256 of a certificate's DER bytes, as `openssl x509 -fingerprint -sha256`
+/// prints it.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    let mut text = String::with_capacity(95);
+    for (i, byte) in digest.as_ref().iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        let _ = write!(text, "{byte:02X}");
+    }
+    text
+}
+
+fn pem_error(path: &Path, error: rustls::pki_types::pem::Error) -> io::Error {
+    io::Error::other(format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_self_signed_certificate_loads_and_has_a_fingerprint() {
+        let setup = self_signed(&["127.0.0.1:7879".parse().unwrap()]).unwrap();
+        assert_eq!(setup.fingerprint.len(), 32 * 3 - 1);
+        assert!(
+            setup
+                .fingerprint
+                .chars()
+                .all(|c| c == ':' || c.is_ascii_hexdigit())
+        );
+    }
+
+    #[test]
+    fn files_that_are_missing_or_not_pem_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("pollchat-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let missing = dir.join("missing.pem");
+        let error = from_files(&missing, &missing).err().unwrap().to_string();
+        assert!(error.contains("missing.pem"), "{error}");
+        let error = from_files(&junk, &junk).err().unwrap().to_string();
+        assert!(error.contains("no certificate"), "{error}");
+    }
+
+    #[test]
+    fn a_key_that_does_not_fit_the_certificate_is_refused() {
+        let one = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivatePkcs8KeyDer::from(other.signing_key.serialize_der());
+        let error = setup(vec![one.cert.der().clone()], key.into())
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("does not fit"), "{error}");
+    }
+}
