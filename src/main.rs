@@ -10,7 +10,7 @@ use clap::Parser;
 use log::warn;
 use pollchat::config::Config;
 use pollchat::server::{Face, REFUSING_MAX, Server};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
     let mut config = Config::parse();
@@ -35,6 +35,10 @@ fn run(config: &mut Config) -> io::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut server = Server::bind(config.clone(), stop)?;
+    // SIGHUP reloads the TLS certificate and key (the flag is read on the tick).
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGHUP, Arc::clone(&reload))?;
+    server.reload_on(reload);
     let (mut chat, mut web) = (Vec::new(), Vec::new());
     for (addr, face, tls) in server.local_addrs()? {
         match (face, tls) {

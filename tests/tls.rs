@@ -197,3 +197,64 @@ fn a_tls_listener_without_a_certificate_is_a_start_up_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent.pem"), "{stderr}");
 }
+
+/// Writes a new self-signed certificate and its key, as PEM, to `cert` and `key`.
+fn write_pair(cert: &std::path::Path, key: &std::path::Path) {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(cert, pair.cert.pem()).unwrap();
+    std::fs::write(key, pair.signing_key.serialize_pem()).unwrap();
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_nobody_is_dropped() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tls-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    write_pair(&cert, &key);
+    let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::start(&[
+        "--listen",
+        "tls://127.0.0.1:0",
+        "--tls-cert",
+        cert_arg,
+        "--tls-key",
+        key_arg,
+        "--tick-ms",
+        "50",
+    ]);
+    let first = server.fingerprint.clone().unwrap();
+    let tls_addr = server.tls_addrs[0];
+    let mut bea = server.join("bea");
+    // One TLS user stays connected across the reload, and must still hear bea afterwards.
+    let staying = std::thread::spawn(move || {
+        python_tls(
+            tls_addr,
+            r#"
+it = lines()
+sock.sendall(b"one\n")
+for line in it:
+    if line == "<bea> after the reload":
+        print(line)
+        break
+"#,
+        )
+    });
+    bea.expect("*** one joined");
+    write_pair(&cert, &key);
+    server.signal("HUP");
+    server.wait_for_log("TLS certificate reloaded");
+    let out = python_tls(tls_addr, "pass");
+    assert!(!out.contains(&first), "the old certificate is still served");
+    bea.send("after the reload");
+    let stayed = staying.join().unwrap();
+    assert!(stayed.contains(&format!("fingerprint {first}")), "{stayed}");
+    assert!(stayed.contains("<bea> after the reload"), "{stayed}");
+    // A pair that fails to load is logged, and the one in use is kept.
+    std::fs::write(&cert, "broken\n").unwrap();
+    let served = out.lines().next().unwrap().to_string();
+    server.signal("HUP");
+    server.wait_for_log("not reloaded");
+    let again = python_tls(tls_addr, "pass");
+    assert_eq!(again.lines().next(), Some(served.as_str()));
+}

@@ -176,6 +176,8 @@ pub struct Server {
     last_fd_warning: Option<Instant>,
     /// Set by the SIGINT/SIGTERM handler (see `main.rs`); read on the tick.
     stop_signal: Arc<AtomicBool>,
+    /// Set by the SIGHUP handler: reload the TLS certificate and key from their files.
+    reload_signal: Arc<AtomicBool>,
     /// When a shutdown under way gives up on flushing.
     shutdown_deadline: Option<Instant>,
     next_tick: Instant,
@@ -314,6 +316,7 @@ impl Server {
             accept_paused: false,
             last_fd_warning: None,
             stop_signal,
+            reload_signal: Arc::new(AtomicBool::new(false)),
             shutdown_deadline: None,
             next_tick: now + config.tick(),
             next_trim: now,
@@ -333,6 +336,13 @@ impl Server {
             .iter()
             .map(|l| Ok((l.socket.local_addr()?, l.face, l.tls)))
             .collect()
+    }
+
+    /// The flag a SIGHUP handler sets: on the next tick the TLS certificate and key are read again
+    /// from their files (certbot renews them in place). Connections keep the session they have;
+    /// new handshakes use the new pair.
+    pub fn reload_on(&mut self, flag: Arc<AtomicBool>) {
+        self.reload_signal = flag;
     }
 
     /// The SHA-256 fingerprint of the TLS certificate, when some listener speaks TLS.
@@ -463,6 +473,9 @@ impl Server {
         if self.stop_signal.load(Ordering::Relaxed) && self.shutdown_deadline.is_none() {
             self.begin_shutdown(now);
         }
+        if self.reload_signal.swap(false, Ordering::Relaxed) {
+            self.reload_tls();
+        }
         self.chat.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
         self.cluster_tick(now);
@@ -494,6 +507,24 @@ impl Server {
         }
         if self.accept_paused {
             self.accept_all();
+        }
+    }
+
+    /// SIGHUP: the certificate and key are read again. A pair that fails to load is logged and the
+    /// old one kept: a renewal gone wrong must not take the server down.
+    fn reload_tls(&mut self) {
+        let (Some(cert), Some(key)) = (&self.config.tls_cert, &self.config.tls_key) else {
+            return info!("SIGHUP: no --tls-cert to reload");
+        };
+        if self.tls.is_none() {
+            return info!("SIGHUP: no TLS listener");
+        }
+        match crate::tls::from_files(cert, key) {
+            Ok(setup) => {
+                info!("TLS certificate reloaded; sha256 {}", setup.fingerprint);
+                self.tls = Some(setup);
+            }
+            Err(e) => warn!("TLS certificate not reloaded, keeping the one in use: {e}"),
         }
     }
 
