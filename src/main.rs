@@ -14,7 +14,11 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
     let mut config = Config::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // rustls logs what peers get wrong at `warn` (an IP address sent as a TLS server name, say):
+    // that is scanners' and odd clients' noise on a public port, so only its errors are shown; our
+    // own `debug` lines say why a handshake failed.
+    let filter = env_logger::Env::default().default_filter_or("info,rustls=error");
+    env_logger::Builder::from_env(filter).init();
     match run(&mut config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

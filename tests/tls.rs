@@ -139,6 +139,44 @@ fn openssl_s_client_joins() {
 }
 
 #[test]
+fn ncat_ssl_joins() {
+    let server = tls_server(&[]);
+    if Command::new("ncat").arg("--version").output().is_err() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the TLS test needs ncat (.ci/run installs it)");
+        }
+        eprintln!("\n!!! SKIPPED ncat_ssl_joins: no ncat (apt-get install ncat)\n");
+        return;
+    }
+    let mut bea = server.join("bea");
+    let mut child = Command::new("ncat")
+        .args(["--ssl", "127.0.0.1"])
+        .arg(server.tls_addrs[0].port().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ncat");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"dora\nhola desde ncat\n").unwrap();
+    bea.expect("*** dora joined");
+    bea.expect("<dora> hola desde ncat");
+    bea.send("hola dora");
+    stdin.write_all(b"/quit\n").unwrap();
+    drop(stdin); // ncat exits once its input has ended and the server has closed.
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    assert!(out.contains("<bea> hola dora"), "{out}");
+    assert!(out.contains("*** bye"), "{out}");
+}
+
+#[test]
 fn plain_text_to_a_tls_port_gets_an_alert_and_a_close_and_no_log_above_debug() {
     let server = tls_server(&["--listen", "127.0.0.1:0"]);
     let mut plain = TcpStream::connect(server.tls_addrs[0]).unwrap();
@@ -257,4 +295,138 @@ for line in it:
     server.wait_for_log("not reloaded");
     let again = python_tls(tls_addr, "pass");
     assert_eq!(again.lines().next(), Some(served.as_str()));
+}
+
+/// A TLS stream from a rustls client that trusts one certificate: as a browser does with a test CA.
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn tls_connect(
+    addr: SocketAddr,
+    trusted: &rustls::pki_types::CertificateDer<'static>,
+) -> TlsStream {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.clone()).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::from(addr.ip());
+    let client = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    rustls::StreamOwned::new(client, stream)
+}
+
+/// The next frame from the server: its first byte (FIN and opcode) and its payload.
+fn read_frame(from: &mut impl Read) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    from.read_exact(&mut head).expect("a frame from the server");
+    assert_eq!(head[1] & 0x80, 0, "server frames must not be masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            from.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            from.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    from.read_exact(&mut payload).unwrap();
+    (head[0], payload)
+}
+
+/// Text frames until one equals `want`; any other kind of frame on the way fails the test.
+fn skip_to_text(from: &mut impl Read, want: &str) {
+    loop {
+        match read_frame(from) {
+            (0x81, text) if text == want.as_bytes() => return,
+            (0x81, _) => {}
+            (first, payload) => panic!("frame {first:#x} {payload:?} while waiting for {want:?}"),
+        }
+    }
+}
+
+fn send_frame(to: &mut impl Write, first: u8, payload: &[u8]) {
+    let mut out = Vec::new();
+    pollchat::websocket::client_frame(first, payload, Some([0x37, 0xfa, 0x21, 0x3d]), &mut out);
+    to.write_all(&out).unwrap();
+}
+
+#[test]
+fn the_page_and_a_websocket_over_https_chat_with_a_plain_user() {
+    use std::io::BufRead;
+    // The certificate for 127.0.0.1 is made here, so the client verifies it for real.
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (cert, key) = (
+        dir.join(format!("wss-{}.crt", std::process::id())),
+        dir.join(format!("wss-{}.key", std::process::id())),
+    );
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--web",
+        "https://127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let trusted = made.cert.der().clone();
+    assert_eq!(
+        server.fingerprint.as_deref(),
+        Some(pollchat::tls::fingerprint(&trusted).as_str())
+    );
+    let web = server.web.expect("a web address");
+
+    // The page over HTTPS; the server closes after it with close_notify (a bare FIN would make
+    // rustls's read_to_end fail with UnexpectedEof).
+    let mut page = tls_connect(web, &trusted);
+    page.write_all(format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    page.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("<title>pollchat</title>"), "{response}");
+
+    let mut bea = server.join("bea");
+    // The upgrade, as the page sends it: from its own https:// origin.
+    let mut ws = std::io::BufReader::new(tls_connect(web, &trusted));
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: {web}\r\nOrigin: https://{web}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {}\r\n\r\n",
+        "dGhlIHNhbXBsZSBub25jZQ=="
+    );
+    ws.get_mut().write_all(upgrade.as_bytes()).unwrap();
+    let mut line = String::new();
+    ws.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 101 Switching Protocols\r\n");
+    while line != "\r\n" {
+        line.clear();
+        ws.read_line(&mut line).unwrap();
+    }
+    skip_to_text(&mut ws, "*** your name?");
+    send_frame(ws.get_mut(), 0x81, b"ana");
+    skip_to_text(&mut ws, "*** you are ana");
+    bea.expect("*** ana joined");
+    send_frame(ws.get_mut(), 0x81, b"hello over wss");
+    bea.expect("<ana> hello over wss");
+    bea.send("hi ana");
+    skip_to_text(&mut ws, "<bea> hi ana");
+
+    // Our close frame; the server answers with its own, then close_notify, then FIN.
+    send_frame(ws.get_mut(), 0x88, &1000u16.to_be_bytes());
+    let (first, payload) = read_frame(&mut ws);
+    assert_eq!((first, payload), (0x88, 1000u16.to_be_bytes().to_vec()));
+    let mut rest = Vec::new();
+    ws.read_to_end(&mut rest)
+        .expect("close_notify before the end of the stream");
+    assert!(rest.is_empty(), "{rest:?}");
+    bea.expect("*** ana left (connection lost)");
+    let _ = std::fs::remove_file(cert);
+    let _ = std::fs::remove_file(key);
 }
