@@ -1,5 +1,6 @@
 //! The console client, `pollchat-client`, against the real server over loopback: piped input, files,
-//! `/dev/null`, reconnecting after a restart or a dead link, giving up, and a real terminal (tmux).
+//! `/dev/null`, reconnecting after a restart or a dead link, giving up, TLS (a pinned fingerprint, a
+//! wrong one, a CA, a restart), and a real terminal (tmux).
 
 mod common;
 
@@ -36,9 +37,15 @@ fn temp_path(what: &str) -> PathBuf {
 
 impl ChatClient {
     fn start(args: &[&str], stdin: Stdio) -> ChatClient {
+        ChatClient::start_with_env(args, stdin, &[])
+    }
+
+    /// Starts the client with these environment variables set as well.
+    fn start_with_env(args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> ChatClient {
         let stderr = temp_path("stderr");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pollchat-client"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).unwrap())
@@ -400,6 +407,228 @@ fn a_bad_address_is_one_clear_error() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1);
+}
+
+/// A server with a `tls://` listener (first) and a plain one, for a plain watcher: `tls_args` say
+/// where its certificate comes from.
+fn tls_server(tls_listen: &str, tls_args: &[&str]) -> Server {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend_from_slice(tls_args);
+    let server = Server::start_on(tls_listen, &args);
+    assert_eq!(server.tls_addrs.len(), 1, "no tls:// address");
+    assert_eq!(server.addrs.len(), 1, "no plain address");
+    server
+}
+
+/// The client's address for the server's TLS listener.
+fn tls_target(server: &Server) -> String {
+    format!("tls://{}", server.tls_addrs[0])
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, written to PEM files: a server started
+/// with them again keeps its fingerprint, which `--tls-self-signed` would not.
+fn certificate_files() -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (temp_path("cert.pem"), temp_path("key.pem"));
+    fs::write(&cert, made.cert.pem()).unwrap();
+    fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+    (path(cert), path(key))
+}
+
+#[test]
+fn over_tls_with_a_pinned_fingerprint_lines_go_both_ways_with_a_plain_user() {
+    // Flood control off: 100 lines at the default 2 a second would take 50 s.
+    let server = tls_server(
+        "tls://127.0.0.1:0",
+        &["--tls-self-signed", "--flood-rate", "0"],
+    );
+    let mut watcher = server.join("watcher");
+    // The fingerprint as printed (AB:CD:...), but lower case and without colons: both are accepted.
+    let printed = server.fingerprint.clone().expect("a fingerprint");
+    let pin = printed.replace(':', "").to_lowercase();
+    let mut client = ChatClient::start(
+        &[
+            &tls_target(&server),
+            "--tls-fingerprint",
+            &pin,
+            "--name",
+            "ana",
+        ],
+        Stdio::piped(),
+    );
+    watcher.expect("*** ana joined");
+    client.expect_output(|l| l == "*** you are ana");
+    client.type_lines("hello over tls\n");
+    watcher.expect("<ana> hello over tls");
+    watcher.send("hi ana, in plain text");
+    client.expect_output(|l| l == "<watcher> hi ana, in plain text");
+    let lines: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    client.type_lines(&lines);
+    client.close_stdin();
+    for i in 0..100 {
+        watcher.expect(&format!("<ana> line {i}"));
+    }
+    watcher.expect("*** ana left (quit)");
+    assert_eq!(client.wait().code(), Some(0));
+    client.expect_output(|l| l == "*** bye");
+    assert_eq!(client.stderr(), "");
+}
+
+#[test]
+fn a_wrong_fingerprint_is_refused_with_exit_3_and_one_line_and_nothing_is_sent() {
+    let server = tls_server("tls://127.0.0.1:0", &["--tls-self-signed"]);
+    let mut watcher = server.join("watcher");
+    let real = server.fingerprint.clone().expect("a fingerprint");
+    // The real fingerprint with its first digit changed.
+    let first = if real.starts_with('0') { "1" } else { "0" };
+    let wrong = format!("{first}{}", &real[1..]);
+    let mut client = ChatClient::start(
+        &[
+            &tls_target(&server),
+            "--tls-fingerprint",
+            &wrong,
+            "--name",
+            "eve",
+        ],
+        Stdio::piped(),
+    );
+    // A line waits on standard input; it must never reach the server. (The client may have exited
+    // already: a closed pipe is fine.)
+    let _ = client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"not for that server\n");
+    assert_eq!(client.wait().code(), Some(3));
+    assert_eq!(
+        client.stderr(),
+        format!(
+            "pollchat-client: the server's certificate does not match --tls-fingerprint (it is \
+             {real})\n"
+        ),
+        "one line, and no retry"
+    );
+    assert!(client.all_output().is_empty());
+    // The client broke the handshake off with an alert; eve never joined, nothing was said.
+    server.wait_for_log("TLS failed");
+    assert!(watcher.lines_before_sync().is_empty());
+}
+
+#[test]
+fn over_tls_after_a_server_restart_it_rejoins_and_sends_what_was_typed_meanwhile() {
+    let (cert, key) = certificate_files();
+    let cert_args = ["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    let mut first = tls_server("tls://127.0.0.1:0", &cert_args);
+    let target = tls_target(&first);
+    let pin = first.fingerprint.clone().expect("a fingerprint");
+    let mut watcher = first.join("watcher");
+    let mut client = ChatClient::start(
+        &[&target, "--tls-fingerprint", &pin, "--name", "ana"],
+        Stdio::piped(),
+    );
+    watcher.expect("*** ana joined");
+    client.type_lines("before\n");
+    watcher.expect("<ana> before");
+
+    first.signal("INT");
+    assert_eq!(first.wait(READ_TIMEOUT).code(), Some(0));
+    client.wait_for_stderr("connection lost");
+    client.type_lines("typed while away\n");
+
+    // The same port and the same certificate files: the pinned fingerprint still holds.
+    let second = tls_server(&target, &cert_args);
+    assert_eq!(second.fingerprint.as_deref(), Some(pin.as_str()));
+    let mut watcher = second.join("watcher");
+    // Whether ana rejoins before or after the watcher, the line typed offline arrives: live, or in
+    // the history shown on joining.
+    watcher.skip_until(|l| l == "<ana> typed while away");
+    client.type_lines("after the restart\n");
+    watcher.skip_until(|l| l == "<ana> after the restart");
+    client.close_stdin();
+    assert_eq!(client.wait().code(), Some(0));
+    let stderr = client.stderr();
+    assert!(!stderr.contains("certificate"), "{stderr}");
+}
+
+#[test]
+fn a_ca_signed_server_is_trusted_through_tls_ca_or_the_system_roots_and_refused_without() {
+    // A CA, and a server certificate for 127.0.0.1 that it signed.
+    let ca = |name: &str| {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertifiedIssuer::self_signed(params, key).unwrap()
+    };
+    let (ours, theirs) = (ca("pollchat test CA"), ca("another CA"));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &ours).unwrap();
+    let files = [
+        ("cert.pem", cert.pem()),
+        ("key.pem", key.serialize_pem()),
+        ("ca.pem", ours.pem()),
+        ("other-ca.pem", theirs.pem()),
+    ]
+    .map(|(what, text)| {
+        let path = temp_path(what);
+        fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    });
+    let [cert, key, ca_file, other_ca] = files.each_ref().map(String::as_str);
+    let server = tls_server("tls://127.0.0.1:0", &["--tls-cert", cert, "--tls-key", key]);
+    let mut watcher = server.join("watcher");
+    let target = tls_target(&server);
+
+    // --tls-ca, then the "system" roots, pointed at the CA's file with SSL_CERT_FILE (which
+    // rustls-native-certs reads instead of /etc/ssl/certs; an empty SSL_CERT_DIR is none).
+    let mut joins = |name: &str, flags: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![target.as_str(), "--name", name];
+        args.extend_from_slice(flags);
+        let mut client = ChatClient::start_with_env(&args, Stdio::null(), env);
+        watcher.expect(&format!("*** {name} joined"));
+        watcher.expect(&format!("*** {name} left (quit)"));
+        assert_eq!(client.wait().code(), Some(0), "{}", client.stderr());
+    };
+    joins("by-ca-file", &["--tls-ca", ca_file], &[]);
+    let system = [("SSL_CERT_FILE", ca_file), ("SSL_CERT_DIR", "")];
+    joins("by-system", &[], &system);
+
+    // System roots that do not hold the CA: refused, exit 3, with what to do about it.
+    let env = [("SSL_CERT_FILE", other_ca), ("SSL_CERT_DIR", "")];
+    let mut client = ChatClient::start_with_env(&[&target, "--name", "nope"], Stdio::null(), &env);
+    assert_eq!(client.wait().code(), Some(3));
+    let stderr = client.stderr();
+    assert!(
+        stderr.starts_with(
+            "pollchat-client: the server's certificate was refused: no trusted CA signed it"
+        ) && stderr.contains("--tls-ca FILE")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(watcher.lines_before_sync().is_empty());
+}
+
+#[test]
+fn tls_flags_without_a_tls_address_or_a_malformed_fingerprint_are_usage_errors() {
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_pollchat-client"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let stderr = run(&["127.0.0.1:1", "--tls-fingerprint", &"AB".repeat(32)]);
+    assert!(stderr.contains("tls://127.0.0.1:1"), "{stderr}");
+    let stderr = run(&["tls://127.0.0.1:1", "--tls-fingerprint", "AB:CD"]);
+    assert!(stderr.contains("64 hex digits"), "{stderr}");
+    let stderr = run(&["tls://127.0.0.1:1", "--tls-ca", "/nonexistent.pem"]);
+    assert!(stderr.contains("/nonexistent.pem"), "{stderr}");
 }
 
 /// A TCP relay between the client and the server whose client side can be cut while its server side

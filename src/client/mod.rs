@@ -11,12 +11,17 @@
 //!   "ready". So it is read directly, a bounded amount per pass, as long as the client can take lines;
 //! - a closed standard input is end of input at once (Rust's runtime reopens a closed descriptor 0 as
 //!   `/dev/null`, which reads as end of file).
+//!
+//! Over TLS (`tls://HOST:PORT`), a rustls session sits between the socket and the lines, driven by
+//! the same readiness events: see `tls.rs`.
 
 pub mod display;
 pub mod editor;
 pub mod session;
 pub mod terminal;
+pub mod tls;
 
+use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -27,12 +32,14 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use rustls::ClientConnection;
 
 use crate::connection::Output;
 use crate::line_reader::{LineReader, Piece};
 use display::Style;
 use editor::{Edit, Editor};
 use session::{Action, Place, QUEUE_MAX, Session, is_quit};
+use tls::TlsOptions;
 
 const SERVER: Token = Token(0);
 const STDIN: Token = Token(1);
@@ -54,6 +61,11 @@ const STDIN_BUDGET: usize = 64 << 10;
 /// sent at the pace the server takes it, never held whole in memory.
 const OUTPUT_HIGH_WATER: usize = 256 << 10;
 
+/// The exit status when the server's certificate is refused (not the pinned one, or not signed by a
+/// trusted CA for the address's host). The client does not retry: another try gets the same
+/// certificate. (0: quit; 1: gave up, or the name was refused; 2: bad arguments.)
+pub const EXIT_CERTIFICATE_REFUSED: u8 = 3;
+
 /// What the client was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -64,6 +76,8 @@ pub struct Options {
     pub retry: Duration,
     /// How long to keep trying a name that is still taken after a reconnect.
     pub reclaim: Duration,
+    /// Speak TLS to the server (`tls://`), trusting it as these settings say.
+    pub tls: Option<TlsOptions>,
 }
 
 /// How standard input is read.
@@ -82,6 +96,8 @@ struct Link {
     connected: bool,
     reader: LineReader,
     output: Output,
+    /// The TLS session, for a `tls://` server: a new one for each connection attempt.
+    tls: Option<ClientConnection>,
 }
 
 /// The client's state: the sockets, the session, the clock.
@@ -190,6 +206,9 @@ impl Client {
                 }
             }
             if let Some(code) = self.pass() {
+                if self.link.is_some() {
+                    self.drop_link(); // Over TLS, says goodbye with a close_notify.
+                }
                 self.finish_screen();
                 return code;
             }
@@ -244,16 +263,23 @@ impl Client {
             self.poll
                 .registry()
                 .register(&mut stream, SERVER, interest)?;
-            Ok(stream)
+            let tls = self
+                .options
+                .tls
+                .as_ref()
+                .map(TlsOptions::start)
+                .transpose()?;
+            Ok((stream, tls))
         });
         match attempt {
-            Ok(stream) => {
+            Ok((stream, tls)) => {
                 let (reader, output) = (LineReader::new(SERVER_LINE_MAX), Output::default());
                 self.link = Some(Link {
                     stream,
                     connected: false,
                     reader,
                     output,
+                    tls,
                 });
             }
             Err(e) => self.connection_failed(&e),
@@ -290,7 +316,15 @@ impl Client {
             let Some(link) = self.link.as_mut() else {
                 return;
             };
-            match link.stream.read(&mut buf) {
+            let read = match link.tls.as_mut() {
+                None => link.stream.read(&mut buf),
+                Some(tls) => tls::read(tls, &mut link.stream, &mut buf),
+            };
+            match read {
+                Ok(0) if link.tls.as_ref().is_some_and(|tls| tls.is_handshaking()) => {
+                    let why = "the server closed the connection during the TLS handshake";
+                    return self.connection_failed(&why);
+                }
                 Ok(0) => return self.lost("the server closed the connection".to_string()),
                 Ok(n) => {
                     let mut lines = Vec::new();
@@ -307,32 +341,64 @@ impl Client {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.lost(e.to_string()),
+                Err(e) => return self.broken(e),
             }
         }
     }
 
-    /// Writes what is queued for the server.
+    /// Writes what is queued for the server (over TLS, with any records rustls has waiting).
     fn flush(&mut self) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        if !link.connected || link.output.is_empty() {
+        if !link.connected {
             return;
         }
-        if let Err(e) = link.output.write_to(&mut link.stream) {
-            self.lost(e.to_string());
+        let written = match link.tls.as_mut() {
+            Some(tls) => tls::write(tls, &mut link.stream, &mut link.output),
+            None if link.output.is_empty() => return,
+            None => link.output.write_to(&mut link.stream),
+        };
+        if let Err(e) = written {
+            self.broken(e);
+        }
+    }
+
+    /// The TLS handshake has not finished (always false for a plain connection).
+    fn handshaking(&self) -> bool {
+        let tls = self.link.as_ref().and_then(|link| link.tls.as_ref());
+        tls.is_some_and(|tls| tls.is_handshaking())
+    }
+
+    /// Reading or writing failed. A refused certificate ends the client; a TLS handshake that
+    /// failed otherwise is retried like a connection that could not be made; any other failure is
+    /// a lost connection.
+    fn broken(&mut self, error: io::Error) {
+        let options = self.options.tls.as_ref();
+        if let Some(refused) = options.and_then(|tls| tls.refused(&error)) {
+            self.drop_link();
+            self.error(&refused);
+            self.exit_code = Some(EXIT_CERTIFICATE_REFUSED);
+        } else if self.handshaking() {
+            self.connection_failed(&tls::handshake_failed(&error));
+        } else {
+            self.lost(error.to_string());
         }
     }
 
     fn drop_link(&mut self) {
         if let Some(mut link) = self.link.take() {
+            if let Some(tls) = link.tls.as_mut()
+                && !tls.is_handshaking()
+            {
+                tls::close(tls, &mut link.stream);
+            }
             let _ = self.poll.registry().deregister(&mut link.stream);
         }
         self.session.disconnected();
     }
 
-    fn connection_failed(&mut self, error: &io::Error) {
+    fn connection_failed(&mut self, error: &dyn fmt::Display) {
         self.drop_link();
         self.last_error = format!("cannot connect to {}: {error}", self.options.addr);
         let wait = self.schedule_retry();
