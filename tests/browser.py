@@ -1,7 +1,7 @@
 """A real browser in the room: Debian's Chromium, headless, driven over WebDriver by selenium.
 
-Run by tests/browser.rs (so `cargo test` runs it). Three scenarios, each against its own real pollchat
-binary on free loopback ports, in one browser:
+Run by tests/browser.rs (so `cargo test` runs it). Four scenarios, each against its own real pollchat
+binary on free loopback ports, the first three in one browser:
 
 1. chat: the page joins by typing a name and Enter; a plain TCP client checks that both sides see each
    other, that the browser lists the TCP user as online, and that a line of HTML from the TCP user
@@ -16,6 +16,9 @@ binary on free loopback ports, in one browser:
    SCREENSHOT-flood.png. Then 5,000 lines arrive while the page's tab is in the background (no
    animation frames there): back in front, the page shows the newest of them after a notice of how
    many it skipped. The server runs with FLOOD_ARGS, which turn its flood control off.
+4. tls: the server serves the page over HTTPS with a self-signed certificate (--tls-self-signed), and
+   a browser of its own, told to take it (--ignore-certificate-errors), loads the page, whose
+   WebSocket is then wss://; it joins and trades a line each way with a plain TCP user.
 
 Usage:
 
@@ -55,20 +58,21 @@ MAX_SCRIPT_SECONDS = 1.0  # the longest the page may take to run a script during
 
 
 @contextlib.contextmanager
-def running_server(binary, extra_args=()):
+def running_server(binary, extra_args=(), web="127.0.0.1:0"):
     """The real server on free loopback ports; yields its chat address and its page's URL."""
     errors = tempfile.TemporaryFile(mode="w+")
     server = subprocess.Popen(
-        [binary, "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", *extra_args],
+        [binary, "--listen", "127.0.0.1:0", "--web", web, *extra_args],
         stdout=subprocess.PIPE, stderr=errors, text=True,
     )
     try:
-        first = server.stdout.readline().strip()  # pollchat listening on A; web http://B/
+        first = server.stdout.readline().strip()  # pollchat listening on A; web http://B/[; tls sha256 F]
         if not first.startswith("pollchat listening on "):
             server.wait(timeout=TIMEOUT)
             errors.seek(0)
             raise AssertionError(f"the server did not start with {extra_args}: {errors.read()}")
         chat, web = first.removeprefix("pollchat listening on ").split("; web ")
+        web = web.split("; ")[0]
         host, port = chat.rsplit(":", 1)
         yield (host, int(port)), web
     finally:
@@ -158,10 +162,10 @@ class Flooder(threading.Thread):
             self.error = error
 
 
-def browser():
+def browser(*extra_flags):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    for flag in (*extra_flags, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1000,640", f"--user-data-dir={tempfile.mkdtemp(prefix='pollchat-chromium-')}"):
         options.add_argument(flag)
@@ -430,6 +434,29 @@ def flood_in_background(driver, sender, reader):
     return text[text.index("…"):]
 
 
+def tls_scenario(binary):
+    """The page over HTTPS and its WebSocket over TLS, in a browser that takes the self-signed
+    certificate (only this one: the other scenarios' browser checks certificates as usual)."""
+    start = time.monotonic()
+    with running_server(binary, ["--tls-self-signed"], web="https://127.0.0.1:0") as (chat_addr, web_url):
+        assert web_url.startswith("https://"), web_url
+        tcp = Tcp(chat_addr, "tcp_user")
+        driver = browser("--ignore-certificate-errors")
+        try:
+            join(driver, web_url, "tls_browser")
+            tcp.until(lambda line: line == "*** tls_browser joined")
+            ws_url = driver.execute_script("return ws.url")
+            assert ws_url == web_url.replace("https://", "wss://") + "ws", ws_url
+            type_line(driver, "hello over wss")
+            tcp.until(lambda line: line == "<tls_browser> hello over wss")
+            tcp.send("hello over plain tcp")
+            log = driver.find_element(By.ID, "log")
+            WebDriverWait(driver, TIMEOUT).until(lambda d: "<tcp_user> hello over plain tcp" in log.text)
+        finally:
+            driver.quit()
+        print(f"tls scenario passed in {time.monotonic() - start:.1f} s: page and WebSocket at {ws_url}")
+
+
 def main():
     binary, screenshot = sys.argv[1], sys.argv[2]
     base, ext = os.path.splitext(screenshot)
@@ -438,9 +465,10 @@ def main():
         chat_scenario(driver, binary, screenshot)
         rooms_scenario(driver, binary, f"{base}-rooms{ext or '.png'}")
         flood_scenario(driver, binary, f"{base}-flood{ext or '.png'}")
-        print("browser test passed")
     finally:
         driver.quit()
+    tls_scenario(binary)
+    print("browser test passed")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 //! The web page in a real browser: runs tests/browser.py, which drives Debian's Chromium (headless,
 //! over WebDriver) against the real server: a chat with a TCP user; rooms (#dev joined from the
 //! message box, each room's lines kept apart, unread counts, switching by click and by Alt+Down,
-//! /part); then a flood of 10,000 lines a second the page must stay responsive through. Without
-//! Chromium the test is skipped with a loud message, except under CI (`CI=true`), where a missing
-//! browser is a failure: `.ci/run` installs it.
+//! /part); a flood of 10,000 lines a second the page must stay responsive through; then the page
+//! over HTTPS (a self-signed certificate, taken with `--ignore-certificate-errors`) chatting over
+//! wss:// with a TCP user. Without Chromium the test is skipped with a loud message, except under CI
+//! (`CI=true`), where a missing browser is a failure: `.ci/run` installs it.
 
 use std::path::Path;
 use std::process::Command;

@@ -398,8 +398,8 @@ fn the_page_and_a_websocket_over_https_chat_with_a_plain_user() {
     let mut ws = std::io::BufReader::new(tls_connect(web, &trusted));
     let upgrade = format!(
         "GET /ws HTTP/1.1\r\nHost: {web}\r\nOrigin: https://{web}\r\nConnection: Upgrade\r\n\
-         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {}\r\n\r\n",
-        "dGhlIHNhbXBsZSBub25jZQ=="
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     );
     ws.get_mut().write_all(upgrade.as_bytes()).unwrap();
     let mut line = String::new();
