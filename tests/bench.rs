@@ -163,3 +163,28 @@ fn clients_are_spread_over_every_address() {
     assert!(field(&json, "server_rss_joined") > 0.0, "{json}");
     assert!(field(&json, "tester") >= 0.0, "{json}");
 }
+
+/// Over TLS: the bench starts the server itself, reads `tls://ADDR` and the certificate's
+/// fingerprint from its start-up line, pins it, and every line still arrives.
+#[test]
+fn the_bench_speaks_tls_to_a_tls_listener() {
+    let server = format!(
+        "{} --listen tls://127.0.0.1:0 --tls-self-signed --web off --flood-rate 0",
+        env!("CARGO_BIN_EXE_pollchat")
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))
+        .args(["--exec", &server, "--tls"])
+        .args(["--clients", "20", "--senders", "2", "--window", "4"])
+        .args(["--duration", "0.5", "--settle-ms", "200", "--json"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{json}\n{stderr}");
+    assert!(json.contains("\"tls\":\"TLS 1."), "{json}");
+    for clean in ["lost", "duplicates", "reordered", "disconnected"] {
+        assert_eq!(field(&json, clean), 0.0, "{clean} in {json}");
+    }
+    assert!(field(&json, "received") > 0.0, "{json}");
+    assert!(field(&json, "server_join_cpu_seconds") >= 0.0, "{json}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Companion, Load, Node, Options, Protocol, Rooms};
+use super::{Companion, Load, Node, Options, Protocol, Rooms, Tls};
 
 /// Load generator for chat servers: N clients join, S of them send lines carrying a sender id, a
 /// sequence number and a timestamp; every receiver checks what it gets (loss, duplicates,
@@ -116,6 +116,11 @@ pub struct Args {
     /// several --addr, give it once per node in the same order, or not at all.
     #[arg(long, value_name = "ADDR:PORT")]
     pub web_addr: Vec<SocketAddr>,
+    /// Connect with TLS (rustls). With --exec, implied when the start-up line's address is
+    /// `tls://ADDR`, and the certificate is pinned to the `tls sha256` it prints; otherwise any
+    /// certificate is accepted. Every client makes a full handshake (no session resumption).
+    #[arg(long)]
+    pub tls: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -214,6 +219,7 @@ impl Args {
             companions: self.also_pid.clone(),
             connecting: self.connecting,
             websocket_share: self.ws_share,
+            tls: self.tls.then_some(Tls::default()),
         };
         check(&options, open_files)?;
         if options.websocket_share > 0.0 && options.nodes[0].web.is_none() && self.exec.is_none() {
@@ -323,6 +329,9 @@ fn check(options: &Options, open_files: u64) -> Result<(), String> {
         if companions[..i].iter().any(|c| c.name == companion.name) {
             return Err(format!("--also-pid {}: the name is taken", companion.name));
         }
+    }
+    if options.websocket_share > 0.0 && options.tls.is_some() {
+        return Err("--tls is for the chat address: give --ws-share 0".into());
     }
     if options.websocket_share > 0.0 && options.protocol == Protocol::Redis {
         return Err("--ws-share is for chat servers, not --redis".into());

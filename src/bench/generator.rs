@@ -24,6 +24,7 @@ use super::order::{Order, Seen};
 use super::payload::{self, Stamp};
 use super::procfs::CpuStopwatch;
 use super::report::{Report, ServerFigures};
+use super::tls::{Connector, Stream};
 use super::{Companion, Load, Options, Protocol, procfs, resp, rooms, ws_client};
 
 /// The longest drain after the window, waiting for lines in flight.
@@ -102,7 +103,8 @@ enum Transport {
 
 /// One connection of the run.
 struct Peer {
-    stream: TcpStream,
+    /// The socket, or with `--tls` rustls in front of it: read and written alike.
+    stream: Stream,
     role: Role,
     state: State,
     transport: Transport,
@@ -172,6 +174,8 @@ struct Generator<'a> {
     /// The payload being sent, and its framing for the wire.
     line: Vec<u8>,
     frame: Vec<u8>,
+    /// With `--tls`, what every connection's TLS is made from.
+    connector: Option<Connector>,
 }
 
 impl<'a> Generator<'a> {
@@ -218,6 +222,7 @@ impl<'a> Generator<'a> {
             scratch: vec![0; SCRATCH],
             line: Vec::with_capacity(options.payload + 64),
             frame: Vec::with_capacity(options.payload + 128),
+            connector: options.tls.map(|tls| Connector::new(tls.pin)).transpose()?,
         })
     }
 
@@ -240,6 +245,12 @@ impl<'a> Generator<'a> {
             self.server.rss_before = self.server_memory("VmRSS");
             self.server.socket_memory_before = procfs::tcp_socket_memory().unwrap_or(0);
         }
+        // The CPU of connecting and joining (with TLS, the handshakes), until the window restarts it.
+        let pids = self.options.server_pids.iter();
+        self.server_cpu = pids
+            .map(|pid| CpuStopwatch::start(&pid.to_string()))
+            .collect();
+        self.bench_cpu = CpuStopwatch::start("self");
         let mut events = Events::with_capacity(4096);
         loop {
             if self.phase == Phase::Joining {
@@ -291,6 +302,9 @@ impl<'a> Generator<'a> {
         match self.phase {
             Phase::Joining if self.ready == self.options.connections() => {
                 self.report.join_seconds = now.duration_since(self.start).as_secs_f64();
+                self.server.join_cpu_seconds =
+                    self.server_cpu.iter().map(CpuStopwatch::elapsed).sum();
+                self.report.bench_join_cpu_seconds = self.bench_cpu.elapsed();
                 self.last_rx = now;
                 self.enter(Phase::Settling, now);
             }
@@ -443,7 +457,11 @@ impl<'a> Generator<'a> {
                 format!("connection {} to {target}: {e}", index + 1),
             )
         };
-        let mut stream = TcpStream::connect(target).map_err(context)?;
+        let tcp = TcpStream::connect(target).map_err(context)?;
+        let mut stream = match &self.connector {
+            Some(connector) => connector.start(tcp, target).map_err(context)?,
+            None => Stream::Plain(tcp),
+        };
         // Edge-triggered: one registration for the connection's whole life.
         self.poll
             .registry()
@@ -496,17 +514,18 @@ impl<'a> Generator<'a> {
     fn finish_connect(&mut self, index: usize) -> io::Result<bool> {
         let target = self.target(index);
         let peer = &mut self.peers[index];
-        if let Ok(Some(e)) | Err(e) = peer.stream.take_error() {
+        let tcp = peer.stream.tcp();
+        if let Ok(Some(e)) | Err(e) = tcp.take_error() {
             return Err(io::Error::new(
                 e.kind(),
                 format!("connect to {target}: {e}"),
             ));
         }
-        if peer.stream.peer_addr().is_err() {
+        if tcp.peer_addr().is_err() {
             return Ok(false); // Not connected yet: an early event.
         }
         // The generator's own small writes must not wait for delayed ACKs (Nagle).
-        peer.stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
         peer.state = State::Joining;
         if peer.transport == Transport::Upgrading {
             let request = ws_client::upgrade_request(target);
@@ -593,6 +612,9 @@ impl<'a> Generator<'a> {
             return;
         }
         peer.state = State::Joined;
+        if self.report.tls.as_ref().is_some_and(String::is_empty) {
+            self.report.tls = peer.stream.negotiated();
+        }
         self.ready += 1;
         self.pending -= 1;
         self.last_progress = Instant::now();
@@ -980,6 +1002,12 @@ impl<'a> Generator<'a> {
 
     fn flush(&mut self, index: usize) {
         let peer = &mut self.peers[index];
+        // With TLS, the records rustls holds go first (plain sockets hold none).
+        match peer.stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => return self.write_failed(index, e),
+        }
         while !peer.out.is_empty() {
             match peer.stream.write(&peer.out) {
                 Ok(n) => {

@@ -22,7 +22,7 @@
 //!
 //! The files: `generator` is the event loop and its phases; `payload`, `order` and `histogram` are
 //! what it writes into lines and what it counts; `rooms` is who is in which room; `resp` and
-//! `ws_client` are the other wire formats; `procfs` reads CPU and memory; `report` prints the result;
+//! `ws_client` are the other wire formats; `tls` puts rustls between a client and its socket (`--tls`); `procfs` reads CPU and memory; `report` prints the result;
 //! `cli` and `server_process` are the command line and the server it may start.
 
 pub mod cli;
@@ -35,6 +35,7 @@ pub mod report;
 pub mod resp;
 pub mod rooms;
 pub mod server_process;
+pub mod tls;
 pub mod ws_client;
 
 use std::net::SocketAddr;
@@ -145,6 +146,16 @@ pub struct Options {
     pub connecting: usize,
     /// The share of clients (0 to 1, spread evenly) that join over WebSocket at `web`.
     pub websocket_share: f64,
+    /// TLS on every connection (`--tls`), or none.
+    pub tls: Option<Tls>,
+}
+
+/// TLS on the clients' connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// The SHA-256 of the server's certificate when known (`--exec`'s start-up line): only that
+    /// certificate is accepted. Without it, any is.
+    pub pin: Option<[u8; 32]>,
 }
 
 impl Options {

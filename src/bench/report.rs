@@ -24,6 +24,11 @@ pub struct Report {
     pub recipients_per_line: f64,
     /// From the first connect until every client has joined.
     pub join_seconds: f64,
+    /// The generator's own CPU over the join (`join_seconds`).
+    pub bench_join_cpu_seconds: f64,
+    /// With `--tls`, what the first connection negotiated (`TLS 1.3, TLS13_AES_256_GCM_SHA384`); the
+    /// empty string until a handshake is over. `None` without TLS.
+    pub tls: Option<String>,
     pub window_seconds: f64,
     /// Lines sent in the window.
     pub sent: u64,
@@ -67,6 +72,9 @@ pub struct ServerFigures {
     pub processes: usize,
     /// User + system CPU over the window only.
     pub cpu_seconds: f64,
+    /// User + system CPU from the first connect until every client had joined (with TLS, the
+    /// handshakes are most of it).
+    pub join_cpu_seconds: f64,
     /// Resident memory before any client connected, in bytes.
     pub rss_before: u64,
     /// Resident memory with every client joined, in bytes.
@@ -96,6 +104,8 @@ impl Report {
             payload: options.payload,
             recipients_per_line: options.mean_recipients(),
             join_seconds: 0.0,
+            bench_join_cpu_seconds: 0.0,
+            tls: options.tls.map(|_| String::new()),
             window_seconds: 0.0,
             sent: 0,
             expected: 0,
@@ -122,6 +132,23 @@ impl Report {
         } else {
             0.0
         }
+    }
+
+    /// Connections made ready per second of the join (with TLS, handshakes per second).
+    pub fn joins_per_second(&self) -> f64 {
+        let connections = self.clients + self.sleepers;
+        if self.join_seconds > 0.0 {
+            connections as f64 / self.join_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Server CPU microseconds per connection over the join.
+    pub fn server_us_per_join(&self) -> Option<f64> {
+        let server = self.server.as_ref()?;
+        let connections = (self.clients + self.sleepers).max(1) as f64;
+        Some(server.join_cpu_seconds * 1e6 / connections)
     }
 
     /// Server CPU nanoseconds per delivery in the window.
@@ -238,10 +265,19 @@ impl Report {
             ),
             (
                 "time for all to join",
-                format!("{:.2} s", self.join_seconds),
+                format!(
+                    "{:.2} s ({:.0} connections joined per second; generator CPU {:.2} s)",
+                    self.join_seconds,
+                    self.joins_per_second(),
+                    self.bench_join_cpu_seconds
+                ),
             ),
             ("window", format!("{:.1} s", self.window_seconds)),
         ];
+        if let Some(tls) = &self.tls {
+            let tls = format!("{tls} (rustls, full handshakes; generator CPU includes its TLS)");
+            rows.insert(1, ("TLS", tls));
+        }
         if self.rooms.are_on() {
             rows.insert(2, ("rooms", self.describe_rooms()));
         }
@@ -341,6 +377,15 @@ impl Report {
         if let Some(ns) = self.server_ns_per_delivery() {
             rows.push(("server CPU per delivery", format!("{ns:.0} ns")));
         }
+        if let Some(us) = self.server_us_per_join() {
+            rows.push((
+                "server CPU while joining",
+                format!(
+                    "{:.2} s ({us:.1} µs per connection){summed}",
+                    server.join_cpu_seconds
+                ),
+            ));
+        }
         rows.push((
             "server RSS before / joined / peak",
             format!(
@@ -417,6 +462,9 @@ impl Report {
             ("rooms", self.rooms.count.to_string()),
             ("extra_rooms", self.rooms.extra.to_string()),
         ];
+        if let Some(tls) = &self.tls {
+            fields.push(("tls", quoted(tls)));
+        }
         fields.push(match self.load {
             Load::Closed { window } => ("window", window.to_string()),
             Load::Open { rate } => ("rate", rate.to_string()),
@@ -428,6 +476,14 @@ impl Report {
             ("payload", self.payload.to_string()),
             ("recipients_per_line", self.recipients_text()),
             ("join_seconds", format!("{:.3}", self.join_seconds)),
+            (
+                "joins_per_second",
+                format!("{:.0}", self.joins_per_second()),
+            ),
+            (
+                "bench_join_cpu_seconds",
+                format!("{:.3}", self.bench_join_cpu_seconds),
+            ),
             ("window_seconds", format!("{:.3}", self.window_seconds)),
             ("sent", self.sent.to_string()),
             ("expected", self.expected.to_string()),
@@ -460,6 +516,10 @@ impl Report {
                 fields.push(("server_processes", server.processes.to_string()));
             }
             fields.push(("server_cpu_seconds", format!("{:.3}", server.cpu_seconds)));
+            fields.push((
+                "server_join_cpu_seconds",
+                format!("{:.3}", server.join_cpu_seconds),
+            ));
             if let Some(ns) = self.server_ns_per_delivery() {
                 fields.push(("server_ns_per_delivery", format!("{ns:.1}")));
             }
@@ -546,6 +606,7 @@ mod tests {
             companions: Vec::new(),
             connecting: 10,
             websocket_share: 0.0,
+            tls: None,
         };
         let mut report = Report::new(&options);
         report.window_seconds = 2.0;

@@ -27,6 +27,22 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The web address, if the start-up line names one (`…; web http://ADDR/`).
     pub web: Option<SocketAddr>,
+    /// Whether the start-up line's chat address is `tls://ADDR`, and the certificate's SHA-256 it
+    /// prints (`…; tls sha256 AB:CD:...`).
+    pub tls: bool,
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+/// What a server's start-up line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartLine {
+    /// The first chat address.
+    pub addr: SocketAddr,
+    pub web: Option<SocketAddr>,
+    /// The first chat address was `tls://ADDR`.
+    pub tls: bool,
+    /// `tls sha256 AB:CD:...`, read.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl ServerProcess {
@@ -54,6 +70,8 @@ impl ServerProcess {
             child,
             addr: addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             web: None,
+            tls: false,
+            fingerprint: None,
         };
         let started = match addr {
             Some(addr) => wait_for_port(addr),
@@ -76,11 +94,13 @@ impl ServerProcess {
         let stdout = self.child.stdout.take().ok_or("no standard output")?;
         let first = first_line(Receiver::from(stdout))
             .map_err(|e| format!("reading the server's first line: {e}"))?;
-        let (addr, web) = parse_start_line(&first).ok_or_else(|| {
+        let line = parse_start_line(&first).ok_or_else(|| {
             format!("no `listening on ADDR` in the server's first line: {first:?} (give --addr)")
         })?;
-        self.addr = addr;
-        self.web = web;
+        self.addr = line.addr;
+        self.web = line.web;
+        self.tls = line.tls;
+        self.fingerprint = line.fingerprint;
         Ok(())
     }
 
@@ -152,16 +172,30 @@ fn first_line(mut pipe: Receiver) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&line[..end]).into_owned())
 }
 
-/// The chat address (the first) and the web address of `... listening on ADDR[, ADDR][; web
-/// http://ADDR/]`.
-pub fn parse_start_line(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
+/// The chat address (the first), the web address and TLS of `... listening on [tls://]ADDR[, ADDR][;
+/// web http://ADDR/][; tls sha256 AB:CD:...]`.
+pub fn parse_start_line(line: &str) -> Option<StartLine> {
     let rest = line.split_once("listening on ")?.1.trim();
-    let (chat, web) = match rest.split_once("; web http://") {
-        Some((chat, web)) => (chat, web.trim_end_matches('/').parse().ok()),
-        None => (rest, None),
+    let mut parts = rest.split(';').map(str::trim);
+    let first = parts.next()?.split([',', ' ']).next()?;
+    let (tls, first) = match first.strip_prefix("tls://") {
+        Some(addr) => (true, addr),
+        None => (false, first),
     };
-    let first = chat.split([',', ';', ' ']).next()?;
-    Some((first.parse().ok()?, web))
+    let mut start = StartLine {
+        addr: first.parse().ok()?,
+        web: None,
+        tls,
+        fingerprint: None,
+    };
+    for part in parts {
+        if let Some(web) = part.strip_prefix("web http://") {
+            start.web = web.trim_end_matches('/').parse().ok();
+        } else if let Some(sha) = part.strip_prefix("tls sha256 ") {
+            start.fingerprint = super::tls::parse_fingerprint(sha);
+        }
+    }
+    Some(start)
 }
 
 /// For a server that prints no start-up line: waits until its port is listening, looking every 50 ms
@@ -195,14 +229,35 @@ mod tests {
     fn the_start_line_gives_the_addresses() {
         let chat: SocketAddr = "127.0.0.1:7878".parse().unwrap();
         let web: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let plain = |web| StartLine {
+            addr: chat,
+            web,
+            tls: false,
+            fingerprint: None,
+        };
         assert_eq!(
             parse_start_line("pollchat listening on 127.0.0.1:7878, [::1]:7878"),
-            Some((chat, None))
+            Some(plain(None))
         );
         assert_eq!(
             parse_start_line("pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/\n"),
-            Some((chat, Some(web)))
+            Some(plain(Some(web)))
         );
         assert_eq!(parse_start_line("Redis 7 starting"), None);
+        let sha = "AB:".repeat(31) + "CD";
+        let mut pin = [0xab; 32];
+        pin[31] = 0xcd;
+        let line = format!(
+            "pollchat listening on tls://127.0.0.1:7878; web http://127.0.0.1:8080/; tls sha256 {sha}"
+        );
+        assert_eq!(
+            parse_start_line(&line),
+            Some(StartLine {
+                addr: chat,
+                web: Some(web),
+                tls: true,
+                fingerprint: Some(pin),
+            })
+        );
     }
 }

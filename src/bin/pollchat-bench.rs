@@ -24,6 +24,15 @@ fn main() -> ExitCode {
                 node.addr = server.addr;
                 node.web = node.web.or(server.web);
                 options.server_pids = vec![server.pid()];
+                // A `tls://` address needs TLS; its printed fingerprint pins the certificate.
+                if server.tls {
+                    options.tls = Some(pollchat::bench::Tls {
+                        pin: server.fingerprint,
+                    });
+                } else if options.tls.is_some() && args.addr.is_empty() {
+                    server.stop();
+                    return fail("--tls, but the server's start-up line names no tls:// address");
+                }
                 Some(server)
             }
             Err(e) => return fail(&e),
