@@ -106,7 +106,8 @@ pub struct Connection {
     pub closing_counted: bool,
     /// For a connection to a TLS listener, the TLS session: it sits between the socket and the
     /// framing ([`Connection::read_plain`], [`Connection::write_output`]). Boxed: a plain
-    /// connection pays 8 bytes for it, a TLS one about 7.8 KiB while idle (rustls's own state and buffers: docs/performance.md).
+    /// connection pays 8 bytes for it, a TLS one about 7.8 KiB while idle (rustls's own state and
+    /// buffers; docs/performance.md).
     pub tls: Option<Box<ServerConnection>>,
 }
 
