@@ -38,8 +38,25 @@ pub fn from_files(cert: &Path, key: &Path) -> io::Result<TlsSetup> {
             cert.display()
         )));
     }
+    check_dates(&chain[0]).map_err(|e| io::Error::other(format!("{}: {e}", cert.display())))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
     setup(chain, key)
+}
+
+/// A certificate that has expired (or is not valid yet) is refused at start-up and on reload: every
+/// client would refuse it anyway, with an error that points nowhere near the server.
+fn check_dates(cert: &CertificateDer<'_>) -> Result<(), String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let validity = parsed.validity();
+    if validity.is_valid() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the certificate is valid from {} to {}, not now",
+            validity.not_before, validity.not_after
+        ))
+    }
 }
 
 /// Makes a certificate for trying things out: self-signed, for `localhost`, this machine's host
@@ -129,6 +146,25 @@ mod tests {
         assert!(error.contains("missing.pem"), "{error}");
         let error = from_files(&junk, &junk).err().unwrap().to_string();
         assert!(error.contains("no certificate"), "{error}");
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused() {
+        let dir = std::env::temp_dir().join(format!("pollchat-tls-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let cert = params.self_signed(&key).unwrap();
+        let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let error = from_files(&cert_file, &key_file).err().unwrap().to_string();
+        assert!(
+            error.contains("valid from") && error.contains("2021"),
+            "{error}"
+        );
     }
 
     #[test]
