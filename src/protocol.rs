@@ -270,5 +270,8 @@ pub const FLOODING: &str = "! flooding; disconnected";
 /// To a connection from an address that already has `--max-per-ip` connections.
 pub const TOO_MANY_FROM_ADDRESS: &str = "! too many connections from your address";
 
+/// To a TLS handshake that arrived on a plain-text port.
+pub const NOT_TLS: &str = "! this port speaks plain text, not TLS; use the server's tls:// port";
+
 pub const SERVER_FULL: &str = "! server full";
 pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";

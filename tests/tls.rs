@@ -430,3 +430,21 @@ fn the_page_and_a_websocket_over_https_chat_with_a_plain_user() {
     let _ = std::fs::remove_file(cert);
     let _ = std::fs::remove_file(key);
 }
+
+#[test]
+fn a_tls_client_on_a_plain_port_is_told_and_closed_without_becoming_a_user() {
+    let server = tls_server(&[]);
+    let mut bea = server.join("bea");
+    // A ClientHello's first bytes, then more of it, as a TLS client would send them.
+    let mut wrong = common::Client::connect(server.addr);
+    wrong.send_raw(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, b'\n',
+    ]);
+    let lines = wrong.expect_closed();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("! this port speaks plain text, not TLS; use the server's tls:// port")
+    );
+    // Nobody joined: bea's next line is the answer to her own /list.
+    assert!(bea.lines_before_sync().is_empty());
+}

@@ -19,7 +19,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use log::info;
+use log::{debug, info};
 
 use super::Server;
 use super::close::Ending;
@@ -155,6 +155,16 @@ impl Server {
             return ControlFlow::Continue(());
         }
         match &mut conn.transport {
+            // A TLS ClientHello (a handshake record: 0x16, then the version's 0x03) on a plain port:
+            // a client that wants TLS knocked on the wrong door. Said so in plain text (it cannot
+            // read it, but a person with a packet capture can), and closed: its bytes must not
+            // become a name.
+            Transport::Tcp(_) if bytes.starts_with(&[0x16, 0x03]) && !self.chat.has_joined(key) => {
+                debug!("#{key}: a TLS handshake on a plain port");
+                self.queue(key, protocol::NOT_TLS.to_string());
+                self.leave(key, protocol::REASON_LOST, Ending::Graceful);
+                ControlFlow::Break(())
+            }
             Transport::Tcp(reader) => {
                 // Taken out while it calls back into the server, then put back.
                 let mut reader = std::mem::take(reader);
