@@ -217,18 +217,9 @@ impl Connection {
     }
 }
 
-/// Sends what TLS has ready for the socket. `Ok(true)` once all of it has gone, `Ok(false)` when the
-/// socket is full (the rest goes when it is writable again).
+/// Sends what TLS has ready for the socket (see `tls::send_records`).
 fn send_tls(tls: &mut ServerConnection, stream: &mut TcpStream) -> io::Result<bool> {
-    while tls.wants_write() {
-        match tls.write_tls(stream) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
+    crate::tls::send_records::<rustls::server::ServerConnectionData>(tls, stream)
 }
 
 /// Where `Output::write_to` writes: the socket itself, or TLS in front of it.

@@ -8,15 +8,17 @@
 //! builds the shared `ServerConfig`. Only the `ring` crypto provider is built in (no C toolchain
 //! needed beyond what `ring` brings, no cmake, no nasm); TLS 1.2 and 1.3, rustls's defaults.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, ServerConfig, SignatureScheme};
 
 /// The settings of every TLS connection, and what to say about them on the start-up line.
 pub struct TlsSetup {
@@ -113,6 +115,104 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
         let _ = write!(text, "{byte:02X}");
     }
     text
+}
+
+/// For clients (the console client's `--tls-fingerprint`, the load generator): trusts exactly one
+/// certificate, by its SHA-256, or with `None` any certificate. rustls asks a verifier two things:
+/// is this certificate the server's (`verify_server_cert`), and did the server sign the handshake
+/// with its key (`verify_tls1x_signature`). The first is the pin; the second is done as for any
+/// certificate, with the provider's algorithms: without it, anyone who has seen the (public)
+/// certificate could present it.
+#[derive(Debug)]
+pub struct PinnedCertificate {
+    sha256: Option<[u8; 32]>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedCertificate {
+    pub fn new(sha256: Option<[u8; 32]>, provider: &CryptoProvider) -> PinnedCertificate {
+        PinnedCertificate {
+            sha256,
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+}
+
+/// The error a pinned verifier gives for another certificate: it carries that one's fingerprint
+/// (`AB:CD:...`), for the message (the console client finds it inside rustls's error).
+#[derive(Debug)]
+pub struct NotPinned(pub String);
+
+impl fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not the pinned certificate (it is {})", self.0)
+    }
+}
+
+impl std::error::Error for NotPinned {}
+
+impl ServerCertVerifier for PinnedCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pin) = self.sha256 else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if digest.as_ref() == pin {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let seen = NotPinned(fingerprint(end_entity));
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(seen)),
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Sends the records rustls has ready for the socket, on either side of a connection (the server's
+/// connections, the console client, the load generator): `Ok(true)` once all of them have gone,
+/// `Ok(false)` when the socket is full (the rest goes when it is writable again).
+pub fn send_records<Data>(
+    tls: &mut rustls::ConnectionCommon<Data>,
+    socket: &mut impl io::Write,
+) -> io::Result<bool> {
+    while tls.wants_write() {
+        match tls.write_tls(socket) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 fn pem_error(path: &Path, error: rustls::pki_types::pem::Error) -> io::Error {

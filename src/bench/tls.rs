@@ -29,12 +29,10 @@ use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::client::Resumption;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
-};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
+
+use crate::tls::PinnedCertificate;
 
 /// The settings every TLS connection of a run shares, made once.
 #[derive(Debug, Clone)]
@@ -49,10 +47,8 @@ impl Connector {
         // server uses it too (src/tls.rs), so both ends do the same classical X25519 handshake.
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(Pinned {
-            pin,
-            algorithms: provider.signature_verification_algorithms,
-        });
+        // Any certificate, or only the pinned one; the handshake's signature is checked either way.
+        let verifier = Arc::new(PinnedCertificate::new(pin, &provider));
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(io::Error::other)?
@@ -74,17 +70,9 @@ impl Connector {
     }
 }
 
-/// `AB:CD:...` (either case, colons optional) as 32 bytes.
+/// `AB:CD:...` (either case, colons optional) as 32 bytes (the console client's reading of it).
 pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let digits: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(out)
+    crate::client::tls::parse_fingerprint(text).ok()
 }
 
 /// A connection of the run: a plain socket, or TLS over one.
@@ -125,19 +113,12 @@ impl Stream {
 }
 
 impl TlsStream {
-    /// Sends the records rustls has ready: `Ok(true)` once all have gone, `Ok(false)` when the socket
-    /// is full.
+    /// Sends the records rustls has ready (see `tls::send_records`).
     fn send(&mut self) -> io::Result<bool> {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.tcp) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
+        crate::tls::send_records::<rustls::client::ClientConnectionData>(
+            &mut self.tls,
+            &mut self.tcp,
+        )
     }
 
     /// Fills `buf` with plaintext, reading the socket until it is empty or `buf` is full.
@@ -253,56 +234,6 @@ impl Stream {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(tls) => &mut tls.tcp,
         }
-    }
-}
-
-/// Any certificate, or only the pinned one; the handshake's signature is checked either way.
-#[derive(Debug)]
-struct Pinned {
-    pin: Option<[u8; 32]>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some(pin) = self.pin {
-            let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-            if digest.as_ref() != pin {
-                return Err(rustls::Error::InvalidCertificate(
-                    CertificateError::ApplicationVerificationFailure,
-                ));
-            }
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 

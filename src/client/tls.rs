@@ -22,23 +22,18 @@
 //! [`TlsOptions::new`]; each connection attempt then gets a fresh `ClientConnection` from the shared
 //! `ClientConfig` ([`TlsOptions::start`]).
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, OtherError,
-    RootCertStore, SignatureScheme,
-};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{CertificateError, ClientConfig, ClientConnection, OtherError, RootCertStore};
 
 use crate::connection::Output;
+use crate::tls::{NotPinned, PinnedCertificate};
 
 /// The port of `tls://HOST` when none is given (the plain chat port is 7878).
 pub const DEFAULT_PORT: u16 = 7879;
@@ -79,7 +74,10 @@ impl TlsOptions {
         let config = match &trust {
             Trust::Fingerprint(sha256) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned::new(*sha256, &provider)))
+                .with_custom_certificate_verifier(Arc::new(PinnedCertificate::new(
+                    Some(*sha256),
+                    &provider,
+                )))
                 .with_no_client_auth(),
             Trust::Ca(path) => builder
                 .with_root_certificates(ca_file(path)?)
@@ -219,81 +217,6 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
     Ok(sha256)
 }
 
-/// Trusts exactly one certificate, by its SHA-256. rustls asks a verifier two things: is this
-/// certificate the server's (`verify_server_cert`), and did the server sign the handshake with its
-/// key (`verify_tls1x_signature`). The first is the pin; the second is done as for any certificate,
-/// with the provider's algorithms: without it, anyone who has seen the (public) certificate could
-/// present it.
-#[derive(Debug)]
-struct Pinned {
-    sha256: [u8; 32],
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl Pinned {
-    fn new(sha256: [u8; 32], provider: &CryptoProvider) -> Pinned {
-        Pinned {
-            sha256,
-            algorithms: provider.signature_verification_algorithms,
-        }
-    }
-}
-
-/// The error a pinned verifier gives for another certificate: it carries that one's fingerprint
-/// (`AB:CD:...`), for the message ([`TlsOptions::refused`] finds it inside rustls's error).
-#[derive(Debug)]
-struct NotPinned(String);
-
-impl fmt::Display for NotPinned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "not the pinned certificate (it is {})", self.0)
-    }
-}
-
-impl std::error::Error for NotPinned {}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-        if digest.as_ref() == self.sha256 {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let seen = NotPinned(crate::tls::fingerprint(end_entity));
-        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-            OtherError(Arc::new(seen)),
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 // ---- moving bytes ---------------------------------------------------------------------------------
 
 /// Reads what the server sent, decrypted. Like a socket's `read`: `Ok(0)` is the end of the stream
@@ -354,19 +277,9 @@ pub fn close(tls: &mut ClientConnection, stream: &mut TcpStream) {
     let _ = send(tls, stream);
 }
 
-/// Sends the records rustls has ready. `Ok(true)` once all have gone, `Ok(false)` when the socket
-/// is full.
+/// Sends the records rustls has ready (see `tls::send_records`).
 fn send(tls: &mut ClientConnection, stream: &mut TcpStream) -> io::Result<bool> {
-    while tls.wants_write() {
-        match tls.write_tls(stream) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
+    crate::tls::send_records::<rustls::client::ClientConnectionData>(tls, stream)
 }
 
 /// What `Output::write_to` writes to: rustls in front of the socket.
