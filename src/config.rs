@@ -104,10 +104,20 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub announce_limit: u32,
 
-    /// Join the nodes that use this Redis (6 or later, or Valkey) into one room: redis://HOST:PORT.
-    /// Off by default: a single node needs no Redis. See docs/cluster.md.
-    #[arg(long, value_name = "redis://HOST:PORT")]
+    /// Join the nodes that use this Redis (6 or later, or Valkey) into one room: redis://HOST:PORT,
+    /// rediss://HOST:PORT for TLS, redis://:PASSWORD@HOST:PORT (or USER:PASSWORD@) for a Redis
+    /// with a password. Off by default: a single node needs no Redis. See docs/cluster.md.
+    #[arg(long, value_name = "redis[s]://HOST:PORT")]
     pub cluster: Option<String>,
+
+    /// The Redis password, from the first line of this file (kept out of `ps`, unlike one in the
+    /// URL).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_password_file: Option<PathBuf>,
+
+    /// For rediss://: trust this CA (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_ca: Option<PathBuf>,
 
     /// This node's name in the cluster, unique among the live nodes (default: host name and PID).
     #[arg(long, value_name = "NAME", requires = "cluster")]
@@ -241,7 +251,11 @@ impl Config {
             ));
         }
         Ok(Some(ClusterConfig {
-            redis: cluster::resolve(url)?,
+            redis: cluster::RedisTarget::parse(
+                url,
+                self.cluster_password_file.as_deref(),
+                self.cluster_ca.as_deref(),
+            )?,
             node,
             heartbeat,
             timeout,

@@ -37,11 +37,16 @@ impl Redis {
             eprintln!("\n*** {message}\n");
             return None;
         }
+        Redis::start_with(&[])
+    }
+
+    /// Starts Redis with more arguments: `{port}` in them stands for the port it gets.
+    fn start_with(extra: &[&str]) -> Option<Redis> {
         // A free port can be taken by someone else between our check and Redis's bind: then Redis
         // exits, and we try another.
         for _ in 0..5 {
             let port = free_port();
-            if let Some(redis) = Redis::start_on(port) {
+            if let Some(redis) = Redis::start_on_with(port, extra) {
                 return Some(redis);
             }
         }
@@ -50,10 +55,26 @@ impl Redis {
 
     /// Starts Redis on `port`; `None` if it exits before it is ready (the port was taken).
     fn start_on(port: u16) -> Option<Redis> {
+        Redis::start_on_with(port, &[])
+    }
+
+    fn start_on_with(port: u16, extra: &[&str]) -> Option<Redis> {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{port}"));
         std::fs::create_dir_all(&dir).expect("redis dir");
+        // With TLS, `{port}` is the TLS port and the plain one is off.
+        let tls = extra.contains(&"--tls-port");
+        let plain_port = if tls {
+            "0".to_string()
+        } else {
+            port.to_string()
+        };
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &plain_port, "--bind", "127.0.0.1"])
+            .args(&extra)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&dir)
@@ -410,4 +431,112 @@ fn a_heartbeat_that_cannot_outlive_its_refresh_is_refused() {
         stderr.contains("--cluster-timeout-ms must be at least twice"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_node_joins_a_redis_with_a_password_and_a_wrong_one_is_a_clear_error() {
+    let Some(redis) = Redis::start_with(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let url = format!("redis://:s3cret@127.0.0.1:{}", redis.port);
+    let (a, b) = (
+        Server::start(&["--cluster", &url, "--node", "a"]),
+        Server::start(&["--cluster", &url, "--node", "b"]),
+    );
+    let mut ana = a.join("ana");
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+    bea.send("through a Redis with a password");
+    ana.expect("<bea> through a Redis with a password");
+    // The password from a file; the URL's is replaced by it.
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("redis-password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let wrong = format!("redis://:nope@127.0.0.1:{}", redis.port);
+    let c = Server::start(&[
+        "--cluster",
+        &wrong,
+        "--node",
+        "c",
+        "--cluster-password-file",
+        file.to_str().unwrap(),
+    ]);
+    let _cai = c.join("cai");
+    ana.expect("*** cai joined");
+    // A wrong password: the node does not start, and says why, without the password.
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            "off",
+            "--cluster",
+            &wrong,
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot link to the cluster"), "{stderr}");
+    assert!(
+        !stderr.contains("nope"),
+        "the password is in the message: {stderr}"
+    );
+}
+
+#[test]
+fn nodes_link_to_redis_over_tls() {
+    // A CA, and a certificate for 127.0.0.1 that it signed, for Redis's TLS port.
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let [cert_file, key_file, ca_file] = [
+        ("cert.pem", cert.pem()),
+        ("key.pem", key.serialize_pem()),
+        ("ca.pem", ca.pem()),
+    ]
+    .map(|(name, text)| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    });
+    let Some(redis) = Redis::start_with(&[
+        "--tls-port",
+        "{port}",
+        "--tls-cert-file",
+        &cert_file,
+        "--tls-key-file",
+        &key_file,
+        "--tls-ca-cert-file",
+        &ca_file,
+        "--tls-auth-clients",
+        "no",
+    ]) else {
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let node =
+        |name: &str| Server::start(&["--cluster", &url, "--node", name, "--cluster-ca", &ca_file]);
+    let (a, b) = (node("a"), node("b"));
+    let mut ana = a.join("ana");
+    let mut bea = b.join("bea");
+    ana.expect("*** bea joined");
+    ana.send("over rediss");
+    bea.expect("<ana> over rediss");
+    a.wait_for_log("linked to Redis at rediss://");
+    // Without the CA, the certificate is not trusted: the node does not start.
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off", "--cluster", &url])
+        .env("SSL_CERT_FILE", &cert_file) // Some other roots than the CA.
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
 }

@@ -80,10 +80,10 @@ impl TlsOptions {
                 )))
                 .with_no_client_auth(),
             Trust::Ca(path) => builder
-                .with_root_certificates(ca_file(path)?)
+                .with_root_certificates(ca_file("--tls-ca", path)?)
                 .with_no_client_auth(),
             Trust::System => builder
-                .with_root_certificates(system_roots()?)
+                .with_root_certificates(system_roots("--tls-ca FILE or --tls-fingerprint SHA256")?)
                 .with_no_client_auth(),
         };
         Ok(TlsOptions {
@@ -160,25 +160,25 @@ fn server_name(host_port: &str) -> Result<ServerName<'static>, String> {
         .map_err(|_| format!("{host:?} is not a name a certificate can be for"))
 }
 
-/// The CA certificates of a PEM file.
-fn ca_file(path: &Path) -> Result<RootCertStore, String> {
+/// The CA certificates of a PEM file (given with `flag`, for the messages).
+pub fn ca_file(flag: &str, path: &Path) -> Result<RootCertStore, String> {
     let shown = path.display();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect())
-        .map_err(|e| format!("--tls-ca {shown}: {e}"))?;
+        .map_err(|e| format!("{flag} {shown}: {e}"))?;
     let mut roots = RootCertStore::empty();
     let (added, _unusable) = roots.add_parsable_certificates(certs);
     if added == 0 {
         return Err(format!(
-            "--tls-ca {shown}: no usable certificate in it (want PEM: -----BEGIN CERTIFICATE-----)"
+            "{flag} {shown}: no usable certificate in it (want PEM: -----BEGIN CERTIFICATE-----)"
         ));
     }
     Ok(roots)
 }
 
 /// The system's root certificates. A file among them that cannot be read or parsed is skipped;
-/// none at all is an error that says what to do.
-fn system_roots() -> Result<RootCertStore, String> {
+/// none at all is an error that says what to do (`other_ways`: the flags that avoid needing them).
+pub fn system_roots(other_ways: &str) -> Result<RootCertStore, String> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(found.certs);
@@ -190,7 +190,7 @@ fn system_roots() -> Result<RootCertStore, String> {
             .unwrap_or_default();
         return Err(format!(
             "no root certificates found on this system{why}: install them (Debian: apt-get \
-             install ca-certificates), or give --tls-ca FILE or --tls-fingerprint SHA256"
+             install ca-certificates), or give {other_ways}"
         ));
     }
     Ok(roots)

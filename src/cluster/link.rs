@@ -6,11 +6,13 @@
 //! memory before the link is dropped and made again.
 
 use std::io::{self, Read};
-use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::ClientConnection;
 
+use super::RedisTarget;
+use crate::client::tls as client_tls;
 use crate::connection::Output;
 use crate::resp::{self, Value};
 
@@ -23,6 +25,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 pub struct Link {
     stream: TcpStream,
+    /// `rediss://`: TLS between the socket and RESP, driven as the console client drives it.
+    tls: Option<Box<ClientConnection>>,
     input: Vec<u8>,
     output: Output,
     /// Where the next command is encoded before it joins `output`.
@@ -33,11 +37,18 @@ pub struct Link {
 
 impl Link {
     /// Starts connecting. The connect finishes later: the socket then reports writable.
-    pub fn connect(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Link> {
-        let mut stream = TcpStream::connect(addr)?;
+    pub fn connect(target: &RedisTarget, registry: &Registry, token: Token) -> io::Result<Link> {
+        let tls = match &target.tls {
+            Some((config, name)) => Some(Box::new(
+                ClientConnection::new(config.clone(), name.clone()).map_err(io::Error::other)?,
+            )),
+            None => None,
+        };
+        let mut stream = TcpStream::connect(target.addr)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Link {
             stream,
+            tls,
             input: Vec::new(),
             output: Output::default(),
             scratch: Vec::new(),
@@ -84,7 +95,10 @@ impl Link {
         if self.output.queued() > OUTPUT_MAX {
             return Err(io::Error::other("Redis is not reading what we send"));
         }
-        self.output.write_to(&mut self.stream).map(|_| ())
+        match &mut self.tls {
+            None => self.output.write_to(&mut self.stream).map(|_| ()),
+            Some(tls) => client_tls::write(tls, &mut self.stream, &mut self.output).map(|_| ()),
+        }
     }
 
     /// Reads until `WouldBlock`: the socket is edge-triggered, like every client's.
@@ -95,7 +109,10 @@ impl Link {
                 return Err(io::Error::other("a reply from Redis is too large"));
             }
             self.input.resize(len + READ_CHUNK, 0);
-            let result = self.stream.read(&mut self.input[len..]);
+            let result = match &mut self.tls {
+                None => self.stream.read(&mut self.input[len..]),
+                Some(tls) => client_tls::read(tls, &mut self.stream, &mut self.input[len..]),
+            };
             let got = *result.as_ref().unwrap_or(&0);
             self.input.truncate(len + got);
             match result {

@@ -17,8 +17,6 @@
 //! again (`reclaim`) and re-reads everyone else's.
 
 use std::collections::VecDeque;
-use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
@@ -32,10 +30,12 @@ use crate::text::name_key;
 mod link;
 pub mod message;
 pub mod scripts;
+mod target;
 
 use link::Link;
 use message::Message;
 use scripts::{CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, SEQ, Script};
+pub use target::RedisTarget;
 
 /// The tokens of the two links. Connections use slab keys (small) and listeners `usize::MAX - i`.
 pub const COMMANDS: Token = Token(usize::MAX / 2);
@@ -48,7 +48,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// What `--cluster` and its companions say.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    pub redis: SocketAddr,
+    pub redis: RedisTarget,
     pub node: String,
     /// How often the heartbeat is refreshed and the other nodes' are checked.
     pub heartbeat: Duration,
@@ -84,6 +84,8 @@ enum Expect {
         token: u64,
     },
     Reclaim,
+    /// `AUTH`: an error (a wrong password) drops the link like any error, with Redis's words.
+    Auth,
     Nothing,
 }
 
@@ -201,9 +203,9 @@ impl Cluster {
 
     /// Starts connecting both links.
     fn connect(&mut self, registry: &Registry, now: Instant) {
-        let addr = self.config.redis;
-        let links = Link::connect(addr, registry, COMMANDS)
-            .and_then(|c| Ok((c, Link::connect(addr, registry, SUBSCRIBER)?)));
+        let target = &self.config.redis;
+        let links = Link::connect(target, registry, COMMANDS)
+            .and_then(|c| Ok((c, Link::connect(target, registry, SUBSCRIBER)?)));
         match links {
             Ok((commands, subscriber)) => {
                 self.commands = Some(commands);
@@ -212,7 +214,10 @@ impl Cluster {
                 let left = Script::ALL.len() + 2;
                 self.phase = Phase::Connecting { since: now, left };
             }
-            Err(e) => self.lost(registry, now, &format!("cannot connect to {addr}: {e}")),
+            Err(e) => {
+                let why = format!("cannot connect to {}: {e}", self.config.redis);
+                self.lost(registry, now, &why)
+            }
         }
     }
 
@@ -254,8 +259,14 @@ impl Cluster {
         let now = Instant::now();
         // Named, so that `CLIENT LIST` in Redis shows which node each connection is.
         let name = format!("pollchat-{}", self.config.node);
+        let auth = &self.config.redis.auth;
         if token == SUBSCRIBER {
             if let Some(link) = &mut self.subscriber {
+                if !auth.is_empty() {
+                    let mut command = vec!["AUTH"];
+                    command.extend(auth.iter().map(String::as_str));
+                    link.send(&command);
+                }
                 // Its `+OK` comes on the subscription, where anything but a push is ignored.
                 link.send(&["CLIENT", "SETNAME", &name]);
                 link.send(&["SUBSCRIBE", CHANNEL]);
@@ -265,6 +276,13 @@ impl Cluster {
         let Some(link) = &mut self.commands else {
             return;
         };
+        if !auth.is_empty() {
+            // First, before anything else: a Redis with a password answers nothing else until then.
+            let mut command = vec!["AUTH"];
+            command.extend(auth.iter().map(String::as_str));
+            link.send(&command);
+            self.expected.push_back((Expect::Auth, now));
+        }
         link.send(&["CLIENT", "SETNAME", &name]);
         self.expected.push_back((Expect::Nothing, now));
         for script in Script::ALL {
@@ -633,7 +651,7 @@ impl Cluster {
                     self.events.push(Event::Remote(Remote::Taken { name }));
                 }
             }
-            Expect::Nothing => {}
+            Expect::Auth | Expect::Nothing => {}
         }
     }
 
@@ -788,31 +806,6 @@ fn strings(reply: Value) -> Vec<String> {
     }
 }
 
-/// Resolves `redis://HOST[:PORT]` (port 6379 if none), once, at start-up: never inside the loop.
-pub fn resolve(url: &str) -> io::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("--cluster {url}: want redis://HOST:PORT"),
-        )
-    };
-    let rest = url.strip_prefix("redis://").ok_or_else(bad)?;
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('@') || rest.contains('/') {
-        return Err(bad());
-    }
-    let with_port = if rest.ends_with(']') || !rest.contains(':') {
-        format!("{rest}:6379")
-    } else {
-        rest.to_string()
-    };
-    with_port
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("--cluster {url}: no address found")))
-}
-
 /// The default `--node`: this machine's host name and the process id, e.g. `web1-4242`.
 pub fn default_node_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -844,30 +837,6 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redis_urls_resolve_with_the_default_port() {
-        assert_eq!(
-            resolve("redis://127.0.0.1").unwrap(),
-            "127.0.0.1:6379".parse().unwrap()
-        );
-        assert_eq!(
-            resolve("redis://127.0.0.1:7000/").unwrap(),
-            "127.0.0.1:7000".parse().unwrap()
-        );
-        assert_eq!(
-            resolve("redis://[::1]").unwrap(),
-            "[::1]:6379".parse().unwrap()
-        );
-        for bad in [
-            "127.0.0.1:6379",
-            "redis://",
-            "redis://u:p@h:1",
-            "redis://h:1/0",
-        ] {
-            assert!(resolve(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn claim_replies_become_answers() {
