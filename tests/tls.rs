@@ -448,3 +448,21 @@ fn a_tls_client_on_a_plain_port_is_told_and_closed_without_becoming_a_user() {
     // Nobody joined: bea's next line is the answer to her own /list.
     assert!(bea.lines_before_sync().is_empty());
 }
+
+#[test]
+fn a_tls_client_refused_for_a_full_server_reads_why() {
+    let server = tls_server(&["--max-clients", "1"]);
+    let _ana = server.join("ana");
+    // The second user is refused while its handshake has not even begun: the line must wait for
+    // the handshake, then come with close_notify.
+    let out = python_tls(
+        server.tls_addrs[0],
+        r#"
+for line in lines():
+    print(line)
+print("closed cleanly")
+"#,
+    );
+    assert!(out.contains("! server full"), "{out}");
+    assert!(out.contains("closed cleanly"), "{out}");
+}

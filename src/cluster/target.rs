@@ -14,8 +14,8 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
-/// The cluster's Redis.
-#[derive(Debug, Clone)]
+/// The cluster's Redis. (Its `Debug` leaves the password out, like its `Display`.)
+#[derive(Clone)]
 pub struct RedisTarget {
     pub addr: SocketAddr,
     /// For TLS: the settings, and the name the certificate must be for (the host in the URL).
@@ -33,6 +33,16 @@ impl fmt::Display for RedisTarget {
             "redis"
         };
         write!(f, "{scheme}://{}", self.addr)
+    }
+}
+
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTarget")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .field("auth", &self.auth.len())
+            .finish()
     }
 }
 

@@ -87,18 +87,22 @@ impl Server {
             self.last_fd_warning = Some(now);
         }
         self.accept_paused = true;
-        let face = self.listeners[index].face;
+        let (face, tls) = (self.listeners[index].face, self.listeners[index].tls);
         while let Some(spare) = self.spare_fd.take() {
             drop(spare);
             let accepted = self.listeners[index].socket.accept();
             let more = match accepted {
                 Ok((mut stream, _)) => {
                     // Best effort: the socket is new, so its send buffer is empty and this fits.
+                    // (A TLS client could not read it, and a handshake needs a descriptor we do
+                    // not have: it only sees the close.)
                     let refusal = match face {
                         Face::Chat => format!("{}\n", protocol::SERVER_FULL_NO_FDS).into_bytes(),
                         Face::Web => http::unavailable(),
                     };
-                    let _ = stream.write_all(&refusal);
+                    if !tls {
+                        let _ = stream.write_all(&refusal);
+                    }
                     let _ = stream.shutdown(Shutdown::Write);
                     // Read what the peer already sent (a name, an HTTP request): closing a socket
                     // with unread input sends RST, which can destroy our line before it is read.

@@ -91,11 +91,11 @@ impl Server {
             }
         }
         self.scratch = scratch;
-        // A TLS handshake's answer the socket did not take, or the greeting waiting for the
-        // handshake to finish, goes out when the loop writes.
+        // A TLS handshake's answer the socket did not take, the greeting waiting for the handshake
+        // to finish, or a close waiting for it (`Server::flush`), goes on when the loop writes.
         if let Some(conn) = self.connections.get(key)
             && conn.tls.is_some()
-            && conn.has_output()
+            && (conn.has_output() || matches!(conn.state, State::Flushing { .. }))
         {
             self.dirty.insert(key);
         }

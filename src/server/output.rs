@@ -197,6 +197,14 @@ impl Server {
             // Everything is written. If we are closing, this is the moment to shut down our side.
             Ok(true) => {
                 if let State::Flushing { deadline } = conn.state {
+                    // A TLS connection still in its handshake (one refused at once, say) has its last
+                    // line held by rustls until the handshake is done: say goodbye after that, not
+                    // before (the read that finishes the handshake marks it dirty again; the close's
+                    // deadline bounds the wait).
+                    let handshaking = conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking());
+                    if handshaking && !conn.peer_closed {
+                        return;
+                    }
                     self.shut_down_write(key, deadline);
                 }
             }
