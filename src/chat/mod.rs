@@ -1625,3 +1625,164 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+/// The rooms' books under random traffic: whatever users do (join, switch, part, rename, quit,
+/// in any case and past the limits), each room's count of members whose current room it is stays
+/// right (`room_recipients` trusts it to skip looking anyone up), member lists and users' room
+/// lists agree, and no empty room is kept. Deterministic: seeded, no clock.
+mod room_invariants {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn check(chat: &Chat, step: usize, what: &str) {
+        for (room, r) in chat.rooms.iter() {
+            let members: HashSet<u32> = r.members.iter().copied().collect();
+            assert_eq!(
+                members.len(),
+                r.members.len(),
+                "step {step} {what}: duplicate member in {}",
+                r.name
+            );
+            let current = r
+                .members
+                .iter()
+                .filter(|&&m| chat.current_room(m as ClientId) == Some(room))
+                .count();
+            assert_eq!(
+                r.current_of, current,
+                "step {step} {what}: current_of of {}",
+                r.name
+            );
+            // Everyone whose list has the room is a member, and every member is joined with it.
+            for &m in &r.members {
+                assert!(
+                    chat.rooms_of(m as ClientId).contains(&room),
+                    "step {step} {what}: member {m} of {} not in its list",
+                    r.name
+                );
+            }
+            if room != chat.rooms.default_room() {
+                assert!(
+                    !r.members.is_empty(),
+                    "step {step} {what}: empty room {} kept",
+                    r.name
+                );
+            }
+            // The fast path and a slow recomputation agree.
+            let mut seen = Vec::new();
+            chat.room_recipients(room, None, |id, front| seen.push((id, front)));
+            for (id, front) in seen {
+                assert_eq!(
+                    front,
+                    chat.current_room(id) != Some(room),
+                    "step {step} {what}: prefix for {id} in {}",
+                    r.name
+                );
+            }
+        }
+        for id in 0..10 {
+            if chat.has_joined(id) {
+                for &room in chat.rooms_of(id) {
+                    assert!(
+                        chat.rooms.exists(room),
+                        "step {step} {what}: {id} lists a gone room"
+                    );
+                    assert!(
+                        chat.rooms.get(room).members.contains(&(id as u32)),
+                        "step {step} {what}: {id} lists a room without it"
+                    );
+                }
+                if let Some(c) = chat.current_room(id) {
+                    assert!(chat.rooms_of(id).contains(&c));
+                }
+            } else {
+                assert!(
+                    !chat.room_lists.contains_key(&id),
+                    "step {step} {what}: stale list for {id}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn current_of_counts_stay_right_under_random_traffic() {
+        for seed in 1..400u64 {
+            let mut s = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut rnd = |n: u64| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 33) % n
+            };
+            let mut chat = Chat::new(ChatConfig {
+                history: 2,
+                name_timeout: Duration::from_secs(60),
+                announce_limit: 3,
+                default_room: "#general".to_string(),
+                max_rooms: 5,
+                max_rooms_per_user: 3,
+                cluster: false,
+                ids: 0,
+            });
+            let now = Instant::now();
+            let rooms = ["#general", "#GENERAL", "#a", "#b", "#c", "#d", "#e", "#A"];
+            let names = ["ana", "bea", "carl", "dan", "eve", "fay"];
+            let mut out: Vec<Delivery> = Vec::new();
+            let mut connected = [false; 8];
+            for step in 0..400 {
+                let id = rnd(8) as ClientId;
+                if !connected[id] {
+                    connected[id] = true;
+                    chat.handle(Event::Connect { id, now }, &mut out);
+                    out.clear();
+                    check(&chat, step, "connect");
+                    continue;
+                }
+                let text: String = match rnd(12) {
+                    0 => {
+                        chat.handle(Event::Tick { now }, &mut out);
+                        out.clear();
+                        check(&chat, step, "tick");
+                        continue;
+                    }
+                    1 => {
+                        chat.handle(Event::Disconnect { id, reason: "x" }, &mut out);
+                        connected[id] = false;
+                        out.clear();
+                        check(&chat, step, "disconnect");
+                        continue;
+                    }
+                    2 => names[rnd(6) as usize].to_string(),
+                    3..=5 => format!("/join {}", rooms[rnd(8) as usize]),
+                    6 | 7 => match rnd(3) {
+                        0 => "/part".to_string(),
+                        1 => format!("/part {}", rooms[rnd(8) as usize]),
+                        _ => format!("/part {} bye now", rooms[rnd(8) as usize]),
+                    },
+                    8 => "/quit".to_string(),
+                    9 => format!("/name {}", names[rnd(6) as usize]),
+                    10 => "hello".to_string(),
+                    _ => "/topic hi".to_string(),
+                };
+                chat.handle(Event::Line { id, text: &text }, &mut out);
+                for d in out.drain(..) {
+                    if let Delivery::Close { id: closed } = d {
+                        connected[closed] = false;
+                        let mut more = Vec::new();
+                        chat.handle(
+                            Event::Disconnect {
+                                id: closed,
+                                reason: "x",
+                            },
+                            &mut more,
+                        );
+                    }
+                }
+                check(&chat, step, &text);
+            }
+        }
+    }
+}
