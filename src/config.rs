@@ -166,6 +166,11 @@ pub struct Config {
     pub name_timeout: u64,
 }
 
+/// An error in what the command line says: `main` exits 2 for it, as for clap's own.
+pub fn usage(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why.into())
+}
+
 /// One `--listen` address: plain TCP chat, or chat over TLS (`tls://ADDR:PORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
@@ -240,12 +245,12 @@ impl Config {
             return Ok(None);
         };
         let node = self.node.clone().unwrap_or_else(cluster::default_node_name);
-        cluster::check_node_name(&node).map_err(io::Error::other)?;
+        cluster::check_node_name(&node).map_err(usage)?;
         let heartbeat = Duration::from_millis(self.cluster_heartbeat_ms);
         let timeout = Duration::from_millis(self.cluster_timeout_ms);
         // The heartbeat runs on the loop's tick, so it is no more frequent than --tick-ms.
         if timeout < heartbeat.max(self.tick()) * 2 {
-            return Err(io::Error::other(
+            return Err(usage(
                 "--cluster-timeout-ms must be at least twice --cluster-heartbeat-ms and --tick-ms \
                  (a heartbeat must be refreshed before it expires)",
             ));
@@ -268,7 +273,7 @@ impl Config {
             None => Ok(Web::Default(
                 DEFAULT_WEB.parse().expect("a valid constant address"),
             )),
-            Some("off") => Ok(Web::Off),
+            Some(off) if off.eq_ignore_ascii_case("off") => Ok(Web::Off),
             Some(given) => {
                 let (tls, addr) = match given.strip_prefix("https://") {
                     Some(addr) => (true, addr),
@@ -295,7 +300,7 @@ impl Config {
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => crate::tls::from_files(cert, key).map(Some),
-            _ => Err(io::Error::other(
+            _ => Err(usage(
                 "a tls:// or https:// listener needs --tls-cert FILE and --tls-key FILE, or \
                  --tls-self-signed to try it out",
             )),

@@ -23,7 +23,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pollchat: {e}");
-            ExitCode::FAILURE
+            // A usage error exits 2, as clap's own do; anything else (a port in use, an unreadable
+            // file, Redis out of reach) exits 1.
+            if e.kind() == io::ErrorKind::InvalidInput {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -200,7 +200,7 @@ pub const HELP: &[&str] = &[
     "***   /part [#ROOM]     leave a room (the one you talk in)",
     "***   /rooms            every room",
     "***   /topic [TEXT]     show or set the room's topic",
-    "***   /name NEW         change your name",
+    "***   /name NEW         change your name (also /nick)",
     "***   /me ACTION        say what you are doing: * ana waves",
     "***   /msg NAME TEXT    private message to NAME",
     "***   /quit [REASON]    leave (also /quitar, /exit)",

@@ -119,3 +119,31 @@ fn a_bad_flag_is_one_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-clients"), "{stderr}");
 }
+
+#[test]
+fn every_usage_error_exits_2_with_one_line() {
+    for args in [
+        &["--web", "garbage"][..],
+        &["--cluster", "garbage"],
+        &["--listen", "tls://127.0.0.1:0"],
+        &["--default-room", "general"],
+        &["--flood-rate", "-1"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pollchat"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    }
+    // `off` in any case.
+    let server = Server::start_on("127.0.0.1:0", &["--web", "OFF"]);
+    assert!(server.web.is_none());
+    // The client names itself.
+    let version = std::process::Command::new(env!("CARGO_BIN_EXE_pollchat-client"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("pollchat-client "));
+}

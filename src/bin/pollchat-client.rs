@@ -28,7 +28,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 /// for bad arguments (or no root certificates to check a server with); 3 when the server's
 /// certificate was refused (never retried).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "pollchat-client", version)]
 struct Args {
     /// The server, as HOST:PORT (port 7878 if left out), or tls://HOST:PORT for TLS (port 7879).
     #[arg(default_value = "127.0.0.1:7878", value_name = "[tls://]HOST:PORT")]

@@ -208,7 +208,7 @@ impl Server {
     /// A chat connection (TCP now, WebSocket after its upgrade) enters the room.
     pub(super) fn join_room(&mut self, key: usize) {
         self.clients += 1;
-        info!("#{key} is a client ({} clients)", self.clients);
+        info!("#{key} is a chat client ({} connected)", self.clients);
         let now = Instant::now();
         self.chat
             .handle(Event::Connect { id: key, now }, &mut self.deliveries);

@@ -250,7 +250,7 @@ impl Server {
                 tls: listen.tls,
             });
         }
-        match config.web().map_err(io::Error::other)? {
+        match config.web().map_err(config::usage)? {
             Web::Off => {}
             Web::Given { addr, tls } => listeners.push(Listener {
                 socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
