@@ -19,7 +19,7 @@ pub struct Config {
     /// Address to listen on; repeat for more than one (e.g. 0.0.0.0:7878 for a LAN, [::]:7878 for
     /// IPv6). tls://ADDR:PORT listens for chat over TLS (see --tls-cert, --tls-self-signed).
     #[arg(long, value_name = "[tls://]ADDR:PORT", default_value = "127.0.0.1:7878", value_parser = parse_listen)]
-    pub listen: Vec<Listen>,
+    pub listen: Vec<ListenArg>,
 
     /// The TLS certificate (PEM; a chain is fine) for tls:// and https:// listeners.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -171,29 +171,68 @@ pub fn usage(why: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, why.into())
 }
 
-/// One `--listen` address: plain TCP chat, or chat over TLS (`tls://ADDR:PORT`).
+/// One address to listen on: plain TCP chat, or chat over TLS (`tls://ADDR:PORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
     pub addr: SocketAddr,
     pub tls: bool,
 }
 
-impl std::fmt::Display for Listen {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.tls { "tls://" } else { "" };
-        write!(f, "{scheme}{}", self.addr)
-    }
+/// One `--listen`: a host name may stand for several addresses (`localhost`: 127.0.0.1 and ::1),
+/// and each is bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenArg {
+    pub addrs: Vec<SocketAddr>,
+    pub tls: bool,
 }
 
-fn parse_listen(text: &str) -> Result<Listen, String> {
-    let (tls, addr) = match text.strip_prefix("tls://") {
-        Some(addr) => (true, addr),
+/// The chat port when `--listen` gives none; `TLS_PORT` for `tls://`.
+pub const CHAT_PORT: u16 = 7878;
+pub const TLS_PORT: u16 = 7879;
+
+fn parse_listen(text: &str) -> Result<ListenArg, String> {
+    let (tls, rest) = match text.strip_prefix("tls://") {
+        Some(rest) => (true, rest),
         None => (false, text),
     };
-    let addr = addr
-        .parse()
-        .map_err(|e| format!("{e} (want ADDR:PORT or tls://ADDR:PORT)"))?;
-    Ok(Listen { addr, tls })
+    let port = if tls { TLS_PORT } else { CHAT_PORT };
+    let addrs = resolve(rest, port).map_err(|e| format!("{e} (want [tls://]HOST[:PORT])"))?;
+    Ok(ListenArg { addrs, tls })
+}
+
+/// The addresses of `HOST[:PORT]` (`default_port` if none): an IP address as it is, a name as the
+/// system resolves it, here, at start-up, never inside the loop.
+pub fn resolve(text: &str, default_port: u16) -> Result<Vec<SocketAddr>, String> {
+    use std::net::{IpAddr, ToSocketAddrs};
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, default_port)]);
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            let port = port
+                .parse()
+                .map_err(|_| format!("{text}: bad port {port:?}"))?;
+            (host, port)
+        }
+        _ => (text, default_port),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("{text}: no host"));
+    }
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(format!("{host}: no address found"));
+    }
+    Ok(addrs)
 }
 
 /// `--default-room`: a valid room name.
@@ -225,15 +264,15 @@ pub const COALESCE_MAX_US: u64 = 100_000;
 pub const DEFAULT_WEB: &str = "127.0.0.1:8080";
 
 /// Where the web face listens, as `--web` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Web {
     Off,
     /// The default address: if it cannot be bound, warn and go on without it.
     Default(SocketAddr),
-    /// An address given on the command line (`https://` first for TLS): failing to bind it is
-    /// fatal.
+    /// An address given on the command line (`https://` first for TLS), or a host name's
+    /// addresses: failing to bind one is fatal.
     Given {
-        addr: SocketAddr,
+        addrs: Vec<SocketAddr>,
         tls: bool,
     },
 }
@@ -279,10 +318,10 @@ impl Config {
                     Some(addr) => (true, addr),
                     None => (false, given.strip_prefix("http://").unwrap_or(given)),
                 };
-                addr.trim_end_matches('/')
-                    .parse()
-                    .map(|addr| Web::Given { addr, tls })
-                    .map_err(|e| format!("--web {given}: {e} (want [https://]ADDR:PORT or off)"))
+                let port = if tls { 8443 } else { 8080 };
+                resolve(addr.trim_end_matches('/'), port)
+                    .map(|addrs| Web::Given { addrs, tls })
+                    .map_err(|e| format!("--web {given}: {e} (want [https://]HOST[:PORT] or off)"))
             }
         }
     }
@@ -295,7 +334,7 @@ impl Config {
             return Ok(None);
         }
         if self.tls_self_signed {
-            let addrs: Vec<SocketAddr> = self.listen.iter().map(|l| l.addr).collect();
+            let addrs: Vec<SocketAddr> = self.listens().iter().map(|l| l.addr).collect();
             return crate::tls::self_signed(&addrs).map(Some);
         }
         match (&self.tls_cert, &self.tls_key) {
@@ -305,6 +344,14 @@ impl Config {
                  --tls-self-signed to try it out",
             )),
         }
+    }
+
+    /// Every address `--listen` names, each with whether it speaks TLS.
+    pub fn listens(&self) -> Vec<Listen> {
+        self.listen
+            .iter()
+            .flat_map(|arg| arg.addrs.iter().map(|&addr| Listen { addr, tls: arg.tls }))
+            .collect()
     }
 
     pub fn web_deadline(&self) -> Duration {
@@ -329,5 +376,30 @@ impl Config {
 
     pub fn flood_kick(&self) -> Duration {
         Duration::from_secs(self.flood_kick_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_host_names_and_a_missing_port() {
+        let v4: SocketAddr = "127.0.0.1:7878".parse().unwrap();
+        assert_eq!(resolve("127.0.0.1:7878", 1), Ok(vec![v4]));
+        assert_eq!(resolve("127.0.0.1", 7878), Ok(vec![v4]));
+        assert_eq!(
+            resolve("[::1]", 7878),
+            Ok(vec!["[::1]:7878".parse().unwrap()])
+        );
+        let local = resolve("localhost:7000", 1).unwrap();
+        assert!(
+            local.contains(&"127.0.0.1:7000".parse().unwrap()),
+            "{local:?}"
+        );
+        assert!(resolve("localhost:http", 1).is_err());
+        assert!(resolve(":7000", 1).is_err());
+        let listen = parse_listen("tls://127.0.0.1").unwrap();
+        assert_eq!((listen.addrs[0].port(), listen.tls), (TLS_PORT, true));
     }
 }

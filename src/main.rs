@@ -81,7 +81,7 @@ fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)?;
     let reserved = 3
         + 1
-        + config.listen.len() as u64
+        + config.listens().len() as u64
         + 1
         + 1
         + REFUSING_MAX as u64

@@ -147,3 +147,17 @@ fn every_usage_error_exits_2_with_one_line() {
         .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("pollchat-client "));
 }
+
+#[test]
+fn a_host_name_is_listened_on_at_each_of_its_addresses() {
+    let server = Server::start_on("localhost:0", &[]);
+    assert!(
+        server.addrs.iter().any(|a| a.ip().is_loopback()),
+        "{:?}",
+        server.addrs
+    );
+    for addr in &server.addrs {
+        let mut client = common::Client::connect(*addr);
+        assert!(client.line().starts_with("*** welcome"));
+    }
+}

@@ -242,7 +242,7 @@ impl Server {
             io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
         };
         let tls = config.tls()?;
-        for listen in &config.listen {
+        for listen in config.listens() {
             let addr = listen.addr;
             listeners.push(Listener {
                 socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
@@ -252,11 +252,16 @@ impl Server {
         }
         match config.web().map_err(config::usage)? {
             Web::Off => {}
-            Web::Given { addr, tls } => listeners.push(Listener {
-                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
-                face: Face::Web,
-                tls,
-            }),
+            Web::Given { addrs, tls } => {
+                for addr in addrs {
+                    listeners.push(Listener {
+                        socket: socket::listen(addr, config.reuseport)
+                            .map_err(|e| cannot(addr, e))?,
+                        face: Face::Web,
+                        tls,
+                    });
+                }
+            }
             Web::Default(addr) => match socket::listen(addr, config.reuseport) {
                 Ok(socket) => listeners.push(Listener {
                     socket,
