@@ -18,7 +18,26 @@ fn main() -> ExitCode {
     // that is scanners' and odd clients' noise on a public port, so only its errors are shown; our
     // own `debug` lines say why a handshake failed.
     let filter = env_logger::Env::default().default_filter_or("info,rustls=error");
-    env_logger::Builder::from_env(filter).init();
+    let mut logger = env_logger::Builder::from_env(filter);
+    // In a cluster each node numbers its connections from #0: every line names its node, so that
+    // the logs of several nodes can be told apart (and merged).
+    if config.cluster.is_some() {
+        let node = config
+            .node
+            .clone()
+            .unwrap_or_else(pollchat::cluster::default_node_name);
+        logger.format(move |buf, record| {
+            use std::io::Write;
+            let time = buf.timestamp();
+            let (level, target) = (record.level(), record.target());
+            writeln!(
+                buf,
+                "[{time} {level:<5} {target} node={node}] {}",
+                record.args()
+            )
+        });
+    }
+    logger.init();
     match run(&mut config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -39,9 +58,23 @@ fn run(config: &mut Config) -> io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
         // The first signal sets `stop`, which the loop reads on its tick and shuts down gracefully.
-        // A second one finds `stop` already set and ends the process at once, with status 130.
-        // (Registered first, so it sees the flag before this signal sets it.)
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        // A second one finds `stop` already set and ends the process at once, with status 130,
+        // saying so. (Registered first, so it sees the flag before this signal sets it.)
+        let second = Arc::clone(&stop);
+        // SAFETY: a signal handler may only do async-signal-safe things. This one reads an atomic,
+        // and then makes two system calls that are on POSIX's async-signal-safe list: `write(2)`
+        // of a constant to standard error (rustix calls it directly: no lock, no allocation) and
+        // `_exit(2)` (signal_hook's `exit`), which runs no destructors or atexit handlers. It is
+        // needed because signal-hook's safe `register_conditional_shutdown` exits without a word.
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                if second.load(std::sync::atomic::Ordering::Relaxed) {
+                    let stderr = rustix::stdio::stderr();
+                    let _ = rustix::io::write(stderr, b"pollchat: second signal, exiting now\n");
+                    signal_hook::low_level::exit(130);
+                }
+            })?;
+        }
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut server = Server::bind(config.clone(), stop)?;

@@ -42,6 +42,28 @@ fn a_second_signal_exits_at_once_with_130() {
     ana.expect("*** server shutting down");
     server.signal("INT");
     assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(130));
+    assert!(
+        server
+            .log()
+            .contains("pollchat: second signal, exiting now"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_cluster_node_names_itself_in_every_log_line() {
+    // No Redis is needed to see it: the node logs its attempts to reach one before it gives up.
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off", "--node", "east"])
+        .args(["--cluster", "redis://127.0.0.1:1"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(!lines.is_empty(), "{stderr}");
+    assert!(lines.iter().all(|l| l.contains("node=east]")), "{stderr}");
 }
 
 #[test]
