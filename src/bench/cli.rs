@@ -55,10 +55,12 @@ pub struct Args {
     /// the window is reported under NAME, apart from the server's. Repeatable.
     #[arg(long, value_name = "NAME=PID")]
     pub also_pid: Vec<Companion>,
-    /// fanout100, fanout1k, idle10k, c19k, slow or rooms10k.
+    /// fanout100, fanout1k, idle10k, c19k, slow or rooms10k [default: fanout100]. The flags below
+    /// that say "the scenario's" take their default from it.
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
-    /// Clients (all recipients: of every line, or with rooms of their rooms' lines).
+    /// Clients (all recipients: of every line, or with rooms of their rooms' lines) [default: the
+    /// scenario's; fanout100: 100].
     #[arg(long, value_name = "N")]
     pub clients: Option<usize>,
     /// Deal the clients in turn into N rooms, #r0..#r{N-1}, each talking in its own (0: none, all
@@ -68,16 +70,18 @@ pub struct Args {
     /// With --rooms: each client also joins the M rooms after its own (fewer than N).
     #[arg(long, value_name = "M", default_value_t = 0)]
     pub extra_rooms: usize,
-    /// How many of them send.
+    /// How many of them send [default: the scenario's; fanout100: 10].
     #[arg(long, value_name = "S")]
     pub senders: Option<usize>,
-    /// Extra clients that join and then never read again (not recipients).
+    /// Extra clients that join and then never read again (not recipients) [default: the
+    /// scenario's; slow: 10, the others 0].
     #[arg(long, value_name = "K")]
     pub sleepers: Option<usize>,
-    /// Closed loop: lines in flight per sender (a line is in flight until all its recipients have it).
+    /// Closed loop: lines in flight per sender (a line is in flight until all its recipients have
+    /// it) [default: the scenario's; fanout100: 4].
     #[arg(long, value_name = "W", conflicts_with = "rate", value_parser = clap::value_parser!(u64).range(1..))]
     pub window: Option<u64>,
-    /// Open loop: lines per second per sender.
+    /// Open loop: lines per second per sender [default: the scenario's; fanout1k: 50, idle10k: 10].
     #[arg(long, value_name = "MSGS_PER_SEC_PER_SENDER")]
     pub rate: Option<f64>,
     /// Open loop: spread the senders' lines evenly over each period instead of sending them all at
@@ -301,8 +305,9 @@ fn check_rooms(options: &Options) -> Result<(), String> {
 /// The combinations that cannot make a run.
 fn check(options: &Options, open_files: u64) -> Result<(), String> {
     if options.senders > options.clients {
+        // (Either number may be a scenario's default the user never typed: say both plainly.)
         return Err(format!(
-            "--senders {} is more than --clients {}",
+            "{} senders for {} clients: --senders must be at most --clients",
             options.senders, options.clients
         ));
     }

@@ -84,6 +84,11 @@ impl Server {
                     self.leave(key, protocol::REASON_LOST, Ending::TlsFailed(&e));
                     break;
                 }
+                // Reset by a peer that has already left (after `/quit`, say): nothing was lost.
+                Err(e) if !self.connections[key].is_open() => {
+                    self.close_now(key, format_args!("closed; the peer then reset it ({e})"));
+                    break;
+                }
                 Err(e) => {
                     self.leave(key, protocol::REASON_LOST, Ending::Lost(&e));
                     break;
