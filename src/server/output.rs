@@ -16,8 +16,7 @@ use super::Server;
 use super::close::Ending;
 use super::framing::Framed;
 use super::key_set::KeySet;
-use crate::chat::{ClientId, Delivery, RoomId};
-use crate::config::Config;
+use crate::chat::{Chat, ClientId, Delivery, RoomId};
 use crate::connection::{Connection, Output, State, Transport};
 use crate::protocol;
 use crate::websocket;
@@ -56,18 +55,12 @@ impl Server {
     /// One line to the members of a room but `except`: framed once per transport (and once more
     /// with the room's name in front, if some get it so), and each recipient gets a copy of the same
     /// bytes. The chat's member list is walked in place, while the recipients' queues are filled:
-    /// two borrows of different parts of the server (see [`Queues`]).
+    /// two borrows of different parts of the server (see [`Server::chat_and_queues`]).
     fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, line: String) {
         let mut plain = Framed::new(line);
         let mut prefixed: Option<Framed> = None;
-        let mut queues = Queues::of(
-            &mut self.connections,
-            &mut self.dirty,
-            &mut self.slow,
-            &self.config,
-        );
+        let (chat, mut queues) = self.chat_and_queues();
         let mut delivered = 0;
-        let chat = &self.chat;
         chat.room_recipients(room, except, |id, in_front| {
             let framed = if in_front {
                 prefixed.get_or_insert_with(|| {
@@ -86,14 +79,9 @@ impl Server {
     /// framed once per transport, and each recipient gets a copy of the same bytes.
     fn broadcast(&mut self, except: Option<ClientId>, line: String) {
         let mut framed = Framed::new(line);
-        let mut queues = Queues::of(
-            &mut self.connections,
-            &mut self.dirty,
-            &mut self.slow,
-            &self.config,
-        );
+        let (chat, mut queues) = self.chat_and_queues();
         let mut delivered = 0;
-        for id in self.chat.members().filter(|&id| Some(id) != except) {
+        for id in chat.members().filter(|&id| Some(id) != except) {
             delivered += 1;
             queues.push_framed(id, &mut framed);
         }
@@ -112,12 +100,19 @@ impl Server {
     }
 
     fn queues(&mut self) -> Queues<'_> {
-        Queues::of(
-            &mut self.connections,
-            &mut self.dirty,
-            &mut self.slow,
-            &self.config,
-        )
+        self.chat_and_queues().1
+    }
+
+    /// The chat (to read who receives a line) and the recipients' queues (to fill), borrowed apart
+    /// from each other: a delivery walks the chat's member list in place while it queues.
+    fn chat_and_queues(&mut self) -> (&Chat, Queues<'_>) {
+        let queues = Queues {
+            connections: &mut self.connections,
+            dirty: &mut self.dirty,
+            slow: &mut self.slow,
+            max_queue: self.config.max_queue as usize,
+        };
+        (&self.chat, queues)
     }
 
     /// Drops the connections whose queue stayed over the cap. Each gets one last line in place of what
@@ -225,21 +220,7 @@ struct Queues<'a> {
     max_queue: usize,
 }
 
-impl<'a> Queues<'a> {
-    fn of(
-        connections: &'a mut Slab<Connection>,
-        dirty: &'a mut KeySet,
-        slow: &'a mut KeySet,
-        config: &Config,
-    ) -> Queues<'a> {
-        Queues {
-            connections,
-            dirty,
-            slow,
-            max_queue: config.max_queue as usize,
-        }
-    }
-
+impl Queues<'_> {
     /// Queues `framed` for connection `key`, in the framing of its transport.
     fn push_framed(&mut self, key: usize, framed: &mut Framed) {
         let Some(conn) = self.connections.get(key) else {
