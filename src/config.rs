@@ -304,6 +304,8 @@ impl Config {
             heartbeat,
             timeout,
             history: self.history as usize,
+            default_room: self.default_room.clone(),
+            max_rooms: self.max_rooms as usize,
         }))
     }
 

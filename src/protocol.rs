@@ -149,9 +149,10 @@ pub fn rooms(rooms: &[(&str, usize, &str)]) -> String {
 
 pub const IN_NO_ROOM: &str = "! you are in no room; /join #ROOM";
 pub const BAD_ROOM_NAME: &str = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
-/// On a cluster, only the default room exists (rooms across nodes are not built yet).
-pub const ROOMS_NOT_ON_CLUSTER: &str =
-    "! on a cluster there is only the default room, and no topic, for now";
+/// On a cluster, the default room cannot be left: every node counts every user of the cluster in it.
+pub fn default_room_stays(room: &str) -> String {
+    format!("! on a cluster {room} cannot be left; /join another room to talk there")
+}
 
 pub fn too_many_rooms_for_you(max: usize) -> String {
     format!("! you are in {max} rooms, the most allowed; /part one first")

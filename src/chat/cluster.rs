@@ -13,14 +13,20 @@
 //!   kept for it, and it joins only once this node has seen the cluster reach S; then it gets the
 //!   history, then the kept lines numbered above S (and this node's own lines, which Redis numbers
 //!   after S, since this node asked for the name first).
+//! - rooms other than the default: a join asks Redis (which answers with the room's members on
+//!   other nodes, its topic and history, read at one place among the room's messages), lines, parts
+//!   and topics are told to the other nodes, and their users' joins, parts and lines in the rooms
+//!   this node has members in come back as [`Remote`] events. A node hears a room only while it has
+//!   a member there ([`Request::Unsubscribe`] says when that ends).
 
 use std::collections::{HashMap, HashSet};
 use std::mem;
 
 use log::warn;
 
-use super::{Chat, Client, ClientId, Clients, Delivery, to};
+use super::{Chat, Client, ClientId, Clients, Delivery, RoomId, to};
 use crate::protocol;
+use crate::text::folded;
 use crate::text::name_key;
 
 /// What the room asks of the cluster.
@@ -39,6 +45,8 @@ pub enum Request {
         ticket: u64,
         old: String,
         new: String,
+        /// The user's rooms besides the default one, whose member lists hold the name too.
+        rooms: Vec<String>,
     },
     /// A private message to a user of another node; answered with [`Answer::Sent`] or
     /// [`Answer::Refused`] (no such user).
@@ -49,10 +57,48 @@ pub enum Request {
         to: String,
         text: String,
     },
-    /// A chat or action line, for every other node and the cluster's history.
+    /// A chat or action line of the default room, for every other node and the cluster's history.
     Line(String),
-    /// A user of this node left: release the name, and tell the other nodes.
-    Leave { name: String, reason: String },
+    /// A user of this node left: release the name and its `rooms` (besides the default one), and
+    /// tell the other nodes.
+    Leave {
+        name: String,
+        reason: String,
+        rooms: Vec<String>,
+    },
+    /// Join a room other than the default one; answered with [`Answer::RoomJoined`], or
+    /// [`Answer::Refused`] if the cluster has `--max-rooms` rooms already.
+    RoomJoin {
+        id: ClientId,
+        ticket: u64,
+        room: String,
+        name: String,
+    },
+    /// A user of this node left a room (not the default one).
+    RoomPart {
+        room: String,
+        name: String,
+        reason: String,
+    },
+    /// A chat or action line said in a room other than the default one.
+    RoomLine { room: String, line: String },
+    /// A room's topic is set.
+    Topic {
+        room: String,
+        name: String,
+        text: String,
+    },
+    /// `/rooms`: answered with [`Answer::Rooms`].
+    RoomList { id: ClientId, ticket: u64 },
+    /// `/list #ROOM` of a room with no member here: answered with [`Answer::Members`], or
+    /// [`Answer::Refused`] if there is no such room.
+    Members {
+        id: ClientId,
+        ticket: u64,
+        room: String,
+    },
+    /// This node has no member left in `room`: it need not hear the room any more.
+    Unsubscribe { room: String },
 }
 
 /// The cluster's answer to a request.
@@ -64,7 +110,26 @@ pub enum Answer {
         name: String,
         seq: u64,
         history: Vec<(u64, String)>,
+        /// The default room's topic.
+        topic: Option<String>,
     },
+    /// The user is in `room` (as Redis spells it), whose `members` on other nodes, `topic` and
+    /// last lines are these, as they were at one place among the room's messages: those after it
+    /// follow as [`Remote`] events.
+    RoomJoined {
+        room: String,
+        topic: Option<String>,
+        members: Vec<String>,
+        history: Vec<String>,
+    },
+    /// Every room but the default one, with its number of members; and the number of users of the
+    /// cluster, who are all in the default room.
+    Rooms {
+        users: usize,
+        rooms: Vec<(String, usize)>,
+    },
+    /// Everyone in `room`, on every node.
+    Members { room: String, names: Vec<String> },
     /// The rename is done.
     Renamed { new: String },
     /// The private message went to the node of its recipient, whose name is spelled `to`.
@@ -116,6 +181,36 @@ pub enum Remote {
         names: Vec<String>,
         complete: bool,
     },
+    /// A user of another node joined a room.
+    RoomJoined {
+        room: String,
+        name: String,
+    },
+    /// A user of another node left a room.
+    RoomLeft {
+        room: String,
+        name: String,
+        reason: String,
+    },
+    /// A line said in a room (not the default one) on another node.
+    RoomLine {
+        room: String,
+        line: String,
+    },
+    /// A user of another node set a room's topic.
+    Topic {
+        room: String,
+        name: String,
+        text: String,
+    },
+    /// A room's members on other nodes and its topic, read again after the link came back;
+    /// `complete` as for [`Remote::Users`].
+    RoomMembers {
+        room: String,
+        names: Vec<String>,
+        topic: Option<String>,
+        complete: bool,
+    },
 }
 
 /// The most lines kept for one user while its name is claimed (a round trip to Redis, normally well
@@ -140,19 +235,40 @@ pub(super) enum Wait {
     Rename {
         old: String,
         new: String,
+        rooms: Vec<String>,
     },
     Private {
         from: String,
         to: String,
         text: String,
     },
+    /// A join of `room`, by the user called `name`. `kept`: lines said in the room here meanwhile
+    /// (Redis has them after the join's read, and this node does not hear its own lines back).
+    Join {
+        room: String,
+        name: String,
+        kept: Vec<String>,
+    },
+    Rooms,
+    Members {
+        room: String,
+    },
 }
 
 impl Wait {
-    pub(super) fn rename(old: &str, new: &str) -> Wait {
+    pub(super) fn rename(old: &str, new: &str, rooms: Vec<String>) -> Wait {
         Wait::Rename {
             old: old.to_string(),
             new: new.to_string(),
+            rooms,
+        }
+    }
+
+    pub(super) fn join(room: &str, name: &str) -> Wait {
+        Wait::Join {
+            room: room.to_string(),
+            name: name.to_string(),
+            kept: Vec::new(),
         }
     }
 
@@ -188,6 +304,8 @@ pub(super) struct ClusterState {
     reserved: HashMap<Box<str>, Reservation>,
     /// The requests whose connection has gone before the answer: ticket → the name key reserved.
     orphans: HashMap<u64, Box<str>>,
+    /// Room joins whose connection has gone before the answer: ticket → (room, name), to be undone.
+    orphan_joins: HashMap<u64, (String, String)>,
     /// Joined users with a request under way, and its ticket.
     waiting: HashMap<ClientId, (u64, Wait)>,
     /// Connections in `Client::Claiming`.
@@ -198,6 +316,10 @@ pub(super) struct ClusterState {
 }
 
 impl ClusterState {
+    pub(super) fn is_up(&self) -> bool {
+        self.up
+    }
+
     pub(super) fn remote_users(&self) -> usize {
         self.remote.len()
     }
@@ -263,6 +385,38 @@ impl ClusterState {
         self.keep(clients, None, line);
     }
 
+    /// A local chat line in `room` (not the default one): to the other nodes, and kept for the
+    /// users of this node joining the room.
+    pub(super) fn said_in(&mut self, room: &str, line: &str, out: &mut Vec<Delivery>) {
+        if self.up {
+            let (room, line) = (room.to_string(), line.to_string());
+            out.push(Delivery::Cluster(Request::RoomLine { room, line }));
+        }
+        if self.waiting.is_empty() {
+            return;
+        }
+        let key = name_key(room);
+        for (_, wait) in self.waiting.values_mut() {
+            if let Wait::Join { room, kept, .. } = wait
+                && name_key(room) == key
+                && kept.len() < KEPT_MAX
+            {
+                kept.push(line.to_string());
+            }
+        }
+    }
+
+    /// Whether a user of this node is joining the room with this key.
+    pub(super) fn is_joining(&self, key: &str) -> bool {
+        let joining =
+            |wait: &Wait| matches!(wait, Wait::Join { room, .. } if *name_key(room) == *key);
+        self.waiting.values().any(|(_, wait)| joining(wait))
+            || self
+                .orphan_joins
+                .values()
+                .any(|(room, _)| *name_key(room) == *key)
+    }
+
     fn keep(&mut self, clients: &mut Clients, seq: Option<u64>, line: &str) {
         for id in &self.claiming {
             if let Some(Client::Claiming(claim)) = clients.get_mut(id) {
@@ -282,15 +436,28 @@ impl ClusterState {
         }
         let ticket = self.ticket();
         let request = match &wait {
-            Wait::Rename { old, new } => {
+            Wait::Rename { old, new, rooms } => {
                 self.reserve(new, id);
                 Request::Rename {
                     id,
                     ticket,
                     old: old.clone(),
                     new: new.clone(),
+                    rooms: rooms.clone(),
                 }
             }
+            Wait::Join { room, name, .. } => Request::RoomJoin {
+                id,
+                ticket,
+                room: room.clone(),
+                name: name.clone(),
+            },
+            Wait::Rooms => Request::RoomList { id, ticket },
+            Wait::Members { room } => Request::Members {
+                id,
+                ticket,
+                room: room.clone(),
+            },
             Wait::Private { from, to, text } => Request::Private {
                 id,
                 ticket,
@@ -303,14 +470,30 @@ impl ClusterState {
         out.push(Delivery::Cluster(request));
     }
 
-    /// A joined local user left: the other nodes are told (if they can be).
-    pub(super) fn left(&mut self, id: ClientId, name: &str, reason: &str, out: &mut Vec<Delivery>) {
-        if let Some((ticket, Wait::Rename { new, .. })) = self.waiting.remove(&id) {
-            self.orphan(ticket, &new);
+    /// A joined local user left, from `rooms` besides the default: the other nodes are told (if
+    /// they can be).
+    pub(super) fn left(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        reason: &str,
+        rooms: Vec<String>,
+        out: &mut Vec<Delivery>,
+    ) {
+        match self.waiting.remove(&id) {
+            Some((ticket, Wait::Rename { new, .. })) => self.orphan(ticket, &new),
+            Some((ticket, Wait::Join { room, name, .. })) => {
+                self.orphan_joins.insert(ticket, (room, name));
+            }
+            _ => {}
         }
         if self.up {
             let (name, reason) = (name.to_string(), reason.to_string());
-            out.push(Delivery::Cluster(Request::Leave { name, reason }));
+            out.push(Delivery::Cluster(Request::Leave {
+                name,
+                reason,
+                rooms,
+            }));
         }
     }
 
@@ -395,20 +578,148 @@ impl Chat {
                     refused_line(&refusal, || protocol::no_such_user(&name)),
                 );
             }
+            (
+                Wait::Join { name, kept, .. },
+                Answer::RoomJoined {
+                    room,
+                    topic,
+                    members,
+                    history,
+                },
+            ) => {
+                let joined = RoomJoined {
+                    room,
+                    topic,
+                    members,
+                    history,
+                    kept,
+                };
+                self.room_joined(id, &name, joined, out);
+            }
+            (Wait::Join { room, .. }, refusal) => {
+                let max = self.config.max_rooms;
+                to(
+                    out,
+                    id,
+                    refused_line(&refusal, || protocol::too_many_rooms(max)),
+                );
+                self.unsubscribe_unless_needed(&room, out);
+            }
+            (Wait::Rooms, Answer::Rooms { users, rooms }) => {
+                self.cluster_rooms(id, users, rooms, out)
+            }
+            (Wait::Members { .. }, Answer::Members { room, names }) => {
+                let line = protocol::online(sorted(&names).into_iter());
+                to(out, id, protocol::in_room(&room, &line));
+            }
+            (Wait::Members { room }, refusal) => {
+                to(
+                    out,
+                    id,
+                    refused_line(&refusal, || protocol::no_such_room(&room)),
+                );
+            }
+            (Wait::Rooms, refusal) => {
+                to(
+                    out,
+                    id,
+                    refused_line(&refusal, || protocol::CLUSTER_UNAVAILABLE.into()),
+                );
+            }
         }
+    }
+
+    /// A user of this node joined a room in Redis: it is in the room here too, and hears its topic,
+    /// history, members (here and on other nodes) and the lines said here meanwhile.
+    fn room_joined(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        joined: RoomJoined,
+        out: &mut Vec<Delivery>,
+    ) {
+        let room = match self.rooms.find(&joined.room) {
+            Some(room) => room,
+            None => self.rooms.create(&joined.room, self.clock),
+        };
+        let chat_room = self.rooms.get_mut(room);
+        chat_room.remote = joined.members;
+        if joined.topic.is_some() {
+            chat_room.topic = joined.topic;
+        }
+        self.change_rooms(id, |rooms| rooms.join(room));
+        to(out, id, protocol::you_joined(self.room_name(room)));
+        self.enter(id, name, room, joined.history, out);
+        for line in joined.kept {
+            to(out, id, line);
+        }
+    }
+
+    /// No user of this node is in `room` (any more) nor joining it: it need not be heard.
+    pub(super) fn unsubscribe_unless_needed(&mut self, room: &str, out: &mut Vec<Delivery>) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let here = self.rooms.find(room);
+        if here.is_none() && !cluster.is_joining(&name_key(room)) {
+            let room = room.to_string();
+            out.push(Delivery::Cluster(Request::Unsubscribe { room }));
+        }
+    }
+
+    /// `/rooms` on a cluster: the rooms Redis has, marking `id`'s own.
+    fn cluster_rooms(
+        &mut self,
+        id: ClientId,
+        users: usize,
+        rooms: Vec<(String, usize)>,
+        out: &mut Vec<Delivery>,
+    ) {
+        let default = self.rooms.default_room();
+        let mut all = vec![(self.room_name(default).to_string(), users)];
+        all.extend(rooms);
+        let current = self.current_room(id);
+        let mine = self.rooms_of(id);
+        let mut listed: Vec<(&str, usize, &str)> = all
+            .iter()
+            .map(|(name, count)| {
+                let here = self.rooms.find(name);
+                let mark = match here {
+                    Some(room) if Some(room) == current => "current",
+                    Some(room) if mine.contains(&room) => "joined",
+                    _ => "",
+                };
+                (name.as_str(), *count, mark)
+            })
+            .collect();
+        listed.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
+        to(out, id, protocol::rooms(&listed));
     }
 
     /// An answer for a connection that is gone (or whose id a new connection now has): the name it
     /// reserved is free here again, and whatever it won in Redis is given back, so no name stays
     /// claimed by nobody.
     fn orphan_answered(&mut self, ticket: u64, answer: Answer, out: &mut Vec<Delivery>) {
-        if let Some(cluster) = &mut self.cluster
-            && let Some(key) = cluster.orphans.remove(&ticket)
-        {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if let Some(key) = cluster.orphans.remove(&ticket) {
             cluster.reserved.remove(&key);
         }
-        match answer {
-            Answer::Joined { name, .. } | Answer::Renamed { new: name } => release(name, out),
+        let join = cluster.orphan_joins.remove(&ticket);
+        match (answer, join) {
+            (Answer::Joined { name, .. } | Answer::Renamed { new: name }, _) => release(name, out),
+            (Answer::RoomJoined { room, .. }, Some((_, name))) => {
+                let reason = protocol::REASON_LOST.to_string();
+                let part = Request::RoomPart {
+                    room: room.clone(),
+                    name,
+                    reason,
+                };
+                out.push(Delivery::Cluster(part));
+                self.unsubscribe_unless_needed(&room, out);
+            }
+            (_, Some((room, _))) => self.unsubscribe_unless_needed(&room, out),
             _ => {}
         }
     }
@@ -421,7 +732,18 @@ impl Chat {
             return;
         };
         match answer {
-            Answer::Joined { seq, history, .. } => {
+            Answer::Joined {
+                seq,
+                history,
+                topic,
+                ..
+            } => {
+                // A topic set since is news that will come as a message; the first one is not.
+                let default = self.rooms.default_room();
+                let default_topic = &mut self.rooms.get_mut(default).topic;
+                if default_topic.is_none() {
+                    *default_topic = topic;
+                }
                 claim.answer = Some((seq, history));
                 if seq <= cluster.seen {
                     self.finish_claim(id, out);
@@ -505,30 +827,82 @@ impl Chat {
                     return warn!("{name} joined on another node but is a user here");
                 }
                 if cluster.remote.insert(key, name.clone()).is_none() {
-                    self.announce(protocol::joined(&name), true, out);
+                    let default = self.rooms.default_room();
+                    self.announce(default, protocol::joined(&name), true, out);
                 }
             }
             Remote::Left { name, reason } => {
                 if cluster.remote.remove(&name_key(&name)).is_some() {
-                    self.announce(protocol::left(&name, &reason), false, out);
+                    let default = self.rooms.default_room();
+                    self.announce(default, protocol::left(&name, &reason), false, out);
                 }
+                self.gone_from_rooms(&name, &reason, out);
             }
             Remote::Renamed { old, new } => {
                 let known = cluster.remote.remove(&name_key(&old)).is_some();
                 cluster.remote.insert(name_key(&new), new.clone());
+                let default = self.rooms.default_room();
                 if known {
                     let line = protocol::renamed(&old, &new);
-                    let room = self.rooms.default_room();
                     out.push(Delivery::Room {
-                        room,
+                        room: default,
                         except: None,
                         line,
                     });
                 } else {
                     // Its join was missed (the link was down): it is news here.
-                    self.announce(protocol::joined(&new), true, out);
+                    self.announce(default, protocol::joined(&new), true, out);
+                }
+                self.renamed_in_rooms(&old, &new, out);
+            }
+            Remote::RoomJoined { room, name } => {
+                let Some(room) = self.rooms.find(&room) else {
+                    return; // Not a room of this node's (any more, or yet).
+                };
+                if self.local(&name).is_some()
+                    || position(&self.rooms.get(room).remote, &name).is_some()
+                {
+                    return;
+                }
+                self.rooms.get_mut(room).remote.push(name.clone());
+                self.announce(room, protocol::joined(&name), true, out);
+            }
+            Remote::RoomLeft { room, name, reason } => {
+                let Some(room) = self.rooms.find(&room) else {
+                    return;
+                };
+                let remote = &mut self.rooms.get_mut(room).remote;
+                if let Some(at) = position(remote, &name) {
+                    remote.swap_remove(at);
+                    self.announce(room, protocol::left(&name, &reason), false, out);
                 }
             }
+            Remote::RoomLine { room, line } => {
+                if let Some(room) = self.rooms.find(&room) {
+                    out.push(Delivery::Room {
+                        room,
+                        except: None,
+                        line,
+                    });
+                }
+            }
+            Remote::Topic { room, name, text } => {
+                if let Some(room) = self.rooms.find(&room) {
+                    self.rooms.get_mut(room).topic = Some(text.clone());
+                    let line = protocol::topic_set(&name, &text);
+                    out.push(Delivery::Room {
+                        room,
+                        except: None,
+                        line,
+                    });
+                }
+            }
+            Remote::RoomMembers {
+                room,
+                names,
+                topic,
+                complete,
+            } => self.room_members(&room, names, topic, complete, out),
             // Joins that wait for this line's number finish on the `Seen` that follows it, as a
             // separate event: the line is delivered first, to the users joined before it.
             Remote::Line { seq, line } => {
@@ -590,11 +964,92 @@ impl Chat {
                 }
             });
         }
+        let default = self.rooms.default_room();
         for name in came {
-            self.announce(protocol::joined(&name), true, out);
+            self.announce(default, protocol::joined(&name), true, out);
         }
         for name in went {
-            self.announce(protocol::left(&name, protocol::REASON_UNSEEN), false, out);
+            let reason = protocol::REASON_UNSEEN;
+            self.announce(default, protocol::left(&name, reason), false, out);
+            self.gone_from_rooms(&name, reason, out);
+        }
+    }
+
+    /// A user of another node is gone: out of every room of this node's it was in, announced.
+    fn gone_from_rooms(&mut self, name: &str, reason: &str, out: &mut Vec<Delivery>) {
+        let rooms: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| position(&r.remote, name).is_some())
+            .map(|(room, _)| room)
+            .collect();
+        for room in rooms {
+            let remote = &mut self.rooms.get_mut(room).remote;
+            if let Some(at) = position(remote, name) {
+                remote.swap_remove(at);
+            }
+            self.announce(room, protocol::left(name, reason), false, out);
+        }
+    }
+
+    /// A user of another node is now called `new`, in every room of this node's it is in.
+    fn renamed_in_rooms(&mut self, old: &str, new: &str, out: &mut Vec<Delivery>) {
+        let rooms: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| position(&r.remote, old).is_some())
+            .map(|(room, _)| room)
+            .collect();
+        for room in rooms {
+            let remote = &mut self.rooms.get_mut(room).remote;
+            if let Some(at) = position(remote, old) {
+                remote[at] = new.to_string();
+            }
+            let line = protocol::renamed(old, new);
+            out.push(Delivery::Room {
+                room,
+                except: None,
+                line,
+            });
+        }
+    }
+
+    /// A room's members on other nodes as Redis has them, after the link came back: who came and
+    /// (if `complete`) who went meanwhile is announced.
+    fn room_members(
+        &mut self,
+        room: &str,
+        names: Vec<String>,
+        topic: Option<String>,
+        complete: bool,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(room) = self.rooms.find(room) else {
+            return;
+        };
+        if topic.is_some() {
+            self.rooms.get_mut(room).topic = topic;
+        }
+        let known = self.rooms.get(room).remote.clone();
+        for name in &names {
+            if position(&known, name).is_none() && self.local(name).is_none() {
+                self.rooms.get_mut(room).remote.push(name.clone());
+                self.announce(room, protocol::joined(name), true, out);
+            }
+        }
+        if complete {
+            for name in known.iter().filter(|n| position(&names, n).is_none()) {
+                let remote = &mut self.rooms.get_mut(room).remote;
+                if let Some(at) = position(remote, name) {
+                    remote.swap_remove(at);
+                }
+                self.announce(
+                    room,
+                    protocol::left(name, protocol::REASON_UNSEEN),
+                    false,
+                    out,
+                );
+            }
         }
     }
 
@@ -625,6 +1080,7 @@ impl Chat {
             for (_, key) in cluster.orphans.drain() {
                 cluster.reserved.remove(&key);
             }
+            cluster.orphan_joins.clear();
         }
     }
 
@@ -654,10 +1110,37 @@ impl Chat {
     }
 }
 
+/// What a room join brings (see [`Answer::RoomJoined`]), with the lines kept meanwhile.
+struct RoomJoined {
+    room: String,
+    topic: Option<String>,
+    members: Vec<String>,
+    history: Vec<String>,
+    kept: Vec<String>,
+}
+
 /// Gives a name won in Redis back: the other nodes hear that its user left.
 fn release(name: String, out: &mut Vec<Delivery>) {
     let reason = protocol::REASON_LOST.to_string();
-    out.push(Delivery::Cluster(Request::Leave { name, reason }));
+    let rooms = Vec::new();
+    out.push(Delivery::Cluster(Request::Leave {
+        name,
+        reason,
+        rooms,
+    }));
+}
+
+/// Where `name` is in `names`, without regard to case.
+fn position(names: &[String], name: &str) -> Option<usize> {
+    let key = name_key(name);
+    names.iter().position(|n| name_key(n) == key)
+}
+
+/// Names sorted without regard to case, as `/list` shows them.
+fn sorted(names: &[String]) -> Vec<&str> {
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    names.sort_unstable_by(|a, b| folded(a).cmp(folded(b)).then_with(|| a.cmp(b)));
+    names
 }
 
 /// The error line for a refused request: `Refused` says `refused()`, `Unavailable` that the cluster
@@ -727,7 +1210,13 @@ mod tests {
     /// Redis's yes to a claim of `name`, made when the cluster's last line was `seq`.
     fn joined_as(name: &str, seq: u64, history: Vec<(u64, String)>) -> Answer {
         let name = name.into();
-        Answer::Joined { name, seq, history }
+        let topic = None;
+        Answer::Joined {
+            name,
+            seq,
+            history,
+            topic,
+        }
     }
 
     /// Redis's answer to the request `ticket` of connection `id`.
@@ -964,7 +1453,8 @@ mod tests {
             out,
             [Delivery::Cluster(Request::Leave {
                 name: "ana".into(),
-                reason: "connection lost".into()
+                reason: "connection lost".into(),
+                rooms: vec![]
             })]
         );
         assert!(room.claimed_names().is_empty());
@@ -980,5 +1470,195 @@ mod tests {
         let mut names = room.claimed_names();
         names.sort();
         assert_eq!(names, ["ana", "anita", "bea"]);
+    }
+
+    /// `id` asks to join `room`; returns the request's ticket.
+    fn ask_room(room: &mut Chat, id: ClientId, wanted: &str) -> u64 {
+        let out = handle(room, line(id, &format!("/join {wanted}")));
+        assert!(room.is_waiting(id));
+        match &out[..] {
+            [
+                Delivery::Cluster(Request::RoomJoin {
+                    ticket, room: r, ..
+                }),
+            ] if r == wanted => *ticket,
+            other => panic!("no room join: {other:?}"),
+        }
+    }
+
+    fn room_joined(name: &str, members: &[&str], history: &[&str]) -> Answer {
+        Answer::RoomJoined {
+            room: name.into(),
+            topic: Some("ship it".into()),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            history: history.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_room_join_asks_redis_and_gets_the_rooms_members_topic_history_and_lines_meanwhile() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        joined(&mut room, 2, "bo");
+        let bo_ticket = ask_room(&mut room, 2, "#dev");
+        answer(&mut room, 2, bo_ticket, room_joined("#dev", &["cy"], &[]));
+        let ticket = ask_room(&mut room, 1, "#dev");
+        // While ana waits, bo speaks in #dev: Redis will have the line after ana's read.
+        let out = handle(&mut room, line(2, "hello dev"));
+        assert!(out.contains(&Delivery::Cluster(Request::RoomLine {
+            room: "#dev".into(),
+            line: "<bo> hello dev".into()
+        })));
+        let out = answer(
+            &mut room,
+            1,
+            ticket,
+            room_joined("#dev", &["cy"], &["<cy> old"]),
+        );
+        assert_eq!(
+            lines_to(&out, 1),
+            [
+                "*** you joined #dev",
+                "*** topic: ship it",
+                "*** recent messages (1):",
+                "<cy> old",
+                "*** online (3): ana, bo, cy",
+                "<bo> hello dev"
+            ]
+        );
+        // A line from another node's user in #dev reaches both; so do its part and a quit.
+        let out = remote(
+            &mut room,
+            Remote::RoomLine {
+                room: "#DEV".into(),
+                line: "<cy> hi".into(),
+            },
+        );
+        assert!(
+            matches!(&out[..], [Delivery::Room { except: None, line, .. }] if line == "<cy> hi")
+        );
+        let out = remote(
+            &mut room,
+            Remote::Left {
+                name: "cy".into(),
+                reason: "quit".into(),
+            },
+        );
+        assert_eq!(
+            out.iter()
+                .filter(
+                    |d| matches!(d, Delivery::Room { line, .. } if line == "*** cy left (quit)")
+                )
+                .count(),
+            1,
+            "{out:?}"
+        );
+        let out = handle(&mut room, line(1, "/list"));
+        assert_eq!(lines_to(&out, 1), ["*** online (2): ana, bo"]);
+    }
+
+    #[test]
+    fn the_last_member_here_parting_stops_hearing_the_room_but_the_default_room_stays() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        let ticket = ask_room(&mut room, 1, "#dev");
+        answer(&mut room, 1, ticket, room_joined("#dev", &[], &[]));
+        let out = handle(&mut room, line(1, "/part #general"));
+        assert_eq!(
+            lines_to(&out, 1),
+            ["! on a cluster #general cannot be left; /join another room to talk there"]
+        );
+        let out = handle(&mut room, line(1, "/part"));
+        assert!(out.contains(&Delivery::Cluster(Request::RoomPart {
+            room: "#dev".into(),
+            name: "ana".into(),
+            reason: "parted".into()
+        })));
+        assert!(out.contains(&Delivery::Cluster(Request::Unsubscribe {
+            room: "#dev".into()
+        })));
+        // A refused join (too many rooms in the cluster) stops hearing the room too.
+        let ticket = ask_room(&mut room, 1, "#ops");
+        let out = answer(&mut room, 1, ticket, Answer::Refused);
+        assert_eq!(
+            lines_to(&out, 1),
+            ["! the server has 4 rooms, the most allowed"]
+        );
+        assert!(out.contains(&Delivery::Cluster(Request::Unsubscribe {
+            room: "#ops".into()
+        })));
+    }
+
+    #[test]
+    fn a_user_leaving_takes_its_rooms_and_a_join_answered_after_it_left_is_undone() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        let ticket = ask_room(&mut room, 1, "#dev");
+        answer(&mut room, 1, ticket, room_joined("#Dev", &[], &[]));
+        let ticket = ask_room(&mut room, 1, "#ops");
+        let out = handle(
+            &mut room,
+            Event::Disconnect {
+                id: 1,
+                reason: "connection lost",
+            },
+        );
+        assert!(out.contains(&Delivery::Cluster(Request::Leave {
+            name: "ana".into(),
+            reason: "connection lost".into(),
+            rooms: vec!["#Dev".into()]
+        })));
+        assert!(out.contains(&Delivery::Cluster(Request::Unsubscribe {
+            room: "#Dev".into()
+        })));
+        // #ops's join was under way: it is still heard until its answer, which is undone.
+        assert!(!out.contains(&Delivery::Cluster(Request::Unsubscribe {
+            room: "#ops".into()
+        })));
+        let out = answer(&mut room, 1, ticket, room_joined("#ops", &[], &[]));
+        assert_eq!(
+            out,
+            [
+                Delivery::Cluster(Request::RoomPart {
+                    room: "#ops".into(),
+                    name: "ana".into(),
+                    reason: "connection lost".into()
+                }),
+                Delivery::Cluster(Request::Unsubscribe {
+                    room: "#ops".into()
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn rooms_and_list_of_a_room_with_nobody_here_ask_redis() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        let out = handle(&mut room, line(1, "/rooms"));
+        let ticket = match &out[..] {
+            [Delivery::Cluster(Request::RoomList { ticket, .. })] => *ticket,
+            other => panic!("{other:?}"),
+        };
+        let rooms = Answer::Rooms {
+            users: 3,
+            rooms: vec![("#ops".into(), 2)],
+        };
+        let out = answer(&mut room, 1, ticket, rooms);
+        assert_eq!(
+            lines_to(&out, 1),
+            ["*** rooms (2): #general (3, current), #ops (2)"]
+        );
+        let out = handle(&mut room, line(1, "/list #ops"));
+        let ticket = match &out[..] {
+            [Delivery::Cluster(Request::Members { ticket, .. })] => *ticket,
+            other => panic!("{other:?}"),
+        };
+        let members = Answer::Members {
+            room: "#ops".into(),
+            names: vec!["zed".into(), "bea".into()],
+        };
+        let out = answer(&mut room, 1, ticket, members);
+        assert_eq!(lines_to(&out, 1), ["#ops *** online (2): bea, zed"]);
     }
 }

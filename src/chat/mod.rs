@@ -262,6 +262,20 @@ impl Chat {
         names
     }
 
+    /// Every membership of a user of this node in a room other than the default one, as (room,
+    /// user) names: what a cluster node claims again in Redis after an outage.
+    pub fn memberships(&self) -> Vec<(String, String)> {
+        let default = self.rooms.default_room();
+        let mut all = Vec::new();
+        for (_, chat_room) in self.rooms.iter().filter(|(room, _)| *room != default) {
+            for &member in &chat_room.members {
+                let name = self.clients.name(member as ClientId).to_string();
+                all.push((chat_room.name.to_string(), name));
+            }
+        }
+        all
+    }
+
     /// How many users have joined, here and on the other nodes of a cluster.
     pub fn online(&self) -> usize {
         self.names.len() + self.cluster.as_ref().map_or(0, ClusterState::remote_users)
@@ -462,12 +476,12 @@ impl Chat {
         }
     }
 
-    /// How many are in `room`: its local members, and in a cluster, for the default room, the users
-    /// of the other nodes.
+    /// How many are in `room`: its local members, and in a cluster, those of the other nodes (for
+    /// the default room, every user of the other nodes).
     fn members_of(&self, room: RoomId) -> usize {
         let remote = match &self.cluster {
             Some(cluster) if room == self.rooms.default_room() => cluster.remote_users(),
-            _ => 0,
+            _ => self.rooms.get(room).remote.len(),
         };
         self.rooms.get(room).members.len() + remote
     }
@@ -538,7 +552,11 @@ impl Chat {
             return to(out, id, protocol::IN_NO_ROOM);
         };
         if let Some(cluster) = &mut self.cluster {
-            cluster.said(&mut self.clients, &line, out);
+            if room == self.rooms.default_room() {
+                cluster.said(&mut self.clients, &line, out);
+            } else {
+                cluster.said_in(&self.rooms.get(room).name, &line, out);
+            }
         } else {
             let history = self.config.history;
             self.rooms.get_mut(room).remember(&line, history);
@@ -556,8 +574,9 @@ impl Chat {
         if let Err(error) = self.check_free(new, Some(id)) {
             return to(out, id, error);
         }
+        let rooms = self.other_room_names(id);
         match &mut self.cluster {
-            Some(cluster) => cluster.ask(id, Wait::rename(old, new), out),
+            Some(cluster) => cluster.ask(id, Wait::rename(old, new, rooms), out),
             None => self.renamed(id, old, new, out),
         }
     }
@@ -611,11 +630,16 @@ impl Chat {
             let name = name.clone();
             self.names.remove(&name, |other| self.clients.name(other));
         }
+        // Read while the user is still known: Redis holds it in these rooms too.
+        let other_rooms = match self.cluster {
+            Some(_) => self.other_room_names(id),
+            None => Vec::new(),
+        };
         match self.clients.remove(&id) {
             Some(Client::Joined { name }) => {
                 info!("#{id} {name} left ({reason})");
                 if let Some(cluster) = &mut self.cluster {
-                    cluster.left(id, &name, reason, out);
+                    cluster.left(id, &name, reason, other_rooms, out);
                 }
                 // Announced once in each of their rooms.
                 let rooms = self.room_lists.remove(&id).unwrap_or_default();
@@ -646,9 +670,17 @@ impl Chat {
         out: &mut Vec<Delivery>,
     ) {
         let big = self.is_big(room);
+        let room_name = self
+            .cluster
+            .is_some()
+            .then(|| self.room_name(room).to_string());
         self.rooms.remove(room, id);
         if !self.rooms.exists(room) {
-            return; // It was the last one there.
+            // It was the last one here: a cluster node need not hear the room any more.
+            if let Some(room_name) = room_name {
+                self.unsubscribe_unless_needed(&room_name, out);
+            }
+            return;
         }
         if big {
             self.rooms.get_mut(room).leaves_untold += 1;
@@ -660,6 +692,15 @@ impl Chat {
     /// The rooms user `id` is in.
     fn rooms_of(&self, id: ClientId) -> &[RoomId] {
         self.room_list(id).map_or(&[], RoomList::rooms)
+    }
+
+    /// The names of the rooms user `id` is in besides the default one.
+    fn other_room_names(&self, id: ClientId) -> Vec<String> {
+        let default = self.rooms.default_room();
+        let others = self.rooms_of(id).iter().filter(|&&room| room != default);
+        others
+            .map(|&room| self.room_name(room).to_string())
+            .collect()
     }
 
     /// Changes user `id`'s room list with `change`, keeping each room's count of members whose
@@ -701,12 +742,15 @@ impl Chat {
             self.change_rooms(id, |rooms| rooms.switch(room));
             return to(out, id, protocol::now_talking(self.room_name(room)));
         }
-        if self.cluster.is_some() && existing != Some(self.rooms.default_room()) {
-            return to(out, id, protocol::ROOMS_NOT_ON_CLUSTER);
-        }
         let limit = self.config.max_rooms_per_user;
         if self.rooms_of(id).len() >= limit {
             return to(out, id, protocol::too_many_rooms_for_you(limit));
+        }
+        if let Some(cluster) = &mut self.cluster
+            && existing != Some(self.rooms.default_room())
+        {
+            // Redis says whether the room may be made, and what it holds.
+            return cluster.ask(id, Wait::join(wanted, name), out);
         }
         let room = match existing {
             Some(room) => room,
@@ -746,12 +790,24 @@ impl Chat {
         };
         let was_current = self.current_room(id) == Some(room);
         let room_name = self.room_name(room).to_string();
+        let default = self.rooms.default_room();
+        if self.cluster.is_some() && room == default {
+            return to(out, id, protocol::default_room_stays(&room_name));
+        }
         self.change_rooms(id, |rooms| rooms.part(room));
         let reason = if reason.is_empty() {
             protocol::REASON_PART
         } else {
             reason
         };
+        if self.cluster.as_ref().is_some_and(ClusterState::is_up) {
+            let part = Request::RoomPart {
+                room: room_name.clone(),
+                name: name.to_string(),
+                reason: reason.to_string(),
+            };
+            out.push(Delivery::Cluster(part));
+        }
         info!("#{id} left {room_name} ({reason})");
         to(out, id, protocol::you_left(&room_name));
         self.left_room(id, name, room, reason, out);
@@ -765,6 +821,9 @@ impl Chat {
 
     /// `/rooms`: every room with its number of members, sorted, marking `id`'s own.
     fn list_rooms(&mut self, id: ClientId, out: &mut Vec<Delivery>) {
+        if let Some(cluster) = &mut self.cluster {
+            return cluster.ask(id, Wait::Rooms, out); // Only Redis knows every room.
+        }
         let mine = self.rooms_of(id);
         let current = self.current_room(id);
         let mut rooms: Vec<(&str, usize, &str)> = self
@@ -796,8 +855,15 @@ impl Chat {
                 None => to(out, id, protocol::NO_TOPIC),
             };
         }
-        if self.cluster.is_some() {
-            return to(out, id, protocol::ROOMS_NOT_ON_CLUSTER);
+        if let Some(cluster) = &self.cluster
+            && cluster.is_up()
+        {
+            let topic = Request::Topic {
+                room: self.room_name(room).to_string(),
+                name: name.to_string(),
+                text: text.to_string(),
+            };
+            out.push(Delivery::Cluster(topic));
         }
         self.rooms.get_mut(room).topic = Some(text.to_string());
         info!("#{id} set the topic of {}", self.room_name(room));
@@ -816,10 +882,15 @@ impl Chat {
                 Some(room) => room,
                 None => return to(out, id, protocol::IN_NO_ROOM),
             },
-            Some(wanted) => match self.rooms.find(wanted) {
-                Some(room) => room,
-                None if is_room_name(wanted) => return to(out, id, protocol::no_such_room(wanted)),
-                None => return to(out, id, protocol::BAD_ROOM_NAME),
+            Some(wanted) => match (self.rooms.find(wanted), &mut self.cluster) {
+                (Some(room), _) => room,
+                (None, _) if !is_room_name(wanted) => return to(out, id, protocol::BAD_ROOM_NAME),
+                // A room with no member here: only Redis knows who is in it.
+                (None, Some(cluster)) => {
+                    let room = wanted.to_string();
+                    return cluster.ask(id, Wait::Members { room }, out);
+                }
+                (None, None) => return to(out, id, protocol::no_such_room(wanted)),
             },
         };
         if self.is_big(room) {
@@ -842,10 +913,9 @@ impl Chat {
         }
     }
 
-    /// A join or leave of another node's user, in the default room (the one a cluster has): at once
-    /// in a small room, in the next summary in a big one.
-    fn announce(&mut self, line: String, joined: bool, out: &mut Vec<Delivery>) {
-        let room = self.rooms.default_room();
+    /// A join or leave of another node's user in `room`: at once in a small room, in the next
+    /// summary in a big one.
+    fn announce(&mut self, room: RoomId, line: String, joined: bool, out: &mut Vec<Delivery>) {
         if !self.is_big(room) {
             out.push(Delivery::Room {
                 room,
@@ -905,8 +975,13 @@ impl Chat {
 
     fn shutdown(&mut self, out: &mut Vec<Delivery>) {
         for (id, client) in self.clients.iter() {
-            if let (Some(cluster), Client::Joined { name, .. }) = (&mut self.cluster, client) {
-                cluster.left(id, name, protocol::REASON_NODE_DOWN, out);
+            if let Client::Joined { name, .. } = client
+                && self.cluster.is_some()
+            {
+                let rooms = self.other_room_names(id);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.left(id, name, protocol::REASON_NODE_DOWN, rooms, out);
+                }
             }
             to(out, id, protocol::SHUTTING_DOWN);
             out.push(Delivery::Close { id });
@@ -930,6 +1005,7 @@ impl Chat {
         {
             names.extend(cluster.remote_names());
         }
+        names.extend(self.rooms.get(room).remote.iter().map(String::as_str));
         names.sort_unstable_by(|a, b| folded(a).cmp(folded(b)).then_with(|| a.cmp(b)));
         protocol::online(names.into_iter())
     }

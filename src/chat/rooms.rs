@@ -34,6 +34,9 @@ pub struct ChatRoom {
     /// needs no prefix for anyone, and nobody's current room has to be looked up.
     pub current_of: usize,
     pub topic: Option<String>,
+    /// In a cluster, the members on other nodes, by name as spelled (empty on a single node, and for
+    /// the default room, whose other nodes' users are the cluster's remote users).
+    pub remote: Vec<String>,
     /// The last `--history` chat and action lines, oldest first.
     pub history: VecDeque<String>,
     /// In a big room, joins and leaves not yet announced, and when the next summary may go out.
@@ -49,6 +52,7 @@ impl ChatRoom {
             members: Vec::new(),
             current_of: 0,
             topic: None,
+            remote: Vec::new(),
             history: VecDeque::new(),
             joins_untold: 0,
             leaves_untold: 0,

@@ -15,7 +15,20 @@
 //! | `NODE sync`                    | the reclaim script, when a link comes back |
 //! | `NODE bye NAME NAME ...`       | the bye script, when a node stops  | these names were NODE's        |
 //! | `NODE ping`                    | the heartbeat                      | NODE's subscription is alive (NODE alone looks) |
-//! | `NODE users TOKEN`             | the users script                   | NODE's read of the names took place here | re-read the users from Redis   |
+//! | `NODE users TOKEN`             | the users script                   | NODE's read of the names took place here |
+//!
+//! Every room but the default one has a channel of its own, `pollchat:room:KEY` (KEY: the room's
+//! name in lower case), which a node subscribes to only while it has a member there; what happens in
+//! the room goes there, so a node hears nothing of rooms it has no member in. (The default room's
+//! lines and notices stay on `pollchat:events`, which every node hears.)
+//!
+//! | message                          | published by          | means                                  |
+//! |----------------------------------|-----------------------|----------------------------------------|
+//! | `NODE rjoin ROOM TOKEN NAME`     | the room-join script  | NAME joined ROOM; NODE's read of the room took place here |
+//! | `NODE rpart ROOM NAME REASON`    | the room-part script  | NAME left ROOM                         |
+//! | `NODE rlines ROOM⏎LINE⏎LINE...`  | the room-lines script | chat and action lines said in ROOM     |
+//! | `NODE topic ROOM NAME TEXT`      | the topic script      | NAME set ROOM's topic to TEXT          |
+//! | `NODE rusers ROOM TOKEN`         | the room-sync script  | NODE's read of ROOM's members took place here |
 //!
 //! A chat line never holds a newline (lines are what newlines separate), so one `lines` message
 //! carries every line a node's users said in one pass of its loop, one per line of the message:
@@ -23,7 +36,7 @@
 //!
 //! A node skips what it published itself (it has already delivered it locally), except `lost`,
 //! which every node must announce, and the numbers of its own `join` and `lines`, which tell it how
-//! far the cluster has got (see `room/cluster.rs`).
+//! far the cluster has got (see `chat/cluster.rs`).
 
 /// One message, borrowed from the payload it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +73,29 @@ pub enum Message<'a> {
     },
     Ping,
     Users {
+        token: u64,
+    },
+    RoomJoin {
+        room: &'a str,
+        token: u64,
+        name: &'a str,
+    },
+    RoomPart {
+        room: &'a str,
+        name: &'a str,
+        reason: &'a str,
+    },
+    RoomLines {
+        room: &'a str,
+        lines: Vec<&'a str>,
+    },
+    Topic {
+        room: &'a str,
+        name: &'a str,
+        text: &'a str,
+    },
+    RoomUsers {
+        room: &'a str,
         token: u64,
     },
 }
@@ -113,6 +149,34 @@ pub fn parse(payload: &str) -> Option<(&str, Message<'_>)> {
         "users" => Message::Users {
             token: rest.parse().ok()?,
         },
+        "rjoin" => {
+            let (room, rest) = rest.split_once(' ')?;
+            let (token, name) = rest.split_once(' ')?;
+            let token = token.parse().ok()?;
+            Message::RoomJoin { room, token, name }
+        }
+        "rpart" => {
+            let (room, rest) = rest.split_once(' ')?;
+            let (name, reason) = rest.split_once(' ')?;
+            Message::RoomPart { room, name, reason }
+        }
+        "rlines" => {
+            let (room, lines) = rest.split_once('\n')?;
+            Message::RoomLines {
+                room,
+                lines: lines.split('\n').collect(),
+            }
+        }
+        "topic" => {
+            let (room, rest) = rest.split_once(' ')?;
+            let (name, text) = rest.split_once(' ')?;
+            Message::Topic { room, name, text }
+        }
+        "rusers" => {
+            let (room, token) = rest.split_once(' ')?;
+            let token = token.parse().ok()?;
+            Message::RoomUsers { room, token }
+        }
         _ => return None,
     };
     Some((node, message))
@@ -126,6 +190,16 @@ pub fn leave(node: &str, name: &str, reason: &str) -> String {
 /// `NODE rename OLD NEW`
 pub fn rename(node: &str, old: &str, new: &str) -> String {
     format!("{node} rename {old} {new}")
+}
+
+/// `NODE rpart ROOM NAME REASON`
+pub fn room_part(node: &str, room: &str, name: &str, reason: &str) -> String {
+    format!("{node} rpart {room} {name} {reason}")
+}
+
+/// `NODE topic ROOM NAME TEXT`
+pub fn topic(node: &str, room: &str, name: &str, text: &str) -> String {
+    format!("{node} topic {room} {name} {text}")
 }
 
 #[cfg(test)]
@@ -207,6 +281,59 @@ mod tests {
         );
         assert_eq!(parse("c sync"), Some(("c", Message::Sync)));
         assert_eq!(parse("c ping"), Some(("c", Message::Ping)));
+        assert_eq!(
+            parse("a rjoin #dev 3 ana"),
+            Some((
+                "a",
+                Message::RoomJoin {
+                    room: "#dev",
+                    token: 3,
+                    name: "ana"
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&room_part("a", "#dev", "ana", "off to lunch")),
+            Some((
+                "a",
+                Message::RoomPart {
+                    room: "#dev",
+                    name: "ana",
+                    reason: "off to lunch"
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a rlines #dev\n<ana> hi\n* ana waves"),
+            Some((
+                "a",
+                Message::RoomLines {
+                    room: "#dev",
+                    lines: vec!["<ana> hi", "* ana waves"]
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&topic("a", "#dev", "ana", "the build is green")),
+            Some((
+                "a",
+                Message::Topic {
+                    room: "#dev",
+                    name: "ana",
+                    text: "the build is green"
+                }
+            ))
+        );
+        assert_eq!(
+            parse("a rusers #dev 9"),
+            Some((
+                "a",
+                Message::RoomUsers {
+                    room: "#dev",
+                    token: 9
+                }
+            ))
+        );
         assert_eq!(parse("c users 7"), Some(("c", Message::Users { token: 7 })));
         assert_eq!(
             parse("c bye ana bo"),
@@ -229,6 +356,9 @@ mod tests {
             "a lines 1 <ana> hi",
             "a join 1",
             "a msg bea",
+            "a rjoin #dev x ana",
+            "a rlines #dev <ana> hi",
+            "a rusers #dev",
         ] {
             assert_eq!(parse(payload), None, "{payload:?}");
         }

@@ -8,7 +8,10 @@
 //! - the *command* link: every request is one `EVALSHA` of a script (`scripts.rs`), pipelined; the
 //!   replies come back in order, so a queue of what each reply answers ([`Expect`]) is all the
 //!   bookkeeping there is;
-//! - the *subscriber* link: `SUBSCRIBE pollchat:events`, then a stream of messages (`message.rs`).
+//! - the *subscriber* link: `SUBSCRIBE pollchat:events`, then a stream of messages (`message.rs`);
+//!   and the channel of each room other than the default one while this node has a member there.
+//!   Redis sends a subscriber the messages of all its channels in the order they were published,
+//!   so one link keeps every room's messages in one order.
 //!
 //! The link's life: `Down` → (connect both, load the scripts, say hello, subscribe) `Connecting` →
 //! `Up`. Any error, a reply that does not come within `--cluster-timeout-ms`, or a Redis that stops
@@ -16,7 +19,7 @@
 //! [`Event::ClusterDown`] and [`Event::ClusterUp`]; on each `Up` the node claims its users' names
 //! again (`reclaim`) and re-reads everyone else's.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
@@ -28,13 +31,18 @@ use crate::resp::Value;
 use crate::text::name_key;
 
 mod link;
+mod marks;
 pub mod message;
 pub mod scripts;
 mod target;
 
 use link::Link;
+use marks::Marks;
 use message::Message;
-use scripts::{CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, SEQ, Script};
+use scripts::{
+    CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, ROOMS, SEQ, Script,
+    room_channel, room_history, room_members, room_topic,
+};
 pub use target::RedisTarget;
 
 /// The tokens of the two links. Connections use slab keys (small) and listeners `usize::MAX - i`.
@@ -56,6 +64,10 @@ pub struct ClusterConfig {
     pub timeout: Duration,
     /// This node's `--history`.
     pub history: usize,
+    /// `--default-room`: its lines and notices go on `pollchat:events`.
+    pub default_room: String,
+    /// `--max-rooms`, checked in Redis when a join would make a room.
+    pub max_rooms: usize,
 }
 
 enum Phase {
@@ -82,6 +94,13 @@ enum Expect {
     },
     Users {
         token: u64,
+        complete: bool,
+    },
+    /// A room's members read again (see `sync_room`).
+    RoomSync {
+        token: u64,
+        room: String,
+        complete: bool,
     },
     Reclaim,
     /// `AUTH`: an error (a wrong password) drops the link like any error, with Redis's words.
@@ -89,24 +108,21 @@ enum Expect {
     Nothing,
 }
 
-/// A read of everyone's names under way. Its reply comes on the command link and its marker on the
-/// subscription, in no fixed order; the names are applied at the marker's place among the messages,
-/// so that a join or leave published just before or after the read is neither undone nor applied
-/// twice. Messages after the marker wait (in `Cluster::held`) until the reply has come.
-struct Snapshot {
-    token: u64,
-    complete: bool,
-    /// The reply, once it has come: the names held by other nodes.
-    names: Option<Vec<String>>,
-    /// The marker has come.
-    marked: bool,
-}
-
 /// The kind of request an answer is for, with what the answer needs of it.
 enum Asked {
-    Claim { name: String },
-    Rename { new: String },
+    Claim {
+        name: String,
+    },
+    Rename {
+        new: String,
+    },
     Private,
+    /// A room join, whose read is marked with `token` (see `marks.rs`).
+    RoomJoin {
+        token: u64,
+    },
+    RoomList,
+    Members,
 }
 
 pub struct Cluster {
@@ -129,16 +145,20 @@ pub struct Cluster {
     /// Another live instance has this node's name (the hello script said so).
     name_in_use: bool,
     replies: Vec<Value>,
-    /// Chat lines of this pass not yet sent: they go to Redis together, in one script run, when the
-    /// loop writes (or before any other request, which must not overtake them).
-    lines: Vec<String>,
-    /// The read of everyone's names under way, and whether another (complete or not) was asked for
-    /// meanwhile; one at a time keeps the bookkeeping to one marker.
-    snapshot: Option<Snapshot>,
-    snapshot_again: Option<bool>,
+    /// Chat lines of this pass not yet sent, with their room (`None`: the default room): they go to
+    /// Redis together, one script run per room, when the loop writes (or before any other request,
+    /// which must not overtake them).
+    lines: Vec<(Option<String>, String)>,
+    /// Reads placed among the messages by a marker (everyone's names, a room's members).
+    marks: Marks,
     next_token: u64,
-    /// Events from messages after a snapshot's marker, waiting for its reply.
-    held: Vec<Event<'static>>,
+    /// The rooms this node hears, by channel: the room's name.
+    rooms: HashMap<String, String>,
+    /// Subscriptions to rooms' channels asked for and not yet confirmed. Until they are, commands
+    /// wait in `gated`: a room join's read must come after the subscription, or the node could miss
+    /// what the room says between the two; and nothing may overtake the join.
+    unconfirmed: usize,
+    gated: VecDeque<Vec<String>>,
     /// When this node last saw its own heartbeat's `ping` come back on the subscription.
     last_ping: Instant,
     /// The node is shutting down: `bye` has been sent, no more heartbeats.
@@ -167,10 +187,11 @@ impl Cluster {
             name_in_use: false,
             replies: Vec::new(),
             lines: Vec::new(),
-            snapshot: None,
-            snapshot_again: None,
+            marks: Marks::default(),
             next_token: 0,
-            held: Vec::new(),
+            rooms: HashMap::new(),
+            unconfirmed: 0,
+            gated: VecDeque::new(),
             last_ping: now,
             leaving: false,
             linked_before: false,
@@ -329,8 +350,53 @@ impl Cluster {
         }
         command.push(&keys);
         command.extend_from_slice(args);
-        link.send(&command);
+        if self.unconfirmed > 0 {
+            self.gated
+                .push_back(command.iter().map(|a| a.to_string()).collect());
+        } else {
+            link.send(&command);
+        }
         self.expected.push_back((expect, now));
+    }
+
+    /// Starts hearing a room (its channel is `channel`), if this node does not already.
+    fn subscribe(&mut self, channel: &str, room: &str) {
+        if self.rooms.contains_key(channel) {
+            return;
+        }
+        if let Some(link) = &mut self.subscriber {
+            link.send(&["SUBSCRIBE", channel]);
+            self.rooms.insert(channel.to_string(), room.to_string());
+            self.unconfirmed += 1;
+        }
+    }
+
+    /// A room's subscription is confirmed: the commands that waited for it go.
+    fn subscribed(&mut self) {
+        self.unconfirmed = self.unconfirmed.saturating_sub(1);
+        if self.unconfirmed > 0 {
+            return;
+        }
+        if let Some(link) = &mut self.commands {
+            for command in self.gated.drain(..) {
+                link.send(&command);
+            }
+        }
+    }
+
+    /// The channel of a room (`key`: its name in lower case): the default room's is the one every
+    /// node hears.
+    fn channel_of(&self, key: &str) -> String {
+        if *key == *name_key(&self.config.default_room) {
+            CHANNEL.to_string()
+        } else {
+            room_channel(key)
+        }
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
     }
 
     /// One handshake reply has come; the link is up after the last.
@@ -365,23 +431,23 @@ impl Cluster {
             }
             return;
         }
-        if let Request::Line(line) = request {
-            self.lines.push(line);
-            if self.lines.len() >= scripts::LINES_MAX {
-                self.send_lines(now);
-            }
-            return;
-        }
+        let request = match request {
+            Request::Line(line) => return self.batch(None, line, now),
+            Request::RoomLine { room, line } => return self.batch(Some(room), line, now),
+            other => other,
+        };
         self.send_lines(now);
         let node = self.config.node.clone();
         match request {
             Request::Claim { id, ticket, name } => {
                 let history = self.config.history.min(scripts::HISTORY_MAX).to_string();
                 let asked = Asked::Claim { name: name.clone() };
+                let topic = room_topic(&name_key(&self.config.default_room));
                 let args = [
                     NAMES,
                     SEQ,
                     HISTORY,
+                    &topic,
                     &name_key(&name),
                     &node,
                     &name,
@@ -389,18 +455,21 @@ impl Cluster {
                     &history,
                 ];
                 let expect = Expect::Answer { id, ticket, asked };
-                self.run(Script::Claim, 3, &args, expect, now);
+                self.run(Script::Claim, 4, &args, expect, now);
             }
             Request::Rename {
                 id,
                 ticket,
                 old,
                 new,
+                rooms,
             } => {
                 let published = message::rename(&node, &old, &new);
                 let (new_key, old_key) = (name_key(&new), name_key(&old));
                 let asked = Asked::Rename { new: new.clone() };
-                let args = [NAMES, &new_key, &node, &new, &old_key, CHANNEL, &published];
+                let room_keys: Vec<Box<str>> = rooms.iter().map(|r| name_key(r)).collect();
+                let mut args = vec![NAMES, &new_key, &node, &new, &old_key, CHANNEL, &published];
+                args.extend(room_keys.iter().map(|k| &**k));
                 let expect = Expect::Answer { id, ticket, asked };
                 self.run(Script::Rename, 1, &args, expect, now);
             }
@@ -416,41 +485,165 @@ impl Cluster {
                 let expect = Expect::Answer { id, ticket, asked };
                 self.run(Script::Private, 1, &args, expect, now);
             }
-            Request::Line(_) => {} // Batched above.
-            Request::Leave { name, reason } => {
+            Request::Line(_) | Request::RoomLine { .. } => {} // Batched above.
+            Request::Leave {
+                name,
+                reason,
+                rooms,
+            } => {
                 let published = message::leave(&node, &name, &reason);
-                let args = [NAMES, &name_key(&name), &node, CHANNEL, &published];
+                let room_keys: Vec<Box<str>> = rooms.iter().map(|r| name_key(r)).collect();
+                let name_key = name_key(&name);
+                let mut args = vec![NAMES, &name_key, &node, CHANNEL, &published];
+                args.extend(room_keys.iter().map(|k| &**k));
                 self.run(Script::Release, 1, &args, Expect::Nothing, now);
+            }
+            Request::RoomJoin {
+                id,
+                ticket,
+                room,
+                name,
+            } => {
+                let key = name_key(&room);
+                let channel = room_channel(&key);
+                self.subscribe(&channel, &room);
+                let token = self.token();
+                let (history, token_text) = (self.config.history.to_string(), token.to_string());
+                let max_rooms = self.config.max_rooms.to_string();
+                let (members, history_key, topic) =
+                    (room_members(&key), room_history(&key), room_topic(&key));
+                let args = [
+                    ROOMS,
+                    &members,
+                    &history_key,
+                    &topic,
+                    &key,
+                    &room,
+                    &name_key(&name),
+                    &node,
+                    &name,
+                    &channel,
+                    &token_text,
+                    &history,
+                    &max_rooms,
+                ];
+                let expect = Expect::Answer {
+                    id,
+                    ticket,
+                    asked: Asked::RoomJoin { token },
+                };
+                self.run(Script::RoomJoin, 4, &args, expect, now);
+            }
+            Request::RoomPart { room, name, reason } => {
+                let key = name_key(&room);
+                let published = message::room_part(&node, &room, &name, &reason);
+                let (members, channel) = (room_members(&key), room_channel(&key));
+                let name_key = name_key(&name);
+                let args: [&str; 6] = [&members, &name_key, &node, &channel, &published, &key];
+                self.run(Script::RoomPart, 1, &args, Expect::Nothing, now);
+            }
+            Request::Topic { room, name, text } => {
+                let key = name_key(&room);
+                let published = message::topic(&node, &room, &name, &text);
+                let (topic, channel) = (room_topic(&key), self.channel_of(&key));
+                let args: [&str; 4] = [&topic, &text, &channel, &published];
+                self.run(Script::Topic, 1, &args, Expect::Nothing, now);
+            }
+            Request::RoomList { id, ticket } => {
+                let asked = Asked::RoomList;
+                let expect = Expect::Answer { id, ticket, asked };
+                self.run(Script::RoomList, 2, &[ROOMS, NAMES], expect, now);
+            }
+            Request::Members { id, ticket, room } => {
+                let key = name_key(&room);
+                let members = room_members(&key);
+                let asked = Asked::Members;
+                let expect = Expect::Answer { id, ticket, asked };
+                self.run(Script::Members, 2, &[ROOMS, &members, &key], expect, now);
+            }
+            Request::Unsubscribe { room } => {
+                let channel = room_channel(&name_key(&room));
+                if self.rooms.remove(&channel).is_some()
+                    && let Some(link) = &mut self.subscriber
+                {
+                    link.send(&["UNSUBSCRIBE", &channel]);
+                }
             }
         }
     }
 
-    /// Sends the chat lines of this pass in one run of the chat script.
+    /// A chat line of `room` (`None`: the default room), sent with the rest of the pass's.
+    fn batch(&mut self, room: Option<String>, line: String, now: Instant) {
+        self.lines.push((room, line));
+        if self.lines.len() >= scripts::LINES_MAX {
+            self.send_lines(now);
+        }
+    }
+
+    /// Sends the chat lines of this pass: one run of a chat script for each run of lines of one
+    /// room, in the order they were said.
     fn send_lines(&mut self, now: Instant) {
         if self.lines.is_empty() {
             return;
         }
-        let lines = std::mem::take(&mut self.lines);
+        let mut lines = std::mem::take(&mut self.lines);
         let node = self.config.node.clone();
-        let mut args = vec![SEQ, HISTORY, HISTORY_CAP, &node, CHANNEL];
-        args.extend(lines.iter().map(String::as_str));
-        self.run(Script::Chat, 3, &args, Expect::Nothing, now);
+        let mut rest = &lines[..];
+        while let Some((room, _)) = rest.first() {
+            let run = rest.iter().take_while(|(r, _)| r == room).count();
+            let text = rest[..run].iter().map(|(_, line)| line.as_str());
+            match room {
+                None => {
+                    let mut args = vec![SEQ, HISTORY, HISTORY_CAP, &node, CHANNEL];
+                    args.extend(text);
+                    self.run(Script::Chat, 3, &args, Expect::Nothing, now);
+                }
+                Some(room) => {
+                    let key = name_key(room);
+                    let (history, channel) = (room_history(&key), room_channel(&key));
+                    let mut args = vec![ROOMS, &history, HISTORY_CAP, &key, &node, &channel, room];
+                    args.extend(text);
+                    self.run(Script::RoomLines, 3, &args, Expect::Nothing, now);
+                }
+            }
+            rest = &rest[run..];
+        }
+        lines.clear();
         self.lines = lines;
-        self.lines.clear();
     }
 
-    /// After the link comes up: make Redis hold exactly this node's users (`names`), then read
-    /// everyone else's, now and again once every node has had time to reclaim its own.
-    pub fn reclaim(&mut self, names: Vec<String>, now: Instant) {
+    /// After the link comes up: make Redis hold exactly this node's users (`names`) and their
+    /// `memberships` (room, user) of rooms besides the default one, then read everyone else's, and
+    /// the members of each of those rooms, now and again once every node has had time to reclaim
+    /// its own.
+    pub fn reclaim(
+        &mut self,
+        names: Vec<String>,
+        memberships: Vec<(String, String)>,
+        now: Instant,
+    ) {
         let node = self.config.node.clone();
+        let count = names.len().to_string();
         let pairs: Vec<String> = names
             .iter()
             .flat_map(|n| [name_key(n).into_string(), n.clone()])
             .collect();
-        let mut args = vec![NAMES, &node, CHANNEL, protocol::REASON_UNSEEN];
+        let quads: Vec<String> = memberships
+            .iter()
+            .flat_map(|(room, name)| {
+                let (room_key, key) = (name_key(room).into_string(), name_key(name).into_string());
+                [room_key, room.clone(), key, name.clone()]
+            })
+            .collect();
+        let mut args = vec![NAMES, &node, CHANNEL, protocol::REASON_UNSEEN, &count];
         args.extend(pairs.iter().map(String::as_str));
+        args.extend(quads.iter().map(String::as_str));
         self.run(Script::Reclaim, 1, &args, Expect::Reclaim, now);
+        for (room, _) in &memberships {
+            self.subscribe(&room_channel(&name_key(room)), room);
+        }
         self.read_users(false, now);
+        self.sync_rooms(false, now);
         // After an outage, names this node still knows may have gone meanwhile; once every node has
         // had time to reclaim its own, a complete read drops the rest. (At start there are none.)
         if self.linked_before {
@@ -459,49 +652,43 @@ impl Cluster {
         self.linked_before = true;
     }
 
-    /// Reads everyone's names (see [`Snapshot`]); `complete`: names not in the list are gone.
+    /// Reads everyone's names, placed among the messages by a marker (see `marks.rs`);
+    /// `complete`: names not in the list are gone.
     fn read_users(&mut self, complete: bool, now: Instant) {
-        if self.snapshot.is_some() {
-            self.snapshot_again = Some(self.snapshot_again.unwrap_or(false) || complete);
-            return;
-        }
-        self.next_token += 1;
-        let token = self.next_token;
-        self.snapshot = Some(Snapshot {
-            token,
-            complete,
-            names: None,
-            marked: false,
-        });
+        let token = self.token();
         let (node, token_text) = (self.config.node.clone(), token.to_string());
         let args = [NAMES, &node, CHANNEL, &token_text];
-        self.run(Script::Users, 1, &args, Expect::Users { token }, now);
+        let expect = Expect::Users { token, complete };
+        self.run(Script::Users, 1, &args, expect, now);
     }
 
-    /// Applies the snapshot once both its reply and its marker have come, then the messages that
-    /// waited behind it.
-    fn apply_snapshot(&mut self) {
-        let Some(snapshot) = self.snapshot.take_if(|s| s.marked && s.names.is_some()) else {
-            return;
-        };
-        let (names, complete) = (snapshot.names.unwrap_or_default(), snapshot.complete);
-        self.events
-            .push(Event::Remote(Remote::Users { names, complete }));
-        self.events.append(&mut self.held);
-        if let Some(complete) = self.snapshot_again.take() {
-            self.read_users(complete, Instant::now());
+    /// Reads the members and topic of every room this node hears, each placed among the messages
+    /// by a marker.
+    fn sync_rooms(&mut self, complete: bool, now: Instant) {
+        let rooms: Vec<(String, String)> = self
+            .rooms
+            .iter()
+            .map(|(channel, room)| (channel.clone(), room.clone()))
+            .collect();
+        let node = self.config.node.clone();
+        for (channel, room) in rooms {
+            let key = name_key(&room);
+            let token = self.token();
+            let (members, topic, token_text) =
+                (room_members(&key), room_topic(&key), token.to_string());
+            let args: [&str; 6] = [&members, &topic, &channel, &node, &room, &token_text];
+            let expect = Expect::RoomSync {
+                token,
+                room: room.clone(),
+                complete,
+            };
+            self.run(Script::RoomSync, 2, &args, expect, now);
         }
     }
 
-    /// An event from a message: to the room, unless a snapshot's marker came before it and its
-    /// reply has not come yet.
+    /// An event from a message: to the room, unless it waits behind a marker.
     fn emit(&mut self, remote: Remote) {
-        let event = Event::Remote(remote);
-        if self.snapshot.as_ref().is_some_and(|s| s.marked) {
-            self.held.push(event);
-        } else {
-            self.events.push(event);
-        }
+        self.marks.event(Event::Remote(remote), &mut self.events);
     }
 
     /// A clean shutdown: this node leaves the cluster now rather than when its heartbeat expires,
@@ -555,6 +742,13 @@ impl Cluster {
         if self.resync_at.is_some_and(|at| now >= at) {
             self.resync_at = None;
             self.read_users(true, now);
+            self.sync_rooms(true, now);
+        }
+        if let Some(since) = self.marks.waiting_since()
+            && now >= since + self.config.timeout
+        {
+            let why = "a read's marker or reply did not come back";
+            self.lost(registry, now, why);
         }
     }
 
@@ -590,11 +784,12 @@ impl Cluster {
         // A Redis that restarted has forgotten the scripts: run them by their text until loaded.
         self.shas.clear();
         self.resync_at = None;
-        // A read of the names that will never be answered; the messages held behind it are still
-        // news, in order.
-        self.snapshot = None;
-        self.snapshot_again = None;
-        self.events.append(&mut self.held);
+        // Reads that will never be answered; the messages held behind them are still news, in
+        // order. The new link subscribes afresh.
+        self.marks.clear(&mut self.events);
+        self.rooms.clear();
+        self.unconfirmed = 0;
+        self.gated.clear();
         if self.is_up() {
             warn!("cluster link lost: {why}; serving local users only, retrying");
             self.events.push(Event::ClusterDown);
@@ -634,16 +829,53 @@ impl Cluster {
                 }
                 self.handshake_step();
             }
+            Expect::Answer {
+                id,
+                ticket,
+                asked: Asked::RoomJoin { token },
+            } => {
+                let answer = self.room_joined(reply);
+                let refused = !matches!(answer, Answer::RoomJoined { .. });
+                let event = Event::Answer { id, ticket, answer };
+                if refused {
+                    // Refused before anything was published: no marker will come.
+                    self.events.push(event);
+                } else {
+                    self.marks.reply(token, vec![event], now, &mut self.events);
+                }
+            }
             Expect::Answer { id, ticket, asked } => {
                 let answer = answer(asked, reply);
                 self.events.push(Event::Answer { id, ticket, answer });
             }
-            Expect::Users { token } => {
+            Expect::Users { token, complete } => {
                 let names = self.other_nodes_users(reply);
-                if let Some(snapshot) = self.snapshot.as_mut().filter(|s| s.token == token) {
-                    snapshot.names = Some(names);
-                    self.apply_snapshot();
-                }
+                let users = Event::Remote(Remote::Users { names, complete });
+                self.marks.reply(token, vec![users], now, &mut self.events);
+            }
+            Expect::RoomSync {
+                token,
+                room,
+                complete,
+            } => {
+                let Value::Array(mut items) = reply else {
+                    return;
+                };
+                let names = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
+                let topic = items
+                    .pop()
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let topic = topic.filter(|t| !t.is_empty());
+                let members = Remote::RoomMembers {
+                    room,
+                    names,
+                    topic,
+                    complete,
+                };
+                let events = vec![Event::Remote(members)];
+                self.marks.reply(token, events, now, &mut self.events);
             }
             Expect::Reclaim => {
                 for name in strings(reply) {
@@ -657,13 +889,55 @@ impl Cluster {
 
     /// `HGETALL pollchat:names` is name key, `NODE NAME`, ...: the names held by other nodes.
     fn other_nodes_users(&self, reply: Value) -> Vec<String> {
-        let mine = format!("{} ", self.config.node);
         let all = strings(reply);
-        let holders = all.into_iter().skip(1).step_by(2);
+        let holders = all.into_iter().skip(1).step_by(2).collect();
+        self.others(holders)
+    }
+
+    /// `HVALS` of a room's members is `NODE NAME`, ...: the names on other nodes.
+    fn other_nodes_members(&self, reply: Value) -> Vec<String> {
+        self.others(strings(reply))
+    }
+
+    /// The names of `NODE NAME` entries whose NODE is not this one.
+    fn others(&self, holders: Vec<String>) -> Vec<String> {
+        let mine = format!("{} ", self.config.node);
         holders
+            .into_iter()
             .filter(|holder| !holder.starts_with(&mine))
             .filter_map(|holder| Some(holder.split_once(' ')?.1.to_string()))
             .collect()
+    }
+
+    /// The answer to a room join: `{1, ROOM, TOPIC, {members}, {history}}`, or `{0}` (too many
+    /// rooms).
+    fn room_joined(&self, reply: Value) -> Answer {
+        let Value::Array(mut items) = reply else {
+            return Answer::Refused;
+        };
+        if items.first().and_then(Value::as_int) != Some(1) || items.len() < 5 {
+            return Answer::Refused;
+        }
+        let history = strings(items.pop().unwrap_or(Value::Nil));
+        let members = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
+        let topic = items
+            .pop()
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let topic = topic.filter(|t| !t.is_empty());
+        let room = items
+            .pop()
+            .as_ref()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Answer::RoomJoined {
+            room,
+            topic,
+            members,
+            history,
+        }
     }
 
     /// A push on the subscriber link: the subscription's confirmation, or a message.
@@ -672,7 +946,10 @@ impl Cluster {
             return;
         };
         match items.first().and_then(Value::as_str) {
-            Some("subscribe") => self.handshake_step(),
+            Some("subscribe") if items.get(1).and_then(Value::as_str) == Some(CHANNEL) => {
+                self.handshake_step()
+            }
+            Some("subscribe") => self.subscribed(),
             Some("message") => {
                 if let Some(payload) = items.get(2).and_then(Value::as_str) {
                     self.message(payload);
@@ -729,7 +1006,26 @@ impl Cluster {
             Message::Lost { names, .. } => self.left(names, protocol::REASON_NODE_LOST),
             Message::Bye { names } => self.left(names, protocol::REASON_NODE_DOWN),
             Message::Sync => self.read_users(false, Instant::now()),
-            Message::Ping | Message::Users { .. } => {} // Another node's business.
+            Message::RoomJoin { room, name, .. } => {
+                let (room, name) = (room.to_string(), name.to_string());
+                self.emit(Remote::RoomJoined { room, name });
+            }
+            Message::RoomPart { room, name, reason } => {
+                let (room, name, reason) = (room.to_string(), name.to_string(), reason.to_string());
+                self.emit(Remote::RoomLeft { room, name, reason });
+            }
+            Message::RoomLines { room, lines } => {
+                for line in lines {
+                    let (room, line) = (room.to_string(), line.to_string());
+                    self.emit(Remote::RoomLine { room, line });
+                }
+            }
+            Message::Topic { room, name, text } => {
+                let (room, name, text) = (room.to_string(), name.to_string(), text.to_string());
+                self.emit(Remote::Topic { room, name, text });
+            }
+            // Another node's business.
+            Message::Ping | Message::Users { .. } | Message::RoomUsers { .. } => {}
         }
     }
 
@@ -743,11 +1039,13 @@ impl Cluster {
                 self.emit(Remote::Seen { seq });
             }
             Message::Ping => self.last_ping = Instant::now(),
-            Message::Users { token } => {
-                if let Some(snapshot) = self.snapshot.as_mut().filter(|s| s.token == token) {
-                    snapshot.marked = true;
-                    self.apply_snapshot();
-                }
+            // Token 0: a membership claimed again after an outage, which marks no read.
+            Message::Users { token }
+            | Message::RoomJoin { token, .. }
+            | Message::RoomUsers { token, .. }
+                if token != 0 =>
+            {
+                self.marks.mark(token, Instant::now(), &mut self.events)
             }
             Message::Lost { node, names } if node != self.config.node => {
                 // This node's reaper found another node lost: announced here like everywhere.
@@ -777,6 +1075,12 @@ fn answer(asked: Asked, reply: Value) -> Answer {
                 return Answer::Refused;
             }
             let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+            let topic = items
+                .pop()
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let topic = topic.filter(|t| !t.is_empty());
             let history = strings(items.pop().unwrap_or(Value::Nil))
                 .into_iter()
                 .filter_map(|entry| {
@@ -784,7 +1088,12 @@ fn answer(asked: Asked, reply: Value) -> Answer {
                     Some((n.parse().ok()?, line.to_string()))
                 })
                 .collect();
-            Answer::Joined { name, seq, history }
+            Answer::Joined {
+                name,
+                seq,
+                history,
+                topic,
+            }
         }
         Asked::Rename { new } if reply.as_int() == Some(1) => Answer::Renamed { new },
         Asked::Private => match reply.as_str() {
@@ -792,6 +1101,39 @@ fn answer(asked: Asked, reply: Value) -> Answer {
             None => Answer::Refused,
         },
         Asked::Rename { .. } => Answer::Refused,
+        Asked::RoomList => {
+            let Value::Array(items) = reply else {
+                return Answer::Refused;
+            };
+            let count = |v: Option<&Value>| v.and_then(Value::as_int).unwrap_or(0).max(0) as usize;
+            let users = count(items.first());
+            let pairs = items.get(1..).unwrap_or_default().chunks(2);
+            let rooms = pairs
+                .filter_map(|pair| Some((pair.first()?.as_str()?.to_string(), count(pair.get(1)))))
+                .collect();
+            Answer::Rooms { users, rooms }
+        }
+        Asked::Members => {
+            let Value::Array(mut items) = reply else {
+                return Answer::Refused;
+            };
+            let members = strings(items.pop().unwrap_or(Value::Nil));
+            let Some(room) = items
+                .pop()
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                return Answer::Refused;
+            };
+            let names = members
+                .into_iter()
+                .filter_map(|m| Some(m.split_once(' ')?.1.to_string()))
+                .collect();
+            Answer::Members { room, names }
+        }
+        // Read by `Cluster::room_joined`, which knows this node's name.
+        Asked::RoomJoin { .. } => Answer::Refused,
     }
 }
 
@@ -845,14 +1187,43 @@ mod tests {
             Value::Integer(1),
             Value::Integer(9),
             Value::Array(vec![Value::Bulk(b"8 <bea> hi there".to_vec())]),
+            Value::Bulk(b"exams on friday".to_vec()),
         ]);
         assert_eq!(
             answer(Asked::Claim { name: name.clone() }, yes),
             Answer::Joined {
                 name: name.clone(),
                 seq: 9,
-                history: vec![(8, "<bea> hi there".to_string())]
+                history: vec![(8, "<bea> hi there".to_string())],
+                topic: Some("exams on friday".into())
             }
+        );
+        let rooms = Value::Array(vec![
+            Value::Integer(5),
+            Value::Bulk(b"#dev".to_vec()),
+            Value::Integer(2),
+        ]);
+        assert_eq!(
+            answer(Asked::RoomList, rooms),
+            Answer::Rooms {
+                users: 5,
+                rooms: vec![("#dev".into(), 2)]
+            }
+        );
+        let members = Value::Array(vec![
+            Value::Bulk(b"#Dev".to_vec()),
+            Value::Array(vec![Value::Bulk(b"n1 ana".to_vec())]),
+        ]);
+        assert_eq!(
+            answer(Asked::Members, members),
+            Answer::Members {
+                room: "#Dev".into(),
+                names: vec!["ana".into()]
+            }
+        );
+        assert_eq!(
+            answer(Asked::Members, Value::Array(vec![])),
+            Answer::Refused
         );
         let no = Value::Array(vec![Value::Integer(0)]);
         assert_eq!(answer(Asked::Claim { name }, no), Answer::Refused);

@@ -91,7 +91,8 @@ impl Server {
                 return;
             };
             if cluster.take_reclaim_due() {
-                cluster.reclaim(self.chat.claimed_names(), Instant::now());
+                let (names, rooms) = (self.chat.claimed_names(), self.chat.memberships());
+                cluster.reclaim(names, rooms, Instant::now());
             }
             if cluster.events.is_empty() {
                 return;
