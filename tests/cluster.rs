@@ -540,3 +540,175 @@ fn nodes_link_to_redis_over_tls() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+/// How many nodes hear a room's channel (`PUBSUB NUMSUB`).
+fn listeners(redis: &Redis, room: &str) -> String {
+    let output = redis.cli(&["PUBSUB", "NUMSUB", &format!("pollchat:room:{room}")]);
+    output.lines().nth(1).unwrap_or_default().trim().to_string()
+}
+
+#[test]
+fn a_room_spans_two_nodes_and_a_room_on_one_node_reaches_no_other() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let mut bea = b.join("bea");
+    let mut cy = b.join("cy");
+    ana.skip_until(|l| l == "*** cy joined");
+    bea.expect("*** cy joined");
+
+    ana.send("/join #dev");
+    ana.expect("*** you joined #dev");
+    ana.expect("*** online (1): ana");
+    bea.send("/join #DEV");
+    bea.expect("*** you joined #dev");
+    bea.expect("*** online (2): ana, bea");
+    ana.expect("*** bea joined");
+    ana.send("/topic ship it");
+    ana.expect("*** ana set the topic: ship it");
+    bea.expect("*** ana set the topic: ship it");
+    bea.send("hello dev");
+    ana.expect("<bea> hello dev");
+    // Lines of the default room reach ana with its name in front, now that #dev is current.
+    cy.send("hello general");
+    ana.expect("#general <cy> hello general");
+    bea.expect("#general <cy> hello general");
+
+    // A room on node a alone: node b does not even hear its channel, so none of its lines reach b.
+    ana.send("/join #solo");
+    ana.expect("*** you joined #solo");
+    ana.expect("*** online (1): ana");
+    for i in 0..50 {
+        ana.send(&format!("solo {i}"));
+    }
+    assert_eq!(listeners(&redis, "#solo"), "1");
+    assert_eq!(listeners(&redis, "#dev"), "2");
+    assert!(
+        redis
+            .cli(&["CLIENT", "LIST"])
+            .lines()
+            .any(|l| l.contains("name=pollchat-b ") && l.contains(" sub=2 ")),
+        "node b hears pollchat:events and #dev only: {}",
+        redis.cli(&["CLIENT", "LIST"])
+    );
+    // Every room is listed on every node, and anyone may ask who is in one.
+    cy.send("/rooms");
+    cy.expect("*** rooms (3): #dev (2), #general (3, current), #solo (1)");
+    cy.send("/list #solo");
+    cy.expect("#solo *** online (1): ana");
+    assert!(
+        cy.lines_before_sync().iter().all(|l| !l.contains("solo ")),
+        "a user of node b saw a line of #solo"
+    );
+
+    // A newcomer to #dev on node b gets its topic and history, said on both nodes.
+    let mut dan = b.join("dan");
+    dan.send("/join #dev");
+    dan.expect("*** you joined #dev");
+    dan.expect("*** topic: ship it");
+    dan.expect("*** recent messages (1):");
+    dan.expect("<bea> hello dev");
+    dan.expect("*** online (3): ana, bea, dan");
+
+    // A quit is announced once in each of the user's rooms, wherever its members are.
+    ana.send("/quit bye all");
+    let first = bea.skip_until(|l| l.contains("*** ana left"));
+    let mut both = [first, bea.line()];
+    both.sort();
+    assert_eq!(
+        both,
+        ["#general *** ana left (bye all)", "*** ana left (bye all)"]
+    );
+    dan.skip_until(|l| l == "*** ana left (bye all)");
+    // #solo went with its last member, in Redis too; node a no longer hears #dev.
+    bea.send("/rooms");
+    bea.skip_until(|l| l == "*** rooms (2): #dev (2, current), #general (3, joined)");
+    assert_eq!(listeners(&redis, "#dev"), "1");
+    assert_eq!(
+        redis
+            .cli(&[
+                "EXISTS",
+                "pollchat:room:#solo:members",
+                "pollchat:room:#solo:history"
+            ])
+            .trim(),
+        "0"
+    );
+    // A part goes to the room's members on the other node too.
+    bea.send("/part #dev gone fishing");
+    bea.expect("*** you left #dev");
+    bea.expect("*** now talking in #general");
+    dan.expect("*** bea left (gone fishing)");
+}
+
+#[test]
+fn rooms_heal_after_redis_comes_back_empty() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "a", &[]), node(&redis, "b", &[]));
+    let mut ana = a.join("ana");
+    let mut bea = b.join("bea");
+    ana.skip_until(|l| l == "*** bea joined");
+    for client in [&mut ana, &mut bea] {
+        client.send("/join #dev");
+        client.skip_until(|l| l.starts_with("*** online ("));
+    }
+    ana.skip_until(|l| l == "*** bea joined");
+
+    redis.restart(); // Empty: the nodes claim their users' rooms again.
+    for client in [&mut ana, &mut bea] {
+        client.skip_until(|l| l == "*** cluster link restored");
+    }
+    ana.send("after the outage");
+    bea.skip_until(|l| l == "<ana> after the outage");
+    let mut cy = b.join("cy");
+    cy.send("/list #dev");
+    cy.expect("#dev *** online (2): ana, bea");
+    cy.send("/join #dev");
+    cy.skip_until(|l| l == "*** online (3): ana, bea, cy");
+    ana.skip_until(|l| l == "*** cy joined");
+}
+
+#[test]
+fn a_room_newcomer_on_either_node_gets_history_then_live_lines_never_twice_or_missing() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (
+        node(&redis, "a", &["--history", "50"]),
+        node(&redis, "b", &["--history", "50"]),
+    );
+    let mut ana = a.join("ana");
+    ana.send("/join #dev");
+    ana.skip_until(|l| l.starts_with("*** online ("));
+    for i in 0..10 {
+        ana.send(&format!("{i}"));
+    }
+    // Lines keep coming in #dev while a user of the other node and one of the same node join it.
+    let (mut far, mut near) = (b.join("far"), a.join("near"));
+    for i in 10..400 {
+        ana.send(&format!("{i}"));
+        if i == 150 {
+            far.send("/join #dev");
+        }
+        if i == 250 {
+            near.send("/join #dev");
+        }
+    }
+    for newcomer in [&mut far, &mut near] {
+        newcomer.skip_until(|l| l == "*** you joined #dev");
+        let mut seen: Vec<u32> = Vec::new();
+        while seen.last() != Some(&399) {
+            let line = newcomer.line();
+            if let Some(n) = line.strip_prefix("<ana> ") {
+                seen.push(n.parse().expect("a number"));
+            }
+        }
+        let first = seen[0];
+        let want: Vec<u32> = (first..=399).collect();
+        assert_eq!(seen, want, "history and live lines, joined at {first}");
+        assert!(
+            seen.len() >= 50,
+            "a full history, then live lines: {first}.."
+        );
+    }
+}
