@@ -41,6 +41,12 @@ pub struct Config {
     #[arg(long, value_name = "[https://]ADDR:PORT|off")]
     pub web: Option<String>,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP; port 7880 if left out).
+    /// Off by default (`off` says so too). An address that cannot be bound is an error. Anyone who
+    /// can reach it can read the counts: keep it on loopback or a private network.
+    #[arg(long, value_name = "ADDR[:PORT]|off")]
+    pub metrics: Option<String>,
+
     /// Another origin (e.g. https://chat.example.org) whose pages may open the WebSocket, besides the
     /// page's own; repeatable.
     #[arg(long, value_name = "ORIGIN")]
@@ -328,6 +334,21 @@ impl Config {
         }
     }
 
+    /// Where `--metrics` listens: no address when it is off (the default). `http://` in front and
+    /// `/metrics` behind are allowed, so the URL a scraper is given works here too.
+    pub fn metrics(&self) -> Result<Vec<SocketAddr>, String> {
+        let Some(given) = self.metrics.as_deref() else {
+            return Ok(Vec::new());
+        };
+        if given.eq_ignore_ascii_case("off") {
+            return Ok(Vec::new());
+        }
+        let addr = given.strip_prefix("http://").unwrap_or(given);
+        let addr = addr.strip_suffix("/metrics").unwrap_or(addr);
+        resolve(addr.trim_end_matches('/'), crate::metrics::DEFAULT_PORT)
+            .map_err(|e| format!("--metrics {given}: {e} (want HOST[:PORT] or off)"))
+    }
+
     /// The certificate for the TLS listeners, if any listener is TLS: loaded from --tls-cert and
     /// --tls-key, or made with --tls-self-signed. A TLS listener without either is an error.
     pub fn tls(&self) -> io::Result<Option<crate::tls::TlsSetup>> {
@@ -403,5 +424,27 @@ mod tests {
         assert!(resolve(":7000", 1).is_err());
         let listen = parse_listen("tls://127.0.0.1").unwrap();
         assert_eq!((listen.addrs[0].port(), listen.tls), (TLS_PORT, true));
+    }
+
+    #[test]
+    fn metrics_address() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["pollchat"];
+            all.extend_from_slice(args);
+            Config::parse_from(all).metrics()
+        };
+        assert_eq!(config(&[]), Ok(vec![]));
+        assert_eq!(config(&["--metrics", "OFF"]), Ok(vec![]));
+        let v4 = |port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]);
+        assert_eq!(config(&["--metrics", "127.0.0.1:9100"]), v4(9100));
+        assert_eq!(config(&["--metrics", "127.0.0.1"]), v4(7880));
+        assert_eq!(config(&["--metrics", "http://127.0.0.1:0/metrics"]), v4(0));
+        let local = config(&["--metrics", "localhost"]).unwrap();
+        assert!(
+            local.contains(&"127.0.0.1:7880".parse().unwrap()),
+            "{local:?}"
+        );
+        assert!(config(&["--metrics", "127.0.0.1:http"]).is_err());
+        assert!(config(&["--metrics", "https://127.0.0.1:9100"]).is_err());
     }
 }

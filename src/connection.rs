@@ -20,7 +20,8 @@ use crate::websocket::FrameReader;
 pub enum Transport {
     /// Newline-delimited text: `nc`, `telnet`, `pollchat-client`.
     Tcp(LineReader),
-    /// A connection to the web listener whose HTTP request is still arriving (`http.rs`).
+    /// A connection to the web listener whose HTTP request is still arriving (`http.rs`), or to the
+    /// metrics listener (`HttpRequest::metrics`), which never becomes anything else.
     Http(Box<HttpRequest>),
     /// A browser after the upgrade: WebSocket frames (`websocket.rs`), one line per text message.
     WebSocket(Box<WebSocketSession>),
@@ -33,6 +34,10 @@ pub struct HttpRequest {
     pub head: Vec<u8>,
     /// When the request must be complete (`--web-deadline-secs`).
     pub deadline: Instant,
+    /// It came to the `--metrics` listener: a scrape (`server/metrics.rs`), not the web page. Kept
+    /// in the same transport so that it shares the web face's bounds on size and time, its
+    /// graceful close, and its place outside the room, without a case of its own in every match.
+    pub metrics: bool,
 }
 
 /// A browser's WebSocket.

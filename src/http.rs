@@ -153,8 +153,8 @@ fn page(head_only: bool) -> Vec<u8> {
     response
 }
 
-/// A response with a short text body saying what went wrong.
-fn status(code: u16, reason: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+/// A response with a short text body saying what went wrong (the metrics listener's too).
+pub(crate) fn status(code: u16, reason: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let body = format!("{code} {reason}\n");
     let mut head = format!("HTTP/1.1 {code} {reason}\r\n");
     for (name, value) in extra {

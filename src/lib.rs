@@ -13,6 +13,7 @@ pub mod flood;
 pub mod host_limit;
 pub mod http;
 pub mod line_reader;
+pub mod metrics;
 pub mod protocol;
 pub mod resp;
 pub mod server;

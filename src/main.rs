@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser;
 use log::warn;
 use pollchat::config::Config;
-use pollchat::server::{Face, REFUSING_MAX, Server};
+use pollchat::server::{Face, REFUSING_MAX, SCRAPES_MAX, Server};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
@@ -89,6 +89,7 @@ fn run(config: &mut Config) -> io::Result<()> {
             (Face::Chat, true) => chat.push(format!("tls://{addr}")),
             (Face::Web, false) => web.push(format!("; web http://{addr}/")),
             (Face::Web, true) => web.push(format!("; web https://{addr}/")),
+            (Face::Metrics, _) => web.push(format!("; metrics http://{addr}/metrics")),
         }
     }
     let fingerprint = server
@@ -96,7 +97,8 @@ fn run(config: &mut Config) -> io::Result<()> {
         .map(|f| format!("; tls sha256 {f}"))
         .unwrap_or_default();
     // Printed whatever RUST_LOG says: scripts read the bound addresses from this line, e.g.
-    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`, and with TLS
+    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`, with `--metrics`
+    // `...; metrics http://127.0.0.1:7880/metrics` after that, and with TLS
     // `pollchat listening on tls://127.0.0.1:7879; tls sha256 AB:CD:...`.
     println!(
         "pollchat listening on {}{}{fingerprint}",
@@ -108,8 +110,8 @@ fn run(config: &mut Config) -> io::Result<()> {
 
 /// Raises the soft limit on open files to the hard limit, and lowers `--max-clients` if even that is
 /// not enough. Besides one descriptor per client we need the standard streams, the `epoll` instance,
-/// the listeners (chat and web), a spare (see `Server::refuse_without_fds`), the connections being
-/// refused, and web connections still in HTTP (`--max-http`).
+/// the listeners (chat, web and metrics), a spare (see `Server::refuse_without_fds`), the connections
+/// being refused, web connections still in HTTP (`--max-http`) and scrapes (`SCRAPES_MAX`).
 fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)?;
     let reserved = 3
@@ -119,7 +121,8 @@ fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
         + 1
         + REFUSING_MAX as u64
         + 8
-        + u64::from(config.max_http);
+        + u64::from(config.max_http)
+        + SCRAPES_MAX as u64;
     let room = limit.saturating_sub(reserved);
     if room == 0 {
         return Err(io::Error::other(format!(

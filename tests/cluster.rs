@@ -712,3 +712,48 @@ fn a_room_newcomer_on_either_node_gets_history_then_live_lines_never_twice_or_mi
         );
     }
 }
+
+/// One sample of a node's `--metrics` page (its scrape over a real socket), by series name.
+fn scrape(node: &Server, series: &str) -> u64 {
+    use std::io::{Read, Write};
+    let addr = node.metrics.expect("the node was started with --metrics");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+    stream
+        .set_read_timeout(Some(common::READ_TIMEOUT))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+        .expect("send");
+    let mut page = String::new();
+    stream.read_to_string(&mut page).expect("read the page");
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{page}"))
+}
+
+#[test]
+fn metrics_show_the_cluster_link_and_the_redis_commands() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let a = node(&redis, "a", &["--metrics", "127.0.0.1:0"]);
+    assert_eq!(scrape(&a, "pollchat_cluster_up"), 1);
+    let linked = scrape(&a, "pollchat_redis_commands_total");
+    assert!(linked > 0, "the link's handshake is commands too");
+    // A join is claimed in Redis, a line is sent through it: more commands.
+    let mut ana = a.join("ana");
+    ana.send("hello");
+    ana.send("/list"); // Answered after "hello" was handed to the cluster.
+    ana.skip_until(|l| l.starts_with("*** online ("));
+    assert!(scrape(&a, "pollchat_redis_commands_total") >= linked + 2);
+
+    redis.stop();
+    ana.expect("*** cluster link lost; local users only");
+    assert_eq!(scrape(&a, "pollchat_cluster_up"), 0);
+    let before = scrape(&a, "pollchat_redis_commands_total");
+    redis.restart();
+    ana.skip_until(|l| l == "*** cluster link restored");
+    assert_eq!(scrape(&a, "pollchat_cluster_up"), 1);
+    // Counted over every link made, not only the current one.
+    assert!(scrape(&a, "pollchat_redis_commands_total") > before);
+}

@@ -276,6 +276,16 @@ impl Chat {
         all
     }
 
+    /// How many users have joined here (not on other nodes).
+    pub fn local_users(&self) -> usize {
+        self.names.len()
+    }
+
+    /// How many rooms there are, the default one included.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// How many users have joined, here and on the other nodes of a cluster.
     pub fn online(&self) -> usize {
         self.names.len() + self.cluster.as_ref().map_or(0, ClusterState::remote_users)

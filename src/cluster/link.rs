@@ -33,6 +33,8 @@ pub struct Link {
     scratch: Vec<u8>,
     /// The non-blocking connect has finished.
     connected: bool,
+    /// Commands queued on this link (`--metrics`).
+    pub sent: u64,
 }
 
 impl Link {
@@ -53,6 +55,7 @@ impl Link {
             output: Output::default(),
             scratch: Vec::new(),
             connected: false,
+            sent: 0,
         })
     }
 
@@ -61,6 +64,7 @@ impl Link {
         self.scratch.clear();
         resp::command(args, &mut self.scratch);
         self.output.push(&self.scratch);
+        self.sent += 1;
     }
 
     pub fn is_connected(&self) -> bool {

@@ -165,6 +165,8 @@ pub struct Cluster {
     leaving: bool,
     /// The link has been up before (the next `reclaim` follows an outage).
     linked_before: bool,
+    /// Commands sent on links since dropped (`--metrics`; see [`Cluster::commands_sent`]).
+    commands_sent_before: u64,
     /// What happened, for the room, in order.
     pub events: Vec<Event<'static>>,
 }
@@ -195,12 +197,22 @@ impl Cluster {
             last_ping: now,
             leaving: false,
             linked_before: false,
+            commands_sent_before: 0,
             events: Vec::new(),
         }
     }
 
     pub fn node(&self) -> &str {
         &self.config.node
+    }
+
+    /// Commands queued for Redis since start-up, on every link made.
+    pub fn commands_sent(&self) -> u64 {
+        let current = [&self.commands, &self.subscriber]
+            .into_iter()
+            .flatten()
+            .map(|link| link.sent);
+        self.commands_sent_before + current.sum::<u64>()
     }
 
     pub fn is_up(&self) -> bool {
@@ -777,6 +789,7 @@ impl Cluster {
             .into_iter()
             .flatten()
         {
+            self.commands_sent_before += link.sent;
             link.deregister(registry);
         }
         self.expected.clear();

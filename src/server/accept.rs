@@ -12,11 +12,12 @@ use mio::Interest;
 use mio::Token;
 use mio::net::TcpStream;
 
-use super::{CLOSE_LINGER, Face, REFUSING_MAX, Server};
+use super::{CLOSE_LINGER, Face, REFUSING_MAX, SCRAPES_MAX, Server};
 use crate::chat::Event;
 use crate::connection::{Connection, HttpRequest, State, Transport};
 use crate::http;
 use crate::line_reader::LineReader;
+use crate::metrics::Refused;
 use crate::protocol;
 use crate::socket;
 
@@ -98,8 +99,11 @@ impl Server {
                     // not have: it only sees the close.)
                     let refusal = match face {
                         Face::Chat => format!("{}\n", protocol::SERVER_FULL_NO_FDS).into_bytes(),
-                        Face::Web => http::unavailable(),
+                        Face::Web | Face::Metrics => http::unavailable(),
                     };
+                    if face != Face::Metrics {
+                        self.metrics.refused(Refused::OutOfFds);
+                    }
                     if !tls {
                         let _ = stream.write_all(&refusal);
                     }
@@ -133,22 +137,30 @@ impl Server {
         let full = match face {
             Face::Chat => self.clients + self.closing >= self.config.max_clients as usize,
             Face::Web => self.requests >= self.config.max_http as usize,
+            Face::Metrics => self.scrapes >= SCRAPES_MAX,
         };
         let room_for_refusals =
             self.config.max_clients as usize + self.config.max_http as usize + REFUSING_MAX;
         let transport = match face {
             Face::Chat => Transport::Tcp(LineReader::new(self.config.max_line as usize)),
-            Face::Web => {
+            // A scrape has the web face's bounds: `http::MAX_HEAD` and `--web-deadline-secs`.
+            Face::Web | Face::Metrics => {
                 let deadline = Instant::now() + self.config.web_deadline();
                 Transport::Http(Box::new(HttpRequest {
                     head: Vec::new(),
                     deadline,
+                    metrics: face == Face::Metrics,
                 }))
             }
         };
         // The key the connection will have: the host limit counts by it.
         let key = self.connections.vacant_key();
-        let refusal = match self.hosts.admit(key, peer.ip(), Instant::now()) {
+        // Scrapes are not counted against `--max-per-ip`: a scraper must never take a user's place.
+        let per_ip = match face {
+            Face::Metrics => Ok(()),
+            Face::Chat | Face::Web => self.hosts.admit(key, peer.ip(), Instant::now()),
+        };
+        let refusal = match per_ip {
             Ok(()) => full.then_some(Refusal::Full),
             Err(log) => {
                 if log {
@@ -159,6 +171,9 @@ impl Server {
         };
         if refusal.is_some() && self.connections.len() >= room_for_refusals {
             self.hosts.release(key);
+            if face != Face::Metrics {
+                self.metrics.refused(Refused::Overflow);
+            }
             return; // Even the queue of refusals is full: drop it without a word.
         }
         if self.insert(stream, peer, transport).is_none() {
@@ -176,15 +191,22 @@ impl Server {
                 }
             }
         }
-        // The one log line with the peer's address: later ones name the connection by its key.
-        info!("#{key} {peer} connected");
+        // The one log line with the peer's address: later ones name the connection by its key. (A
+        // scraper, which comes every few seconds, only at `debug`.)
+        if face == Face::Metrics {
+            debug!("#{key} {peer} connected (metrics)");
+        } else {
+            info!("#{key} {peer} connected");
+        }
         if let Some(refusal) = refusal {
             return self.refuse(key, face, refusal);
         }
         match face {
             Face::Chat => self.join_room(key),
             Face::Web => self.requests += 1,
+            Face::Metrics => return self.scrapes += 1,
         }
+        self.metrics.accepted += 1;
     }
 
     /// Turns connection `key` away: one line (or an HTTP 503), then a graceful close. It was never
@@ -192,13 +214,16 @@ impl Server {
     fn refuse(&mut self, key: usize, face: Face, refusal: Refusal) {
         info!("#{key} refused: {refusal:?}");
         let conn = &mut self.connections[key];
-        let line = match refusal {
-            Refusal::Full => protocol::SERVER_FULL,
-            Refusal::TooManyFromAddress => protocol::TOO_MANY_FROM_ADDRESS,
+        let (line, reason) = match refusal {
+            Refusal::Full => (protocol::SERVER_FULL, Refused::Full),
+            Refusal::TooManyFromAddress => (protocol::TOO_MANY_FROM_ADDRESS, Refused::PerIp),
         };
         match face {
             Face::Chat => conn.output.push_line(line),
-            Face::Web => conn.output.push(&http::unavailable()),
+            Face::Web | Face::Metrics => conn.output.push(&http::unavailable()),
+        }
+        if face != Face::Metrics {
+            self.metrics.refused(reason);
         }
         let deadline = Instant::now() + CLOSE_LINGER;
         conn.state = State::Flushing { deadline };

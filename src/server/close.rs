@@ -93,19 +93,27 @@ impl Server {
     /// socket stays open while it closes, so it is counted as closing until [`Server::reap`].
     fn count_closed(&mut self, key: usize) {
         let conn = &mut self.connections[key];
-        if conn.transport.is_chat() {
-            self.clients -= 1;
-            self.closing += 1;
-            conn.closing_counted = true;
-        } else {
-            self.requests -= 1;
+        match &conn.transport {
+            transport if transport.is_chat() => {
+                self.clients -= 1;
+                self.closing += 1;
+                conn.closing_counted = true;
+            }
+            transport if is_scrape(transport) => self.scrapes -= 1,
+            _ => self.requests -= 1,
         }
     }
 
     /// Marks a connection closed; [`Server::reap`] removes it at the end of the pass.
     pub(super) fn close_now(&mut self, key: usize, how: impl std::fmt::Display) {
-        if self.connections[key].state != State::Closed {
-            info!("#{key} disconnected ({how})");
+        let conn = &self.connections[key];
+        if conn.state != State::Closed {
+            // A scraper comes every few seconds: its comings and goings would drown the log.
+            if is_scrape(&conn.transport) {
+                debug!("#{key} disconnected ({how})");
+            } else {
+                info!("#{key} disconnected ({how})");
+            }
         }
         self.close_quietly(key);
     }
@@ -161,4 +169,9 @@ impl Server {
             CLOSE_LINGER
         }
     }
+}
+
+/// A connection to the metrics listener.
+pub(super) fn is_scrape(transport: &Transport) -> bool {
+    matches!(transport, Transport::Http(request) if request.metrics)
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 use log::{debug, info};
 
 use super::Server;
-use super::close::Ending;
+use super::close::{Ending, is_scrape};
 use crate::chat::Event;
 use crate::connection::{Input, State, Transport};
 use crate::line_reader::Piece;
@@ -71,6 +71,9 @@ impl Server {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    if !is_scrape(&self.connections[key].transport) {
+                        self.metrics.bytes_in += n as u64;
+                    }
                     if self.received(key, &scratch[..n]).is_break() {
                         break;
                     }
@@ -179,6 +182,10 @@ impl Server {
                 }
                 flow
             }
+            Transport::Http(request) if request.metrics => {
+                self.scrape_received(key, bytes);
+                ControlFlow::Continue(())
+            }
             Transport::Http(_) => {
                 self.http_received(key, bytes);
                 ControlFlow::Continue(())
@@ -206,6 +213,7 @@ impl Server {
     /// cost a token each; the caller has made sure one is there ([`Server::check_input`]).
     pub(super) fn line(&mut self, key: usize, text: &str) {
         self.spend_token(key);
+        self.metrics.lines_received += 1;
         let before = self.pass.deliveries;
         self.chat
             .handle(Event::Line { id: key, text }, &mut self.deliveries);
@@ -252,6 +260,7 @@ impl Server {
         if self.flood.is_on() {
             let now = Instant::now();
             if conn.bucket().is_some_and(|b| !self.flood.has_token(b, now)) {
+                self.metrics.flood_throttles += 1;
                 self.throttle(key, now);
                 return ControlFlow::Break(());
             }
@@ -331,6 +340,7 @@ impl Server {
     /// Held back too long: told why, and closed with its waiting input thrown away.
     fn kick_flooder(&mut self, key: usize, secs: u64) {
         info!("#{key} held back by flood control for {secs} s with input waiting; disconnecting");
+        self.metrics.flood_kicks += 1;
         self.queue(key, protocol::FLOODING.to_string());
         self.leave(key, protocol::REASON_FLOOD, Ending::Graceful);
     }

@@ -44,6 +44,7 @@ use crate::config::{self, Config, Web};
 use crate::connection::{Connection, Transport};
 use crate::flood::FloodLimit;
 use crate::host_limit::HostLimit;
+use crate::metrics::Metrics;
 use crate::socket;
 
 mod accept;
@@ -52,6 +53,7 @@ mod cluster_edge;
 mod framing;
 mod input;
 mod key_set;
+mod metrics;
 mod output;
 mod throttled;
 mod web;
@@ -69,6 +71,10 @@ const _: () = assert!(config::COALESCE_MAX_US * 1000 * 10 <= CLOSE_LINGER.as_nan
 /// Connections turned away with `! server full` stay around for up to `CLOSE_LINGER` to be closed
 /// gracefully; at most this many at a time, beyond `--max-clients`. Past it they are dropped at once.
 pub const REFUSING_MAX: usize = 64;
+/// Most connections to the metrics listener at once (a scraper needs one); past it they get 503.
+/// Their own small cap, not `--max-http`'s, so that scrapers and web users never take each other's
+/// places.
+pub const SCRAPES_MAX: usize = 8;
 /// The heap is trimmed at most this often (see `trim_heap`).
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// After handling a batch of events, the loop asks `poll` again, without waiting, up to this many
@@ -84,11 +90,13 @@ const LISTENER_TOKEN_BASE: usize = usize::MAX;
 /// The write timer's token (see [`WriteTimer`]); the cluster's links have the two just above it.
 const WRITE_TIMER: Token = Token(usize::MAX / 2 - 1);
 
-/// Which face of the server a listener is: plain TCP chat, or the web page and its WebSocket.
+/// Which face of the server a listener is: plain TCP chat, the web page and its WebSocket, or
+/// Prometheus metrics (`--metrics`, `metrics.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Face {
     Chat,
     Web,
+    Metrics,
 }
 
 /// A listening socket and what it serves.
@@ -142,6 +150,10 @@ pub struct Server {
     closing: usize,
     /// Open web connections still in HTTP: counted against `--max-http`.
     requests: usize,
+    /// Open connections to the metrics listener: counted against `SCRAPES_MAX`.
+    scrapes: usize,
+    /// What `--metrics` reports: counters bumped where things happen (`metrics.rs`).
+    metrics: Metrics,
     /// What the room asked for, waiting to be carried out (kept to reuse its memory).
     deliveries: Vec<Delivery>,
     /// Connections with output to write when the write window ends.
@@ -271,6 +283,13 @@ impl Server {
                 Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
             },
         }
+        for addr in config.metrics().map_err(config::usage)? {
+            listeners.push(Listener {
+                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
+                face: Face::Metrics,
+                tls: false,
+            });
+        }
         for (i, listener) in listeners.iter_mut().enumerate() {
             let token = Token(LISTENER_TOKEN_BASE - i);
             poll.registry()
@@ -285,7 +304,10 @@ impl Server {
             max_rooms_per_user: config.max_rooms_per_user as usize,
             cluster: config.cluster.is_some(),
             // Every connection has a slab key, refused ones and web requests included.
-            ids: config.max_clients as usize + config.max_http as usize + REFUSING_MAX,
+            ids: config.max_clients as usize
+                + config.max_http as usize
+                + REFUSING_MAX
+                + SCRAPES_MAX,
         });
         let cluster = config.cluster()?.map(Cluster::new);
         let write_timer = WriteTimer::new(poll.registry(), WRITE_TIMER, config.coalesce())?;
@@ -305,6 +327,8 @@ impl Server {
             clients: 0,
             closing: 0,
             requests: 0,
+            scrapes: 0,
+            metrics: Metrics::default(),
             deliveries: Vec::new(),
             dirty: KeySet::default(),
             unread: KeySet::default(),

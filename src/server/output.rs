@@ -13,7 +13,7 @@ use log::warn;
 use slab::Slab;
 
 use super::Server;
-use super::close::Ending;
+use super::close::{Ending, is_scrape};
 use super::framing::Framed;
 use super::key_set::KeySet;
 use crate::chat::{Chat, ClientId, Delivery, RoomId};
@@ -60,7 +60,7 @@ impl Server {
         let mut plain = Framed::new(line);
         let mut prefixed: Option<Framed> = None;
         let (chat, mut queues) = self.chat_and_queues();
-        let mut delivered = 0;
+        let (mut delivered, mut queued) = (0, 0);
         chat.room_recipients(room, except, |id, in_front| {
             let framed = if in_front {
                 prefixed.get_or_insert_with(|| {
@@ -70,9 +70,10 @@ impl Server {
                 &mut plain
             };
             delivered += 1;
-            queues.push_framed(id, framed);
+            queued += u64::from(queues.push_framed(id, framed));
         });
         self.pass.deliveries += delivered;
+        self.metrics.deliveries += queued;
     }
 
     /// One line about the server to every user who has joined but `except`, whatever their rooms:
@@ -80,18 +81,20 @@ impl Server {
     fn broadcast(&mut self, except: Option<ClientId>, line: String) {
         let mut framed = Framed::new(line);
         let (chat, mut queues) = self.chat_and_queues();
-        let mut delivered = 0;
+        let (mut delivered, mut queued) = (0, 0);
         for id in chat.members().filter(|&id| Some(id) != except) {
             delivered += 1;
-            queues.push_framed(id, &mut framed);
+            queued += u64::from(queues.push_framed(id, &mut framed));
         }
         self.pass.deliveries += delivered;
+        self.metrics.deliveries += queued;
     }
 
     /// Queues one line for connection `key`, framed for its transport.
     pub(super) fn queue(&mut self, key: usize, line: String) {
         self.pass.deliveries += 1;
-        self.queues().push_framed(key, &mut Framed::new(line));
+        let queued = self.queues().push_framed(key, &mut Framed::new(line));
+        self.metrics.deliveries += u64::from(queued);
     }
 
     /// Queues bytes that are already framed.
@@ -111,6 +114,7 @@ impl Server {
             dirty: &mut self.dirty,
             slow: &mut self.slow,
             max_queue: self.config.max_queue as usize,
+            bytes_out: &mut self.metrics.bytes_out,
         };
         (&self.chat, queues)
     }
@@ -156,6 +160,7 @@ impl Server {
                 Transport::Http(_) => {}
             }
             self.dirty.insert(key);
+            self.metrics.slow_consumers += 1;
             self.leave(key, protocol::REASON_SLOW, Ending::Graceful);
         }
     }
@@ -188,7 +193,12 @@ impl Server {
         if conn.state == State::Closed {
             return;
         }
-        match conn.write_output() {
+        let before = conn.output.queued();
+        let written = conn.write_output();
+        if !is_scrape(&conn.transport) {
+            self.metrics.bytes_out += before.saturating_sub(conn.output.queued()) as u64;
+        }
+        match written {
             // Everything is written. If we are closing, this is the moment to shut down our side.
             Ok(true) => {
                 if let State::Flushing { deadline } = conn.state {
@@ -218,23 +228,31 @@ struct Queues<'a> {
     dirty: &'a mut KeySet,
     slow: &'a mut KeySet,
     max_queue: usize,
+    /// `Metrics::bytes_out`: a queue over the cap is written from here.
+    bytes_out: &'a mut u64,
 }
 
 impl Queues<'_> {
-    /// Queues `framed` for connection `key`, in the framing of its transport.
-    fn push_framed(&mut self, key: usize, framed: &mut Framed) {
+    /// Queues `framed` for connection `key`, in the framing of its transport. False if it was not
+    /// queued (a user of another node, a connection closing or over the cap).
+    fn push_framed(&mut self, key: usize, framed: &mut Framed) -> bool {
         let Some(conn) = self.connections.get(key) else {
-            return; // A user of another cluster node.
+            return false; // A user of another cluster node.
         };
-        if let Some(bytes) = framed.bytes(&conn.transport) {
-            self.push(key, bytes);
+        match framed.bytes(&conn.transport) {
+            Some(bytes) => self.push(key, bytes),
+            None => false,
         }
     }
 
-    /// Queues bytes that are already framed.
-    fn push(&mut self, key: usize, bytes: &[u8]) {
-        if let Some(output) = self.output_for(key) {
-            output.push(bytes);
+    /// Queues bytes that are already framed; false if the connection takes no more.
+    fn push(&mut self, key: usize, bytes: &[u8]) -> bool {
+        match self.output_for(key) {
+            Some(output) => {
+                output.push(bytes);
+                true
+            }
+            None => false,
         }
     }
 
@@ -253,7 +271,9 @@ impl Queues<'_> {
         }
         if conn.output.queued() > self.max_queue {
             // A failed write is noticed again, and handled, by the next `flush`.
+            let before = conn.output.queued();
             let _ = conn.write_output();
+            *self.bytes_out += before.saturating_sub(conn.output.queued()) as u64;
             if conn.output.queued() > self.max_queue {
                 self.slow.insert(key);
                 return None;

@@ -23,6 +23,8 @@ pub struct Server {
     pub addrs: Vec<SocketAddr>,
     /// The web face's address, if it has one.
     pub web: Option<SocketAddr>,
+    /// The metrics listener's address (`--metrics`), if it has one.
+    pub metrics: Option<SocketAddr>,
     /// The chat addresses that speak TLS (`tls://` on the start-up line).
     pub tls_addrs: Vec<SocketAddr>,
     /// The TLS certificate's SHA-256 fingerprint, when some listener speaks TLS.
@@ -72,9 +74,16 @@ impl Server {
                 let log = fs::read_to_string(&log).unwrap_or_default();
                 panic!("unexpected start-up line {first:?}; log: {log}")
             });
-        // `ADDR, tls://ADDR; web http[s]://ADDR/; tls sha256 FINGERPRINT`
+        // `ADDR, tls://ADDR; web http[s]://ADDR/; metrics http://ADDR/metrics; tls sha256 FINGERPRINT`
         let (rest, fingerprint) = match rest.split_once("; tls sha256 ") {
             Some((rest, fingerprint)) => (rest, Some(fingerprint.to_string())),
+            None => (rest, None),
+        };
+        let (rest, metrics) = match rest.split_once("; metrics http://") {
+            Some((rest, metrics)) => {
+                let addr = metrics.split('/').next().unwrap_or(metrics);
+                (rest, Some(addr.parse().expect("metrics address")))
+            }
             None => (rest, None),
         };
         let (chat, web) = match rest.split_once("; web ") {
@@ -104,6 +113,7 @@ impl Server {
             addr,
             addrs,
             web,
+            metrics,
             tls_addrs,
             fingerprint,
             log,
@@ -206,6 +216,8 @@ impl Drop for Server {
 pub struct Client {
     reader: BufReader<TcpStream>,
     stream: TcpStream,
+    /// Bytes of the lines read so far, newlines included (what the server's metrics count as sent).
+    pub received: usize,
 }
 
 impl Client {
@@ -220,7 +232,11 @@ impl Client {
             .expect("set timeout");
         stream.set_nodelay(true).expect("nodelay");
         let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Client { reader, stream }
+        Client {
+            reader,
+            stream,
+            received: 0,
+        }
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -256,6 +272,7 @@ impl Client {
         if n == 0 {
             return Ok(None);
         }
+        self.received += n;
         assert_eq!(
             bytes.pop(),
             Some(b'\n'),
