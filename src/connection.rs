@@ -33,6 +33,9 @@ pub struct HttpRequest {
     pub head: Vec<u8>,
     /// When the request must be complete (`--web-deadline-secs`).
     pub deadline: Instant,
+    /// The peer's address, for the chat once the connection is upgraded (bans; see
+    /// `chat/moderation.rs`). Kept here, in the box, rather than in every `Connection`.
+    pub peer: std::net::IpAddr,
 }
 
 /// A browser's WebSocket.

@@ -53,6 +53,8 @@ pub enum Request {
     Line(String),
     /// A user of this node left: release the name, and tell the other nodes.
     Leave { name: String, reason: String },
+    /// A kick or a ban for the other nodes (`moderation.rs`).
+    Moderation(super::ModAction),
 }
 
 /// The cluster's answer to a request.
@@ -116,6 +118,8 @@ pub enum Remote {
         names: Vec<String>,
         complete: bool,
     },
+    /// A kick or a ban from another node (`moderation.rs`).
+    Moderation(super::ModAction),
 }
 
 /// The most lines kept for one user while its name is claimed (a round trip to Redis, normally well
@@ -551,6 +555,7 @@ impl Chat {
                 }
             }
             Remote::Users { names, complete } => self.users(names, complete, out),
+            Remote::Moderation(action) => self.moderated_remotely(action, out),
             Remote::Taken { name } => {
                 if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
                     to(out, id, protocol::name_taken_meanwhile(&name));
