@@ -85,7 +85,9 @@ impl BanList {
     }
 
     pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
-        self.bans.get(&Banned::of(ip)).is_some_and(|&until| now < until)
+        self.bans
+            .get(&Banned::of(ip))
+            .is_some_and(|&until| now < until)
     }
 
     /// Forgets the bans that have run out.
@@ -126,9 +128,11 @@ impl BanList {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let parsed = line.split_once(char::is_whitespace).and_then(|(who, until)| {
-                Some((Banned::parse(who)?, until.trim().parse::<u64>().ok()?))
-            });
+            let parsed = line
+                .split_once(char::is_whitespace)
+                .and_then(|(who, until)| {
+                    Some((Banned::parse(who)?, until.trim().parse::<u64>().ok()?))
+                });
             match parsed {
                 Some((who, until)) if until > unix_now => {
                     list.ban(who, now + Duration::from_secs(until - unix_now));
@@ -211,7 +215,10 @@ mod tests {
         assert_eq!(net.to_string(), "2001:db8:1:2::/64");
         assert_eq!(Banned::parse("2001:db8:1:2::/64"), Some(net));
         assert_eq!(Banned::parse("[2001:db8:1:2::7]"), Some(net));
-        assert_eq!(Banned::parse(" 192.0.2.7 ").unwrap().to_string(), "192.0.2.7");
+        assert_eq!(
+            Banned::parse(" 192.0.2.7 ").unwrap().to_string(),
+            "192.0.2.7"
+        );
         for bad in ["", "ana", "192.0.2.7/64", "192.0.2.300", "2001:db8::/48"] {
             assert_eq!(Banned::parse(bad), None, "{bad}");
         }
@@ -221,8 +228,14 @@ mod tests {
     fn the_file_round_trips_skipping_what_ran_out_and_what_is_malformed() {
         let (now, unix) = (Instant::now(), 1_000_000);
         let mut bans = BanList::default();
-        bans.ban(Banned::parse("192.0.2.7").unwrap(), now + Duration::from_secs(60));
-        bans.ban(Banned::parse("2001:db8::1").unwrap(), now + Duration::from_secs(7200));
+        bans.ban(
+            Banned::parse("192.0.2.7").unwrap(),
+            now + Duration::from_secs(60),
+        );
+        bans.ban(
+            Banned::parse("2001:db8::1").unwrap(),
+            now + Duration::from_secs(7200),
+        );
         let text = bans.to_file(now, unix);
         assert_eq!(text, "192.0.2.7 1000060\n2001:db8::/64 1007200\n");
         let more = format!("{text}# a comment\n\n10.0.0.1 999999\nnonsense\n10.0.0.2 soon\n");

@@ -213,9 +213,7 @@ impl Chat {
         match self.local_user(target) {
             Some(target_id) if target_id == id => to(out, id, protocol::CANNOT_REMOVE_YOURSELF),
             Some(target_id) => self.remove(target_id, Some(id), by, reason, out),
-            None if self.is_remote_user(target) => {
-                self.ask_remote_kick(target, by, reason, 0, out)
-            }
+            None if self.is_remote_user(target) => self.ask_remote_kick(target, by, reason, 0, out),
             None => to(out, id, protocol::no_such_user(target)),
         }
     }
@@ -451,7 +449,10 @@ mod tests {
         f.join(1, "teacher", "192.0.2.1");
         f.join(2, "ana", "192.0.2.2");
         f.join(3, "bea", "2001:db8:1:2::3");
-        assert_eq!(f.say(1, "/oper s3cret"), [to_(1, "*** you are now an operator")]);
+        assert_eq!(
+            f.say(1, "/oper s3cret"),
+            [to_(1, "*** you are now an operator")]
+        );
         f
     }
 
@@ -468,11 +469,17 @@ mod tests {
         assert_eq!(f.say(1, "/oper s3cret"), [to_(1, soon)]);
         assert_eq!(f.say(2, "/OPER s3cret"), [to_(2, soon)]);
         // Another address is not held back.
-        assert_eq!(f.say(3, "/oper s3cret"), [to_(3, "*** you are now an operator")]);
+        assert_eq!(
+            f.say(3, "/oper s3cret"),
+            [to_(3, "*** you are now an operator")]
+        );
         f.tick(1);
         assert_eq!(f.say(1, "/oper s3cret"), [to_(1, soon)]);
         f.tick(1);
-        assert_eq!(f.say(1, "/oper s3cret"), [to_(1, "*** you are now an operator")]);
+        assert_eq!(
+            f.say(1, "/oper s3cret"),
+            [to_(1, "*** you are now an operator")]
+        );
         assert!(f.chat.is_operator(1) && !f.chat.is_operator(2));
     }
 
@@ -495,11 +502,17 @@ mod tests {
             [to_(2, "*** online (3): ana, bea, @teacher")]
         );
         f.say(1, "/name Teach");
-        assert_eq!(f.say(2, "/list")[0], to_(2, "*** online (3): ana, bea, @Teach"));
+        assert_eq!(
+            f.say(2, "/list")[0],
+            to_(2, "*** online (3): ana, bea, @Teach")
+        );
         f.event(Event::Disconnect { id: 1, reason: "x" });
         f.join(1, "carl", "192.0.2.1"); // The same id, a new connection: no operator.
         assert!(!f.chat.is_operator(1));
-        assert_eq!(f.say(2, "/list")[0], to_(2, "*** online (3): ana, bea, carl"));
+        assert_eq!(
+            f.say(2, "/list")[0],
+            to_(2, "*** online (3): ana, bea, carl")
+        );
     }
 
     #[test]
@@ -631,7 +644,10 @@ mod tests {
         for bad in ["/ban", "/ban ana 0", "/ban ana soon", "/ban ana 5 now"] {
             assert_eq!(f.say(1, bad), [to_(1, usage)], "{bad}");
         }
-        assert_eq!(f.say(1, "/ban teacher"), [to_(1, "! you cannot remove yourself")]);
+        assert_eq!(
+            f.say(1, "/ban teacher"),
+            [to_(1, "! you cannot remove yourself")]
+        );
         assert_eq!(
             f.say(1, "/ban nobody"),
             [to_(1, "! no such user or address: nobody")]

@@ -315,7 +315,12 @@ mod tests {
                 }
             ))
         );
-        for payload in ["a kick ana", "a ban 192.0.2.7", "a ban 192.0.2.7 x", "a unban"] {
+        for payload in [
+            "a kick ana",
+            "a ban 192.0.2.7",
+            "a ban 192.0.2.7 x",
+            "a unban",
+        ] {
             assert_eq!(parse(payload), None, "{payload:?}");
         }
     }
