@@ -243,7 +243,7 @@ impl Chat {
             clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
             listed: HashMap::new(),
-            moderation: Moderation::default(),
+            moderation: Moderation::new(config.ids),
             config,
 
             names: NameIndex::new(),

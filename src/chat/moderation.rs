@@ -72,6 +72,14 @@ pub(super) struct Moderation {
 }
 
 impl Moderation {
+    /// Room for the addresses of ids below `ids`, reserved once like the chat's clients.
+    pub(super) fn new(ids: usize) -> Moderation {
+        Moderation {
+            addrs: Vec::with_capacity(ids),
+            ..Moderation::default()
+        }
+    }
+
     fn addr(&self, id: ClientId) -> Option<IpAddr> {
         self.addrs.get(id).copied().flatten()
     }
