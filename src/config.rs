@@ -167,6 +167,17 @@ pub struct Config {
     #[arg(long)]
     pub limit_loopback: bool,
 
+    /// The operators' password, from the first line of this file (never a flag's value, which `ps`
+    /// would show). `/oper PASSWORD` makes a connection an operator: /kick, /ban, /unban, /bans.
+    /// Without it the server has no operators.
+    #[arg(long, value_name = "FILE")]
+    pub oper_password_file: Option<PathBuf>,
+
+    /// Keep bans across restarts in this file (read at start-up, rewritten atomically on every
+    /// change; one `ADDRESS EXPIRY_UNIX_SECS` a line). Without it bans last until the server stops.
+    #[arg(long, value_name = "FILE")]
+    pub ban_file: Option<PathBuf>,
+
     /// How long a new connection has to give a name, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub name_timeout: u64,
@@ -375,6 +386,21 @@ impl Config {
             .iter()
             .flat_map(|arg| arg.addrs.iter().map(|&addr| Listen { addr, tls: arg.tls }))
             .collect()
+    }
+
+    /// The operators' password: the first line of `--oper-password-file`, without its line end or
+    /// spaces around it. A file that cannot be read, or gives an empty password, is a usage error.
+    pub fn oper_password(&self) -> io::Result<Option<String>> {
+        let Some(path) = &self.oper_password_file else {
+            return Ok(None);
+        };
+        let cannot = |why: String| usage(format!("--oper-password-file {}: {why}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))?;
+        let password = text.lines().next().unwrap_or("").trim();
+        if password.is_empty() {
+            return Err(cannot("the first line is empty".to_string()));
+        }
+        Ok(Some(password.to_string()))
     }
 
     pub fn web_deadline(&self) -> Duration {

@@ -38,6 +38,9 @@ pub struct HttpRequest {
     /// in the same transport so that it shares the web face's bounds on size and time, its
     /// graceful close, and its place outside the room, without a case of its own in every match.
     pub metrics: bool,
+    /// The peer's address, for the chat once the connection is upgraded (bans; see
+    /// `chat/moderation.rs`). Kept here, in the box, rather than in every `Connection`.
+    pub peer: std::net::IpAddr,
 }
 
 /// A browser's WebSocket.

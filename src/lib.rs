@@ -3,6 +3,7 @@
 //! Start reading at `server/mod.rs` ([`server::Server::run`]), which walks from `accept` to `write`;
 //! docs/architecture.md is the guided tour.
 
+pub mod ban_list;
 pub mod bench;
 pub mod chat;
 pub mod client;

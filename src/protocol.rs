@@ -205,6 +205,8 @@ pub const HELP: &[&str] = &[
     "***   /me ACTION        say what you are doing: * ana waves",
     "***   /msg NAME TEXT    private message to NAME",
     "***   /quit [REASON]    leave (also /quitar, /exit)",
+    "***   /oper PASSWORD    become an operator",
+    "***   /kick NAME [WHY]  operators: remove a user; also /ban, /unban, /bans",
     "***   /help             this list",
     "***   //TEXT            send a line that starts with /",
 ];
@@ -276,3 +278,79 @@ pub const NOT_TLS: &str = "! this port speaks plain text, not TLS; use the serve
 
 pub const SERVER_FULL: &str = "! server full";
 pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";
+
+// ---- moderation (see `chat/moderation.rs`) ---------------------------------------------------------
+
+pub const NOW_OPERATOR: &str = "*** you are now an operator";
+pub const NO_OPERATORS: &str = "! there are no operators on this server";
+pub const WRONG_PASSWORD: &str = "! wrong password";
+pub fn oper_too_soon(secs: u64) -> String {
+    format!("! too soon after a wrong password; try again in {secs} s")
+}
+
+/// `command` is the command's name without its `/`.
+pub fn operators_only(command: &str) -> String {
+    format!("! only operators may use /{command}")
+}
+
+pub const CANNOT_REMOVE_YOURSELF: &str = "! you cannot remove yourself";
+
+fn removal_reason(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    }
+}
+
+/// The last line a removed user gets.
+pub fn you_were_removed(by: &str, reason: &str) -> String {
+    format!("! you were removed by {by}{}", removal_reason(reason))
+}
+
+/// In each room of a removed user, instead of the ordinary leave line.
+pub fn removed(name: &str, by: &str, reason: &str) -> String {
+    format!("*** {name} was removed by {by}{}", removal_reason(reason))
+}
+
+/// The reason shown when a user is removed by a ban.
+pub fn banned_for(minutes: u64) -> String {
+    format!("banned for {minutes} minutes")
+}
+
+/// The reason other nodes of a cluster show (`*** ana left (removed by teacher (why))`).
+pub fn removed_reason(by: &str, reason: &str) -> String {
+    format!("removed by {by}{}", removal_reason(reason))
+}
+
+pub fn banned(address: &str, minutes: u64) -> String {
+    format!("*** banned {address} for {minutes} minutes")
+}
+
+pub fn unbanned(address: &str) -> String {
+    format!("*** unbanned {address}")
+}
+
+pub fn not_banned(address: &str) -> String {
+    format!("! {address} is not banned")
+}
+
+pub fn not_an_address(text: &str) -> String {
+    format!("! no such user or address: {text}")
+}
+
+/// `/bans`: each address with its minutes left (rounded up), in the order to show.
+pub fn bans(bans: &[(String, u64)]) -> String {
+    if bans.is_empty() {
+        return "*** no bans".to_string();
+    }
+    let mut line = format!("*** bans ({}):", bans.len());
+    for (i, (address, minutes)) in bans.iter().enumerate() {
+        line.push_str(if i == 0 { " " } else { ", " });
+        line.push_str(&format!("{address} ({minutes} min left)"));
+    }
+    line
+}
+
+/// To a new connection from a banned address, before it is closed.
+pub const YOU_ARE_BANNED: &str = "! you are banned";

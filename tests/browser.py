@@ -4,8 +4,8 @@ Run by tests/browser.rs (so `cargo test` runs it). Four scenarios, each against 
 binary on free loopback ports, the first three in one browser:
 
 1. chat: the page joins by typing a name and Enter; a plain TCP client checks that both sides see each
-   other, that the browser lists the TCP user as online, and that a line of HTML from the TCP user
-   shows as text. Screenshot of the live chat: SCREENSHOT.png.
+   other, that the browser lists the TCP user as online (marked "@": it is an operator), and that a
+   line of HTML from the TCP user shows as text. Screenshot of the live chat: SCREENSHOT.png.
 2. rooms: the page joins #dev from its message box; TCP users chat in #dev and in #general. Each
    room's lines show in that room only, the rooms list shows both rooms with an unread count on the
    one not on the screen, and switching by click and by Alt+Down shows the other room and makes it
@@ -189,8 +189,13 @@ def save_screenshot(driver, path):
 
 
 def chat_scenario(driver, binary, screenshot):
-    with running_server(binary) as (chat_addr, web_url):
+    password = tempfile.NamedTemporaryFile(mode="w", suffix=".oper", delete=False)
+    password.write("letmein\n")
+    password.close()
+    with running_server(binary, ["--oper-password-file", password.name]) as (chat_addr, web_url):
         tcp = Tcp(chat_addr, "nc_user")
+        tcp.send("/oper letmein")
+        tcp.until(lambda line: line == "*** you are now an operator")
         wait = WebDriverWait(driver, TIMEOUT)
         driver.get(web_url)
         # Keyboard first: the name box has the focus; a name and Enter join.
@@ -216,6 +221,9 @@ def chat_scenario(driver, binary, screenshot):
         assert not driver.find_elements(By.CSS_SELECTOR, "#log img"), "HTML was injected"
         users = driver.find_element(By.ID, "users")
         wait.until(lambda d: "nc_user" in users.text and "browser_user" in users.text)
+        # The operator is marked with an "@" badge; the browser's user is not.
+        badges = [li.text for li in users.find_elements(By.CSS_SELECTOR, "li") if li.find_elements(By.CLASS_NAME, "op")]
+        assert badges == ["@nc_user"], badges
         # The browser's own line is shown as sent.
         assert "hello from chromium" in log.text, log.text
 
@@ -223,6 +231,7 @@ def chat_scenario(driver, binary, screenshot):
         wait.until(lambda d: "* nc_user waves at the browser" in log.text)
         save_screenshot(driver, screenshot)
         print(f"chat scenario passed; screenshot in {screenshot}")
+    os.unlink(password.name)
 
 
 # Scripts that read the rooms list, the room on the screen and its members.

@@ -90,10 +90,12 @@ fn help_lists_the_commands() {
     let mut ana = server.join("ana");
     ana.send("/help");
     ana.expect("*** commands:");
-    let rest: Vec<String> = (0..11).map(|_| ana.line()).collect();
+    let rest: Vec<String> = (0..13).map(|_| ana.line()).collect();
     assert!(rest.iter().all(|l| l.starts_with("***   /")), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("/msg NAME TEXT")));
     assert!(rest.iter().any(|l| l.contains("/join #ROOM")));
+    assert!(rest.iter().any(|l| l.contains("/oper PASSWORD")));
+    assert!(rest.iter().any(|l| l.contains("/kick NAME")));
     assert!(ana.lines_before_sync().is_empty());
 }
 

@@ -99,6 +99,8 @@ pub enum Request {
     },
     /// This node has no member left in `room`: it need not hear the room any more.
     Unsubscribe { room: String },
+    /// A kick or a ban for the other nodes (`moderation.rs`).
+    Moderation(super::ModAction),
 }
 
 /// The cluster's answer to a request.
@@ -211,6 +213,8 @@ pub enum Remote {
         topic: Option<String>,
         complete: bool,
     },
+    /// A kick or a ban from another node (`moderation.rs`).
+    Moderation(super::ModAction),
 }
 
 /// The most lines kept for one user while its name is claimed (a round trip to Redis, normally well
@@ -925,6 +929,7 @@ impl Chat {
                 }
             }
             Remote::Users { names, complete } => self.users(names, complete, out),
+            Remote::Moderation(action) => self.moderated_remotely(action, out),
             Remote::Taken { name } => {
                 if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
                     to(out, id, protocol::name_taken_meanwhile(&name));

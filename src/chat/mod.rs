@@ -18,6 +18,7 @@
 //! did arrives as [`Event::Remote`], Redis's answers as [`Event::Answer`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use compact_str::CompactString;
@@ -27,11 +28,14 @@ use crate::protocol;
 use crate::text::{self, check_name, folded, name_key};
 
 mod cluster;
+mod moderation;
 mod names;
 mod rooms;
 
 pub use cluster::{Answer, Remote, Request};
 use cluster::{ClusterState, Wait};
+pub use moderation::ModAction;
+use moderation::Moderation;
 use names::NameIndex;
 pub use rooms::RoomId;
 pub use rooms::is_room_name;
@@ -49,6 +53,13 @@ pub enum Event<'a> {
     /// A new connection: it gets a greeting and the name prompt, and has until `now` plus the name
     /// timeout to give a name.
     Connect { id: ClientId, now: Instant },
+    /// [`Event::Connect`] from a known peer address: a banned one is told so and closed at once,
+    /// before the name prompt; the address is kept for `/ban NAME` (see `moderation.rs`).
+    ConnectFrom {
+        id: ClientId,
+        now: Instant,
+        addr: IpAddr,
+    },
     /// One complete line of text from a connection, without its terminator. It may still hold any
     /// character at all; the room cleans it (see [`text::clean`]). While [`Chat::is_waiting`] is true
     /// for a connection, the edge holds its lines back and hands them over once it is not.
@@ -97,6 +108,9 @@ pub enum Delivery {
     Close { id: ClientId },
     /// Something for the cluster to do (only in a room made with `cluster: true`).
     Cluster(Request),
+    /// The bans changed (`/ban`, `/unban`, or another node's): write them out if they are kept
+    /// (`--ban-file`), from [`Chat::bans`].
+    BansChanged,
 }
 
 /// The room's settings.
@@ -216,6 +230,8 @@ pub struct Chat {
     /// In a big room, when each user who asked in the last [`LIST_INTERVAL`] last had `/list`. Kept
     /// apart from the users' entries: few users have one at any time, and every user has an entry.
     listed: HashMap<ClientId, Instant>,
+    /// Operators, the peers' addresses, bans (`moderation.rs`).
+    moderation: Moderation,
 }
 
 impl Chat {
@@ -227,6 +243,7 @@ impl Chat {
             clients: Clients(Vec::with_capacity(config.ids)),
             cluster: config.cluster.then(ClusterState::default),
             listed: HashMap::new(),
+            moderation: Moderation::new(config.ids),
             config,
 
             names: NameIndex::new(),
@@ -358,12 +375,14 @@ impl Chat {
     /// them out before handing over the next event.
     pub fn handle(&mut self, event: Event<'_>, out: &mut Vec<Delivery>) {
         match event {
-            Event::Connect { id, now } => self.connect(id, now, out),
+            Event::Connect { id, now } => self.connect(id, now, None, out),
+            Event::ConnectFrom { id, now, addr } => self.connect(id, now, Some(addr), out),
             Event::Line { id, text } => self.line(id, text, out),
             Event::Disconnect { id, reason } => self.leave(id, reason, out),
             Event::Tick { now } => {
                 self.clock = now;
                 self.listed.retain(|_, at| now < *at + LIST_INTERVAL);
+                self.moderation.tick(now);
                 self.expire_names(now, out);
                 self.summarise(now, out);
             }
@@ -375,8 +394,22 @@ impl Chat {
         }
     }
 
-    fn connect(&mut self, id: ClientId, now: Instant, out: &mut Vec<Delivery>) {
+    fn connect(
+        &mut self,
+        id: ClientId,
+        now: Instant,
+        addr: Option<IpAddr>,
+        out: &mut Vec<Delivery>,
+    ) {
         self.clock = now;
+        if let Some(addr) = addr
+            && self.moderation.bans.is_banned(addr, now)
+        {
+            info!("#{id} refused: {addr} is banned");
+            to(out, id, protocol::YOU_ARE_BANNED);
+            return out.push(Delivery::Close { id });
+        }
+        self.moderation.connected(id, addr);
         self.ask_name(id);
         to(out, id, protocol::greeting(self.online()));
         to(out, id, protocol::NAME_PROMPT);
@@ -551,7 +584,11 @@ impl Chat {
                 self.leave(id, reason, out);
                 out.push(Delivery::Close { id });
             }
-            _ => to(out, id, protocol::unknown_command(command)),
+            moderation => {
+                if !self.moderate(id, name, moderation, rest, out) {
+                    to(out, id, protocol::unknown_command(command))
+                }
+            }
         }
     }
 
@@ -635,7 +672,20 @@ impl Chat {
     }
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
+        self.leave_announcing(id, reason, None, out)
+    }
+
+    /// [`Chat::leave`], with `line` in each room instead of `*** NAME left (REASON)` if given (the
+    /// other nodes of a cluster still get `reason`).
+    fn leave_announcing(
+        &mut self,
+        id: ClientId,
+        reason: &str,
+        line: Option<&str>,
+        out: &mut Vec<Delivery>,
+    ) {
         self.listed.remove(&id);
+        self.moderation.left(id);
         if let Some(Client::Joined { name, .. }) = self.clients.get(&id) {
             let name = name.clone();
             self.names.remove(&name, |other| self.clients.name(other));
@@ -656,8 +706,9 @@ impl Chat {
                 if let Some(current) = rooms.current() {
                     self.rooms.get_mut(current).current_of -= 1;
                 }
+                let line = line.map_or_else(|| protocol::left(&name, reason), str::to_string);
                 for &room in rooms.rooms() {
-                    self.left_room(id, &name, room, reason, out);
+                    self.left_room(id, room, &line, out);
                 }
             }
             Some(Client::Claiming(claim)) => {
@@ -669,16 +720,9 @@ impl Chat {
         }
     }
 
-    /// `id`, called `name`, is out of `room` (its room list already says so): the room forgets it
-    /// (and goes, if it was the last member of a room other than the default), and the others hear.
-    fn left_room(
-        &mut self,
-        id: ClientId,
-        name: &str,
-        room: RoomId,
-        reason: &str,
-        out: &mut Vec<Delivery>,
-    ) {
+    /// `id` is out of `room` (its room list already says so): the room forgets it (and goes, if it
+    /// was the last member of a room other than the default), and the others hear `line`.
+    fn left_room(&mut self, id: ClientId, room: RoomId, line: &str, out: &mut Vec<Delivery>) {
         let big = self.is_big(room);
         let room_name = self
             .cluster
@@ -695,7 +739,7 @@ impl Chat {
         if big {
             self.rooms.get_mut(room).leaves_untold += 1;
         } else {
-            room_but(out, room, id, protocol::left(name, reason));
+            room_but(out, room, id, line.to_string());
         }
     }
 
@@ -820,7 +864,7 @@ impl Chat {
         }
         info!("#{id} left {room_name} ({reason})");
         to(out, id, protocol::you_left(&room_name));
-        self.left_room(id, name, room, reason, out);
+        self.left_room(id, room, &protocol::left(name, reason), out);
         if was_current {
             match self.current_room(id) {
                 Some(now) => to(out, id, protocol::now_talking(self.room_name(now))),
@@ -1003,21 +1047,38 @@ impl Chat {
     }
 
     /// `*** online (N): ...` for `room`, names sorted without regard to case so the list reads the
-    /// same for all. In a cluster, the default room's names the users of every node.
+    /// same for all. In a cluster, the default room's names the users of every node. Operators are
+    /// marked `@ana` (on this node: another node's are not known here).
     fn online_line(&self, room: RoomId) -> String {
         let members = &self.rooms.get(room).members;
-        let mut names: Vec<&str> = members
+        let mut names: Vec<(&str, bool)> = members
             .iter()
-            .map(|&id| self.clients.name(id as ClientId))
+            .map(|&id| {
+                let id = id as ClientId;
+                (self.clients.name(id), self.moderation.is_operator(id))
+            })
             .collect();
         if let Some(cluster) = &self.cluster
             && room == self.rooms.default_room()
         {
-            names.extend(cluster.remote_names());
+            names.extend(cluster.remote_names().map(|name| (name, false)));
         }
-        names.extend(self.rooms.get(room).remote.iter().map(String::as_str));
-        names.sort_unstable_by(|a, b| folded(a).cmp(folded(b)).then_with(|| a.cmp(b)));
-        protocol::online(names.into_iter())
+        names.extend(
+            self.rooms
+                .get(room)
+                .remote
+                .iter()
+                .map(|name| (name.as_str(), false)),
+        );
+        names.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
+        let marked: Vec<std::borrow::Cow<str>> = names
+            .into_iter()
+            .map(|(name, operator)| match operator {
+                true => format!("@{name}").into(),
+                false => name.into(),
+            })
+            .collect();
+        protocol::online(marked.iter().map(|name| name.as_ref()))
     }
 
     /// The local user called `name` (in any case).

@@ -16,6 +16,9 @@
 //! | `NODE bye NAME NAME ...`       | the bye script, when a node stops  | these names were NODE's        |
 //! | `NODE ping`                    | the heartbeat                      | NODE's subscription is alive (NODE alone looks) |
 //! | `NODE users TOKEN`             | the users script                   | NODE's read of the names took place here |
+//! | `NODE kick NAME BY MINUTES REASON` | a plain PUBLISH, after `/kick` or `/ban NAME` of another node's user | the node that has NAME removes it (and bans its address for MINUTES, if not 0) |
+//! | `NODE ban ADDRESS UNTIL`       | a plain PUBLISH, after a ban       | every node bans ADDRESS until UNTIL (Unix seconds) |
+//! | `NODE unban ADDRESS`           | a plain PUBLISH, after `/unban`    | every node lifts the ban       |
 //!
 //! Every room but the default one has a channel of its own, `pollchat:room:KEY` (KEY: the room's
 //! name in lower case), which a node subscribes to only while it has a member there; what happens in
@@ -98,6 +101,20 @@ pub enum Message<'a> {
         room: &'a str,
         token: u64,
     },
+    /// `reason` may be empty.
+    Kick {
+        name: &'a str,
+        by: &'a str,
+        ban_minutes: u64,
+        reason: &'a str,
+    },
+    Ban {
+        address: &'a str,
+        until: u64,
+    },
+    Unban {
+        address: &'a str,
+    },
 }
 
 /// The node that published `payload`, and what it says; `None` for anything else (a message of a
@@ -177,6 +194,25 @@ pub fn parse(payload: &str) -> Option<(&str, Message<'_>)> {
             let token = token.parse().ok()?;
             Message::RoomUsers { room, token }
         }
+        "kick" => {
+            let (name, rest) = rest.split_once(' ')?;
+            let (by, rest) = rest.split_once(' ')?;
+            let (minutes, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            Message::Kick {
+                name,
+                by,
+                ban_minutes: minutes.parse().ok()?,
+                reason,
+            }
+        }
+        "ban" => {
+            let (address, until) = rest.split_once(' ')?;
+            Message::Ban {
+                address,
+                until: until.parse().ok()?,
+            }
+        }
+        "unban" if !rest.is_empty() => Message::Unban { address: rest },
         _ => return None,
     };
     Some((node, message))
@@ -200,6 +236,21 @@ pub fn room_part(node: &str, room: &str, name: &str, reason: &str) -> String {
 /// `NODE topic ROOM NAME TEXT`
 pub fn topic(node: &str, room: &str, name: &str, text: &str) -> String {
     format!("{node} topic {room} {name} {text}")
+}
+
+/// `NODE kick NAME BY MINUTES REASON`
+pub fn kick(node: &str, name: &str, by: &str, ban_minutes: u64, reason: &str) -> String {
+    format!("{node} kick {name} {by} {ban_minutes} {reason}")
+}
+
+/// `NODE ban ADDRESS UNTIL`
+pub fn ban(node: &str, address: &str, until: u64) -> String {
+    format!("{node} ban {address} {until}")
+}
+
+/// `NODE unban ADDRESS`
+pub fn unban(node: &str, address: &str) -> String {
+    format!("{node} unban {address}")
 }
 
 #[cfg(test)]
@@ -344,6 +395,61 @@ mod tests {
                 }
             ))
         );
+    }
+
+    #[test]
+    fn moderation_is_read() {
+        assert_eq!(
+            parse(&kick("a", "ana", "teacher", 0, "stop it")),
+            Some((
+                "a",
+                Message::Kick {
+                    name: "ana",
+                    by: "teacher",
+                    ban_minutes: 0,
+                    reason: "stop it"
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&kick("a", "ana", "teacher", 60, "")),
+            Some((
+                "a",
+                Message::Kick {
+                    name: "ana",
+                    by: "teacher",
+                    ban_minutes: 60,
+                    reason: ""
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&ban("b", "2001:db8::/64", 1700000000)),
+            Some((
+                "b",
+                Message::Ban {
+                    address: "2001:db8::/64",
+                    until: 1700000000
+                }
+            ))
+        );
+        assert_eq!(
+            parse(&unban("b", "192.0.2.7")),
+            Some((
+                "b",
+                Message::Unban {
+                    address: "192.0.2.7"
+                }
+            ))
+        );
+        for payload in [
+            "a kick ana",
+            "a ban 192.0.2.7",
+            "a ban 192.0.2.7 x",
+            "a unban",
+        ] {
+            assert_eq!(parse(payload), None, "{payload:?}");
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use mio::{Registry, Token};
 
-use crate::chat::{Answer, Event, Remote, Request};
+use crate::ban_list::Banned;
+use crate::chat::{Answer, Event, ModAction, Remote, Request};
 use crate::protocol;
 use crate::resp::Value;
 use crate::text::name_key;
@@ -581,6 +582,30 @@ impl Cluster {
                     link.send(&["UNSUBSCRIBE", &channel]);
                 }
             }
+            Request::Moderation(action) => self.publish_moderation(&node, action, now),
+        }
+    }
+
+    /// A kick or a ban for the other nodes: one plain `PUBLISH` (no state in Redis: a node that
+    /// starts later does not learn the bans made before, see docs/cluster.md).
+    fn publish_moderation(&mut self, node: &str, action: ModAction, now: Instant) {
+        let payload = match action {
+            ModAction::Kick {
+                name,
+                by,
+                reason,
+                ban_minutes,
+            } => message::kick(node, &name, &by, ban_minutes, &reason),
+            ModAction::Ban { banned, until } => {
+                let left = until.saturating_duration_since(now).as_secs().max(1);
+                let until = crate::ban_list::unix_now() + left;
+                message::ban(node, &banned.to_string(), until)
+            }
+            ModAction::Unban { banned } => message::unban(node, &banned.to_string()),
+        };
+        if let Some(link) = &mut self.commands {
+            link.send(&["PUBLISH", CHANNEL, &payload]);
+            self.expected.push_back((Expect::Nothing, now));
         }
     }
 
@@ -1039,6 +1064,34 @@ impl Cluster {
             }
             // Another node's business.
             Message::Ping | Message::Users { .. } | Message::RoomUsers { .. } => {}
+            Message::Kick {
+                name,
+                by,
+                ban_minutes,
+                reason,
+            } => {
+                let (name, by, reason) = (name.to_string(), by.to_string(), reason.to_string());
+                self.emit(Remote::Moderation(ModAction::Kick {
+                    name,
+                    by,
+                    reason,
+                    ban_minutes,
+                }));
+            }
+            Message::Ban { address, until } => {
+                let unix_now = crate::ban_list::unix_now();
+                if let Some(banned) = Banned::parse(address)
+                    && until > unix_now
+                {
+                    let until = Instant::now() + Duration::from_secs(until - unix_now);
+                    self.emit(Remote::Moderation(ModAction::Ban { banned, until }));
+                }
+            }
+            Message::Unban { address } => {
+                if let Some(banned) = Banned::parse(address) {
+                    self.emit(Remote::Moderation(ModAction::Unban { banned }));
+                }
+            }
         }
     }
 

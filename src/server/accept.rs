@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -150,6 +150,7 @@ impl Server {
                     head: Vec::new(),
                     deadline,
                     metrics: face == Face::Metrics,
+                    peer: peer.ip(),
                 }))
             }
         };
@@ -202,7 +203,7 @@ impl Server {
             return self.refuse(key, face, refusal);
         }
         match face {
-            Face::Chat => self.join_room(key),
+            Face::Chat => self.join_room(key, peer.ip()),
             Face::Web => self.requests += 1,
             Face::Metrics => return self.scrapes += 1,
         }
@@ -230,13 +231,15 @@ impl Server {
         self.dirty.insert(key);
     }
 
-    /// A chat connection (TCP now, WebSocket after its upgrade) enters the room.
-    pub(super) fn join_room(&mut self, key: usize) {
+    /// A chat connection (TCP now, WebSocket after its upgrade) from `addr` enters the room. (One
+    /// from a banned address is told so and closed by the room at once, before the name prompt: the
+    /// room holds the bans, see `chat/moderation.rs`; the close is graceful, so the line arrives.)
+    pub(super) fn join_room(&mut self, key: usize, addr: IpAddr) {
         self.clients += 1;
         info!("#{key} is a chat client ({} connected)", self.clients);
         let now = Instant::now();
-        self.chat
-            .handle(Event::Connect { id: key, now }, &mut self.deliveries);
+        let event = Event::ConnectFrom { id: key, now, addr };
+        self.chat.handle(event, &mut self.deliveries);
         self.deliver();
     }
 

@@ -48,6 +48,7 @@ use crate::metrics::Metrics;
 use crate::socket;
 
 mod accept;
+mod bans;
 mod close;
 mod cluster_edge;
 mod framing;
@@ -295,7 +296,7 @@ impl Server {
             poll.registry()
                 .register(&mut listener.socket, token, Interest::READABLE)?;
         }
-        let chat = Chat::new(ChatConfig {
+        let mut chat = Chat::new(ChatConfig {
             history: config.history as usize,
             name_timeout: config.name_timeout(),
             announce_limit: config.announce_limit as usize,
@@ -309,6 +310,8 @@ impl Server {
                 + REFUSING_MAX
                 + SCRAPES_MAX,
         });
+        chat.set_oper_password(config.oper_password()?.as_deref());
+        bans::load(&mut chat, config.ban_file.as_deref())?;
         let cluster = config.cluster()?.map(Cluster::new);
         let write_timer = WriteTimer::new(poll.registry(), WRITE_TIMER, config.coalesce())?;
         let now = Instant::now();

@@ -35,6 +35,7 @@ impl Server {
                     }
                     Delivery::Everyone { except, line } => self.broadcast(except, line),
                     Delivery::Close { id } => self.begin_close(id),
+                    Delivery::BansChanged => self.save_bans(),
                     Delivery::Cluster(request) => {
                         if let Some(cluster) = &mut self.cluster {
                             cluster.request(request, Instant::now());

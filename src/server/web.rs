@@ -25,6 +25,7 @@ impl Server {
         let Transport::Http(request) = &mut conn.transport else {
             return;
         };
+        let peer = request.peer;
         let head = &mut request.head;
         head.extend_from_slice(bytes);
         let context = Context {
@@ -51,7 +52,7 @@ impl Server {
                 }));
                 self.dirty.insert(key);
                 self.requests -= 1;
-                self.join_room(key);
+                self.join_room(key, peer);
                 if !rest.is_empty() {
                     let _ = self.websocket_received(key, &rest);
                 }
