@@ -96,10 +96,11 @@ pub struct Config {
     pub tick_ms: u64,
 
     /// How long the clients' output waits for more lines to join it before it is written, in
-    /// microseconds (0: write at the end of every pass). A write costs about the same for one line
-    /// or forty, so in a busy room this saves CPU; nobody notices 100 µs. At most 100000 (0.1 s).
-    #[arg(long, value_name = "US", default_value_t = 100, value_parser = clap::value_parser!(u64).range(..=COALESCE_MAX_US))]
-    pub coalesce_us: u64,
+    /// microseconds: `auto` sizes it from what writing costs (100 µs, up to 25 ms when thousands of
+    /// recipients get a line each), or a fixed number (0: write at the end of every pass; at most
+    /// 100000). A write costs about the same for one line or forty, so in a busy room this saves CPU.
+    #[arg(long, value_name = "US|auto", default_value = "auto", value_parser = parse_coalesce)]
+    pub coalesce_us: Coalesce,
 
     /// How long a shutdown waits for queued output to reach the clients, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
@@ -261,6 +262,24 @@ fn parse_room(text: &str) -> Result<String, String> {
     }
 }
 
+/// `--coalesce-us`: sized as the load goes, or fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coalesce {
+    Auto,
+    /// Microseconds.
+    Fixed(u64),
+}
+
+fn parse_coalesce(text: &str) -> Result<Coalesce, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(Coalesce::Auto);
+    }
+    match text.parse::<u64>() {
+        Ok(us) if us <= COALESCE_MAX_US => Ok(Coalesce::Fixed(us)),
+        _ => Err(format!("auto, or 0 to {COALESCE_MAX_US} microseconds")),
+    }
+}
+
 /// `--flood-rate`: 0 (off), or a rate from one line in 1000 s to a million lines a second.
 fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
@@ -411,8 +430,12 @@ impl Config {
         Duration::from_millis(self.tick_ms)
     }
 
-    pub fn coalesce(&self) -> Duration {
-        Duration::from_micros(self.coalesce_us)
+    /// The fixed write window, or `None` for one sized as the load goes (`auto`).
+    pub fn coalesce(&self) -> Option<Duration> {
+        match self.coalesce_us {
+            Coalesce::Auto => None,
+            Coalesce::Fixed(us) => Some(Duration::from_micros(us)),
+        }
     }
 
     pub fn grace(&self) -> Duration {

@@ -31,7 +31,8 @@ use super::{Companion, Load, Node, Options, Protocol, Rooms, Tls};
 /// 1 sender at 10 lines/s; c19k = as many clients as the open-file limit allows (limit − 1,000, about
 /// 19,000 under a limit of 20,000), 1 sender at 10 lines/s; slow = fanout100 plus 10 clients that
 /// join and never read; rooms10k = 10,000 clients in 1,000 rooms of 10 (--rooms 1000), one sender
-/// per room (1,000) at 1 line/s, spread evenly over each second. Idle clients in 5 rooms each:
+/// per room (1,000) at 1 line/s, spread evenly over each second; bigroom5k = 5,000 clients in one
+/// room, 50 senders at 2 lines/s, spread. Idle clients in 5 rooms each:
 /// --scenario idle10k --rooms 1000 --extra-rooms 3 (the default room, their own, 3 more).
 ///
 /// Exit status: 0 for a clean run, 1 if lines were lost, duplicated, reordered or delivered outside
@@ -55,7 +56,7 @@ pub struct Args {
     /// the window is reported under NAME, apart from the server's. Repeatable.
     #[arg(long, value_name = "NAME=PID")]
     pub also_pid: Vec<Companion>,
-    /// fanout100, fanout1k, idle10k, c19k, slow or rooms10k [default: fanout100]. The flags below
+    /// fanout100, fanout1k, idle10k, c19k, slow, rooms10k or bigroom5k [default: fanout100]. The flags below
     /// that say "the scenario's" take their default from it.
     #[arg(long, value_name = "NAME")]
     pub scenario: Option<String>,
@@ -160,6 +161,18 @@ impl Scenario {
                 idle,
             ),
             "slow" => (100, 10, 10, closed),
+            "bigroom5k" => {
+                // One big room (a lecture hall's chat): 5,000 people, 50 of them talking at 2 lines
+                // a second each, not all in the same microsecond.
+                return Some(Scenario {
+                    clients: 5000,
+                    senders: 50,
+                    sleepers: 0,
+                    load: Load::Open { rate: 2.0 },
+                    rooms: 0,
+                    spread: true,
+                });
+            }
             "rooms10k" => {
                 // 1,000 people in 1,000 rooms do not speak in the same microsecond: spread.
                 return Some(Scenario {
@@ -191,7 +204,7 @@ impl Args {
         let base = match &self.scenario {
             Some(name) => Scenario::named(name, open_files).ok_or_else(|| {
                 format!(
-                    "unknown scenario {name:?} (fanout100, fanout1k, idle10k, c19k, slow, rooms10k)"
+                    "unknown scenario {name:?} (fanout100, fanout1k, idle10k, c19k, slow, rooms10k, bigroom5k)"
                 )
             })?,
             None => Scenario::named("fanout100", open_files).expect("a known scenario"),
@@ -371,6 +384,15 @@ mod tests {
         let o = options(&["--scenario", "slow"]).unwrap();
         assert_eq!((o.clients, o.sleepers), (100, 10));
         assert_eq!(options(&["--scenario", "c19k"]).unwrap().clients, 19_000);
+    }
+
+    #[test]
+    fn bigroom5k_is_five_thousand_in_one_room_with_fifty_talking() {
+        let o = options(&["--scenario", "bigroom5k"]).unwrap();
+        assert_eq!((o.clients, o.senders), (5000, 50));
+        assert_eq!(o.rooms, Rooms { count: 0, extra: 0 });
+        assert_eq!(o.load, Load::Open { rate: 2.0 });
+        assert!(o.spread);
     }
 
     #[test]

@@ -58,11 +58,12 @@ mod metrics;
 mod output;
 mod throttled;
 mod web;
+mod window_sizer;
 mod write_timer;
 
 use key_set::KeySet;
 use throttled::Throttled;
-use write_timer::WriteTimer;
+use write_timer::{Window, WriteTimer};
 
 /// How long a close we start may take: flushing what is queued, then waiting for the peer's EOF.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -155,6 +156,8 @@ pub struct Server {
     scrapes: usize,
     /// What `--metrics` reports: counters bumped where things happen (`metrics.rs`).
     metrics: Metrics,
+    /// `metrics.deliveries` when output was last written: the lines each flush carries.
+    delivered_at_flush: u64,
     /// What the room asked for, waiting to be carried out (kept to reuse its memory).
     deliveries: Vec<Delivery>,
     /// Connections with output to write when the write window ends.
@@ -313,7 +316,11 @@ impl Server {
         chat.set_oper_password(config.oper_password()?.as_deref());
         bans::load(&mut chat, config.ban_file.as_deref())?;
         let cluster = config.cluster()?.map(Cluster::new);
-        let write_timer = WriteTimer::new(poll.registry(), WRITE_TIMER, config.coalesce())?;
+        let window = match config.coalesce() {
+            Some(fixed) => Window::Fixed(fixed),
+            None => Window::Auto(Default::default()),
+        };
+        let write_timer = WriteTimer::new(poll.registry(), WRITE_TIMER, window)?;
         let now = Instant::now();
         let flood = FloodLimit::new(
             config.flood_burst,
@@ -332,6 +339,7 @@ impl Server {
             requests: 0,
             scrapes: 0,
             metrics: Metrics::default(),
+            delivered_at_flush: 0,
             deliveries: Vec::new(),
             dirty: KeySet::default(),
             unread: KeySet::default(),

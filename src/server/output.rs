@@ -175,15 +175,22 @@ impl Server {
         self.flush_cluster();
         // Writing can fail, which tells the room someone left, which queues more output: loop until
         // no connection is left dirty.
+        let started = Instant::now();
+        let lines = self.metrics.deliveries - self.delivered_at_flush;
+        let mut writes = 0;
         let mut keys = std::mem::take(&mut self.keys);
         while !self.dirty.is_empty() {
             self.dirty.take(&mut keys);
+            writes += keys.len() as u64;
             for &key in &keys {
                 self.flush(key);
             }
         }
         self.keys = keys;
-        self.write_timer.written();
+        // What this flush cost sizes the next window (`window_sizer.rs`).
+        let now = Instant::now();
+        self.write_timer.written(now, now - started, writes, lines);
+        self.delivered_at_flush = self.metrics.deliveries;
         self.flush_cluster();
     }
 
