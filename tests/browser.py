@@ -54,7 +54,11 @@ FLOOD_LINES = 30_000  # in all, numbered from 1
 FLOOD_RATE = 10_000  # lines a second
 FLOOD_MAX_SECONDS = 10  # the flooder stops here even if it has not sent them all
 MAX_LOG_LINES = 2000  # MAX_LINES in src/web/index.html
-MAX_SCRIPT_SECONDS = 1.0  # the longest the page may take to run a script during the flood
+# The longest the page may take to run a script during the flood. Not a speed target (those are in
+# docs/performance.md, measured on a quiet machine): a bound far above what a working page takes
+# (56-219 ms measured) and far below what a page that draws every line takes (23 s before the fix),
+# so that a busy CI machine (1.12 s seen once under a parallel build) cannot fail it.
+MAX_SCRIPT_SECONDS = 5.0
 
 
 @contextlib.contextmanager
