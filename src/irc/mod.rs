@@ -10,7 +10,7 @@
 //! what an IRC client does becomes the events a line client's lines become.
 
 pub mod message;
-
+pub mod registration;
 
 /// The host part of every user's source, `ana!ana@pollchat`, whatever their face or node. pollchat
 /// never shows addresses, and users have no ident: the user part is the name again.
