@@ -13,6 +13,7 @@ pub mod connection;
 pub mod flood;
 pub mod host_limit;
 pub mod http;
+pub mod irc;
 pub mod line_reader;
 pub mod metrics;
 pub mod protocol;

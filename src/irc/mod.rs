@@ -1,0 +1,48 @@
+//! The IRC face, sans IO: what an IRC client (irssi, WeeChat, HexChat) says, and what it is told.
+//!
+//! A third face beside the line protocol and the web page (issue 18; the design is docs/irc.md).
+//! Like the chat core, nothing here touches a socket: the edge in `server/` hands in lines and
+//! carries out what comes back. This is the foundation only: messages (`message.rs`) and a
+//! connection's registration (`registration.rs`); the edge, the commands of a registered client
+//! and the formatting of the chat's deliveries as IRC messages come next.
+//!
+//! The chat core learns nothing about IRC: an IRC nick is a pollchat name, a channel is a room, and
+//! what an IRC client does becomes the events a line client's lines become.
+
+pub mod message;
+pub mod registration;
+
+/// The host part of every user's source, `ana!ana@pollchat`, whatever their face or node. pollchat
+/// never shows addresses, and users have no ident: the user part is the name again.
+pub const USER_HOST: &str = "pollchat";
+
+/// `name!name@pollchat`: the source of what user `name` does, as IRC clients expect it.
+pub fn user_source(name: &str) -> String {
+    let mut source = String::with_capacity(2 * name.len() + USER_HOST.len() + 2);
+    for part in [name, "!", name, "@", USER_HOST] {
+        source.push_str(part);
+    }
+    source
+}
+
+/// The numeric replies the foundation sends, by their names in the modern documents.
+pub mod numeric {
+    pub const RPL_WELCOME: &str = "001";
+    pub const RPL_YOURHOST: &str = "002";
+    pub const RPL_CREATED: &str = "003";
+    pub const RPL_MYINFO: &str = "004";
+    pub const RPL_ISUPPORT: &str = "005";
+    pub const RPL_MOTD: &str = "372";
+    pub const RPL_MOTDSTART: &str = "375";
+    pub const RPL_ENDOFMOTD: &str = "376";
+    pub const ERR_INVALIDCAPCMD: &str = "410";
+    pub const ERR_INPUTTOOLONG: &str = "417";
+    pub const ERR_UNKNOWNCOMMAND: &str = "421";
+    pub const ERR_NOMOTD: &str = "422";
+    pub const ERR_NONICKNAMEGIVEN: &str = "431";
+    pub const ERR_ERRONEUSNICKNAME: &str = "432";
+    pub const ERR_NICKNAMEINUSE: &str = "433";
+    pub const ERR_NOTREGISTERED: &str = "451";
+    pub const ERR_NEEDMOREPARAMS: &str = "461";
+    pub const ERR_ALREADYREGISTERED: &str = "462";
+}
