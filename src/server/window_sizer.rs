@@ -13,17 +13,22 @@
 //! - a busy room whose writes already carry many lines (a hundred people all talking): a longer
 //!   window would save little and delay everyone. It stays short.
 //!
-//! So after each flush: if writing took more than half of the loop's recent time ([`SHARE`]: the
-//! time spent writing, decaying over [`HORIZON`], so that a burst of a few flushes in a row does not
-//! count as a load) and the writes were thin (fewer than [`FULL`] lines each, on average), the window doubles, up to
-//! [`CAP`]. If the writes were full, or writing took less than a quarter of the time, it halves, down
-//! to [`FLOOR`]. In between it stays, so that it settles instead of swinging. A flush after a second
-//! of quiet starts again from the floor: the load has gone, and a lone line should not wait for a
-//! crowd that left.
+//! So after each flush, the window doubles (up to [`CAP`]) when all of these hold:
 //!
-//! Half, not less: a loop that writes for a third of its time still has time to spare, and there a
-//! longer window would only add delay (a room of 1,000 with 200 lines a second: 4.5 ms at p50 with
-//! the floor, 28 ms when a quarter was the threshold, for CPU the machine did not need).
+//! - writing took more than two thirds of the loop's recent time ([`GROW_SHARE`]; the time spent
+//!   writing, each flush's cost decaying over [`HORIZON`], so that a burst of a few flushes in a row
+//!   is not a load): below that the loop has time to spare, and a longer window would only add delay
+//!   for CPU nobody needs (a room of 1,000 with 200 lines a second writes 40 % of the time: there a
+//!   threshold of a half grew the window, doubling p50 from 4.5 to 10–20 ms for 5–10 % less CPU);
+//! - the writes were thin, under [`FULL`] lines each on average;
+//! - lines come often enough that a longer window would gather more of them: at least one line per
+//!   recipient per [`CAP`] (a room of 10,000 that hears 10 lines a second gets one line per write
+//!   whatever the window, so it would only wait).
+//!
+//! It halves (down to [`FLOOR`]) when the writes were full, or writing took under a third of the
+//! time ([`SHRINK_SHARE`]); otherwise it stays, so that it settles instead of swinging. A flush after a
+//! second of quiet starts again from the floor: the load has gone, and a lone line should not wait
+//! for a crowd that left.
 //!
 //! Plain data in (the time, what a flush cost), plain data out (the window): no clock of its own, so
 //! it is tested with made-up times.
@@ -40,8 +45,10 @@ pub const FLOOR: Duration = Duration::from_micros(100);
 /// four lines cost a quarter as many calls; writes of eight, an eighth: little more).
 pub const CAP: Duration = Duration::from_millis(25);
 
-/// Writing may take half the loop's time before the window grows (and a quarter before it shrinks).
-pub const SHARE: u32 = 2;
+/// The share of the loop's time writing may take before the window grows, and under which it
+/// shrinks.
+pub const GROW_SHARE: f64 = 2.0 / 3.0;
+pub const SHRINK_SHARE: f64 = 1.0 / 3.0;
 
 /// Writes carrying this many lines on average are full enough: a longer window would save little
 /// (an eighth of the calls; more lines per write save less and less), so it shrinks instead.
@@ -100,10 +107,11 @@ impl WindowSizer {
         self.writing = self.writing * decay + cost.as_secs_f64();
         let share = self.writing / horizon;
         let thin = writes > 0 && lines < writes * FULL;
-        let share_max = 1.0 / f64::from(SHARE);
-        if share > share_max && thin {
+        // Lines per recipient over the time since the last flush, against one per CAP.
+        let frequent = lines as f64 * CAP.as_secs_f64() >= writes as f64 * since.as_secs_f64();
+        if share > GROW_SHARE && thin && frequent {
             self.window = (self.window * 2).min(CAP);
-        } else if !thin || share < share_max / 2.0 {
+        } else if !thin || share < SHRINK_SHARE {
             self.window = (self.window / 2).max(FLOOR);
         }
     }
@@ -148,17 +156,13 @@ mod tests {
     #[test]
     fn steady_thin_expensive_flushes_grow_the_window_to_the_cap_and_it_stays() {
         let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
-        // 5,000 recipients, one line each per write, 10 ms per flush.
-        let windows = run(&mut sizer, &mut now, 20, 30 * MS, 5000, 5000);
-        assert_eq!(
-            windows[..2],
-            [FLOOR, FLOOR * 2],
-            "the first flush has nothing to compare"
-        );
+        // 5,000 recipients, 30 ms per flush, four lines per write (those that came while it wrote).
+        let windows = run(&mut sizer, &mut now, 20, 30 * MS, 5000, 20_000);
+        assert_eq!(windows[0], FLOOR, "the first flush has nothing to compare");
         assert!(windows.windows(2).all(|w| w[0] <= w[1]), "{windows:?}");
         assert_eq!(*windows.last().unwrap(), CAP);
         // At the cap, writing still takes 30 of every 55 ms: it stays there.
-        let windows = run(&mut sizer, &mut now, 20, 30 * MS, 5000, 5000);
+        let windows = run(&mut sizer, &mut now, 20, 30 * MS, 5000, 20_000);
         assert!(windows.iter().all(|&w| w == CAP));
     }
 
@@ -169,7 +173,7 @@ mod tests {
         let windows = run(&mut sizer, &mut now, 50, 2 * MS, 100, 3700);
         assert!(windows.iter().all(|&w| w == FLOOR), "{windows:?}");
         // Even after something had grown it (a crowd joining, one line each).
-        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 5000);
+        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 20_000);
         let windows = run(&mut sizer, &mut now, 10, 2 * MS, 100, 3700);
         assert_eq!(*windows.last().unwrap(), FLOOR, "{windows:?}");
     }
@@ -201,6 +205,18 @@ mod tests {
     }
 
     #[test]
+    fn lines_too_rare_to_share_a_write_keep_the_floor() {
+        let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
+        // 10,000 recipients, 10 lines a second: each flush takes 70 ms of every 100 ms, but no
+        // window up to the cap would put two lines in one write.
+        for _ in 0..100 {
+            now += 100 * MS;
+            sizer.flushed(now, 70 * MS, 10_000, 10_000);
+            assert_eq!(sizer.window(now), FLOOR);
+        }
+    }
+
+    #[test]
     fn a_loop_with_time_to_spare_keeps_the_floor() {
         let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
         // Writing 2 ms of every 5 ms (a room of 1,000, 200 lines a second): no window needed.
@@ -214,7 +230,7 @@ mod tests {
     #[test]
     fn a_burst_grows_it_and_it_shrinks_when_the_load_goes() {
         let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
-        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 5000);
+        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 20_000);
         assert!(sizer.window(now) > 10 * MS);
         // The crowd goes quiet: cheap flushes, far apart (but under a second): it comes down, as the
         // crowd's writing fades from the last horizon.
@@ -232,7 +248,7 @@ mod tests {
     #[test]
     fn a_single_line_after_a_long_quiet_gets_the_floor() {
         let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
-        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 5000);
+        run(&mut sizer, &mut now, 10, 30 * MS, 5000, 20_000);
         assert_eq!(sizer.window(now), CAP);
         // The next line comes five seconds later: its window is the floor, not the crowd's.
         now += Duration::from_secs(5);
