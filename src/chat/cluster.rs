@@ -851,7 +851,7 @@ impl Chat {
                     out.push(Delivery::Room {
                         room: default,
                         except: None,
-                        line,
+                        notice: line.into(),
                     });
                 } else {
                     // Its join was missed (the link was down): it is news here.
@@ -886,7 +886,7 @@ impl Chat {
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        line,
+                        notice: line.into(),
                     });
                 }
             }
@@ -897,7 +897,7 @@ impl Chat {
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        line,
+                        notice: line.into(),
                     });
                 }
             }
@@ -915,7 +915,7 @@ impl Chat {
                 out.push(Delivery::Room {
                     room,
                     except: None,
-                    line,
+                    notice: line.into(),
                 });
             }
             Remote::Seen { seq } => self.seen(seq, out),
@@ -1014,7 +1014,7 @@ impl Chat {
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice: line.into(),
             });
         }
     }
@@ -1072,7 +1072,7 @@ impl Chat {
         let claiming = cluster.claiming.clone();
         out.push(Delivery::Everyone {
             except: None,
-            line: protocol::CLUSTER_LOST.to_string(),
+            notice: protocol::CLUSTER_LOST.into(),
         });
         for id in waiting.into_iter().chain(claiming) {
             let ticket = self.ticket_of(id);
@@ -1109,7 +1109,7 @@ impl Chat {
         if mem::replace(&mut cluster.was_up, true) {
             out.push(Delivery::Everyone {
                 except: None,
-                line: protocol::CLUSTER_RESTORED.to_string(),
+                notice: protocol::CLUSTER_RESTORED.into(),
             });
         }
     }
@@ -1180,10 +1180,11 @@ mod tests {
         room
     }
 
+    /// What `event` delivered, each notice as the line it is worded as.
     fn handle(room: &mut Chat, event: Event<'_>) -> Vec<Delivery> {
         let mut out = Vec::new();
         room.handle(event, &mut out);
-        out
+        crate::chat::tests::as_lines(out)
     }
 
     fn line(id: ClientId, text: &str) -> Event<'_> {
@@ -1229,10 +1230,10 @@ mod tests {
         handle(room, Event::Answer { id, ticket, answer })
     }
 
-    fn lines_to(out: &[Delivery], who: ClientId) -> Vec<&str> {
+    fn lines_to(out: &[Delivery], who: ClientId) -> Vec<std::borrow::Cow<'_, str>> {
         out.iter()
             .filter_map(|d| match d {
-                Delivery::To { id, line } if *id == who => Some(line.as_str()),
+                Delivery::To { id, notice } if *id == who => Some(notice.line()),
                 _ => None,
             })
             .collect()
@@ -1333,7 +1334,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: None,
-                line: "*** Bea joined".into()
+                notice: "*** Bea joined".into()
             }]
         );
         let out = handle(&mut room, line(1, "/list"));
@@ -1364,7 +1365,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: None,
-                line: "*** Bea left (node lost)".into()
+                notice: "*** Bea left (node lost)".into()
             }]
         );
     }
@@ -1388,7 +1389,7 @@ mod tests {
         assert!(out.contains(&Delivery::Close { id: 2 }));
         assert!(out.contains(&Delivery::Everyone {
             except: None,
-            line: "*** cluster link lost; local users only".into()
+            notice: "*** cluster link lost; local users only".into()
         }));
         // Local chat goes on, and is not sent to a cluster that cannot be reached.
         let out = handle(&mut room, line(1, "hello"));
@@ -1397,7 +1398,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: Some(1),
-                line: "<ana> hello".into()
+                notice: "<ana> hello".into()
             }]
         );
         let out = handle(&mut room, Event::ClusterUp);
@@ -1405,7 +1406,7 @@ mod tests {
             out,
             [Delivery::Everyone {
                 except: None,
-                line: "*** cluster link restored".into()
+                notice: "*** cluster link restored".into()
             }]
         );
         // Back up, the users of other nodes are re-read: who went meanwhile is announced.
@@ -1422,12 +1423,12 @@ mod tests {
                 Delivery::Room {
                     room: 0,
                     except: None,
-                    line: "*** dan joined".into()
+                    notice: "*** dan joined".into()
                 },
                 Delivery::Room {
                     room: 0,
                     except: None,
-                    line: "*** bea left (while the cluster link was down)".into()
+                    notice: "*** bea left (while the cluster link was down)".into()
                 },
             ]
         );
@@ -1540,7 +1541,7 @@ mod tests {
             },
         );
         assert!(
-            matches!(&out[..], [Delivery::Room { except: None, line, .. }] if line == "<cy> hi")
+            matches!(&out[..], [Delivery::Room { except: None, notice, .. }] if notice.line() == "<cy> hi")
         );
         let out = remote(
             &mut room,
@@ -1552,7 +1553,7 @@ mod tests {
         assert_eq!(
             out.iter()
                 .filter(
-                    |d| matches!(d, Delivery::Room { line, .. } if line == "*** cy left (quit)")
+                    |d| matches!(d, Delivery::Room { notice, .. } if notice.line() == "*** cy left (quit)")
                 )
                 .count(),
             1,

@@ -30,6 +30,7 @@ use crate::text::{self, check_name, folded, name_key};
 mod cluster;
 mod moderation;
 mod names;
+mod notice;
 mod rooms;
 
 pub use cluster::{Answer, Remote, Request};
@@ -37,6 +38,7 @@ use cluster::{ClusterState, Wait};
 pub use moderation::ModAction;
 use moderation::Moderation;
 use names::NameIndex;
+pub use notice::{Leaving, Notice};
 pub use rooms::RoomId;
 pub use rooms::is_room_name;
 use rooms::{RoomList, Rooms};
@@ -85,23 +87,24 @@ pub enum Event<'a> {
     ClusterUp,
 }
 
-/// What the room wants done. Lines carry no terminator: framing is the edge's business.
+/// What the room wants done. Each says what happened as a [`Notice`]; wording it, and framing it,
+/// is the edge's business (the line face: [`Notice::line`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// One line to one connection.
-    To { id: ClientId, line: String },
-    /// One line to every member of a room, except `except`. Members whose current room it is not get
-    /// it with the room's name in front (see [`Chat::room_recipients`]).
+    /// One notice to one connection.
+    To { id: ClientId, notice: Notice },
+    /// One notice to every member of a room, except `except`. Members whose current room it is not
+    /// get its line with the room's name in front (see [`Chat::room_recipients`]).
     Room {
         room: RoomId,
         except: Option<ClientId>,
-        line: String,
+        notice: Notice,
     },
-    /// One line about the server itself to every user who has joined, whatever their rooms, except
-    /// `except` (the cluster link lost or back).
+    /// One notice about the server itself to every user who has joined, whatever their rooms,
+    /// except `except` (the cluster link lost or back).
     Everyone {
         except: Option<ClientId>,
-        line: String,
+        notice: Notice,
     },
     /// Close the connection gracefully once what was queued for it has been sent. The room has
     /// already forgotten it.
@@ -924,7 +927,7 @@ impl Chat {
         out.push(Delivery::Room {
             room,
             except: None,
-            line: protocol::topic_set(name, text),
+            notice: protocol::topic_set(name, text).into(),
         });
     }
 
@@ -974,7 +977,7 @@ impl Chat {
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice: line.into(),
             });
         } else if joined {
             self.rooms.get_mut(room).joins_untold += 1;
@@ -999,7 +1002,7 @@ impl Chat {
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice: line.into(),
             });
         }
     }
@@ -1091,19 +1094,19 @@ fn is_quit(command: &str) -> bool {
     matches!(command.to_lowercase().as_str(), "quit" | "quitar" | "exit")
 }
 
-fn to(out: &mut Vec<Delivery>, id: ClientId, line: impl Into<String>) {
+fn to(out: &mut Vec<Delivery>, id: ClientId, notice: impl Into<Notice>) {
     out.push(Delivery::To {
         id,
-        line: line.into(),
+        notice: notice.into(),
     });
 }
 
-/// A line to the members of `room` but `id`.
-fn room_but(out: &mut Vec<Delivery>, room: RoomId, id: ClientId, line: String) {
+/// A notice to the members of `room` but `id`.
+fn room_but(out: &mut Vec<Delivery>, room: RoomId, id: ClientId, notice: impl Into<Notice>) {
     out.push(Delivery::Room {
         room,
         except: Some(id),
-        line,
+        notice: notice.into(),
     });
 }
 
@@ -1135,7 +1138,13 @@ mod tests {
             }
         }
 
+        /// What `event` delivered, each notice as the line it is worded as (see [`as_lines`]).
         fn event(&mut self, event: Event<'_>) -> Vec<Delivery> {
+            as_lines(self.notices(event))
+        }
+
+        /// What `event` delivered, as the core said it.
+        fn notices(&mut self, event: Event<'_>) -> Vec<Delivery> {
             let mut out = Vec::new();
             self.room.handle(event, &mut out);
             out
@@ -1159,7 +1168,7 @@ mod tests {
     fn to_(id: ClientId, line: &str) -> Delivery {
         Delivery::To {
             id,
-            line: line.to_string(),
+            notice: line.into(),
         }
     }
 
@@ -1167,8 +1176,35 @@ mod tests {
         Delivery::Room {
             room: 0,
             except: Some(id),
-            line: line.to_string(),
+            notice: line.into(),
         }
+    }
+
+    /// `out` with every notice as [`Notice::Text`] of its line: these tests say what line users
+    /// read, whatever kind of notice the core chose (the kinds are tested on their own).
+    pub(super) fn as_lines(out: Vec<Delivery>) -> Vec<Delivery> {
+        out.into_iter()
+            .map(|delivery| match delivery {
+                Delivery::To { id, notice } => Delivery::To {
+                    id,
+                    notice: notice.into_line().into(),
+                },
+                Delivery::Room {
+                    room,
+                    except,
+                    notice,
+                } => Delivery::Room {
+                    room,
+                    except,
+                    notice: notice.into_line().into(),
+                },
+                Delivery::Everyone { except, notice } => Delivery::Everyone {
+                    except,
+                    notice: notice.into_line().into(),
+                },
+                other => other,
+            })
+            .collect()
     }
 
     impl Fixture {
@@ -1178,14 +1214,23 @@ mod tests {
             let mut seen = Vec::new();
             for delivery in out {
                 match delivery {
-                    Delivery::To { id: to, line } if *to == id => seen.push(line.clone()),
-                    Delivery::Room { room, except, line } => {
+                    Delivery::To { id: to, notice } if *to == id => {
+                        seen.push(notice.line().into_owned())
+                    }
+                    Delivery::Room {
+                        room,
+                        except,
+                        notice,
+                    } => {
+                        let line = notice.line();
                         self.room
                             .room_recipients(*room, *except, |member, prefixed| {
                                 if member == id {
                                     seen.push(match prefixed {
-                                        true => protocol::in_room(self.room.room_name(*room), line),
-                                        false => line.clone(),
+                                        true => {
+                                            protocol::in_room(self.room.room_name(*room), &line)
+                                        }
+                                        false => line.to_string(),
                                     });
                                 }
                             });
@@ -1442,7 +1487,9 @@ mod tests {
         f.join(1, "ana");
         let out = f.connect(2);
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[0], Delivery::To { id: 2, line } if line.ends_with("; 1 online")));
+        assert!(
+            matches!(&out[0], Delivery::To { id: 2, notice } if notice.line().ends_with("; 1 online"))
+        );
         assert_eq!(out[1], to_(2, "*** your name?"));
     }
 
@@ -1473,7 +1520,7 @@ mod tests {
         );
         let out = f.say(2, "a b");
         assert!(
-            matches!(&out[0], Delivery::To { id: 2, line } if line.starts_with("! a name cannot contain a space"))
+            matches!(&out[0], Delivery::To { id: 2, notice } if notice.line().starts_with("! a name cannot contain a space"))
         );
         assert_eq!(out[1], to_(2, "*** your name?"));
         let out = f.say(2, &"x".repeat(33));
@@ -1730,7 +1777,7 @@ mod tests {
         let summary = Delivery::Room {
             room: 0,
             except: None,
-            line: "*** 2 joined, 1 left".into(),
+            notice: "*** 2 joined, 1 left".into(),
         };
         assert_eq!(f.event(Event::Tick { now }), vec![summary]);
         assert!(f.event(Event::Tick { now }).is_empty());
@@ -1746,7 +1793,7 @@ mod tests {
         let summary = Delivery::Room {
             room: 0,
             except: None,
-            line: "*** 1 joined".into(),
+            notice: "*** 1 joined".into(),
         };
         assert_eq!(f.event(Event::Tick { now: later }), vec![summary]);
     }
