@@ -24,7 +24,7 @@ use std::mem;
 
 use log::warn;
 
-use super::{Chat, Client, ClientId, Clients, Delivery, RoomId, to};
+use super::{Chat, Client, ClientId, Clients, Delivery, Leaving, Notice, RoomId, to};
 use crate::protocol;
 use crate::text::folded;
 use crate::text::name_key;
@@ -573,7 +573,7 @@ impl Chat {
                 );
             }
             (Wait::Private { text, .. }, Answer::Sent { to: spelled }) => {
-                to(out, id, protocol::private_out(&spelled, &text));
+                to(out, id, Notice::private_out(&spelled, &text));
             }
             (Wait::Private { to: name, .. }, refusal) => {
                 to(
@@ -655,7 +655,7 @@ impl Chat {
         to(out, id, protocol::you_joined(self.room_name(room)));
         self.enter(id, name, room, joined.history, out);
         for line in joined.kept {
-            to(out, id, line);
+            to(out, id, Notice::from_chat_line(self.room_name(room), line));
         }
     }
 
@@ -832,13 +832,18 @@ impl Chat {
                 }
                 if cluster.remote.insert(key, name.clone()).is_none() {
                     let default = self.rooms.default_room();
-                    self.announce(default, protocol::joined(&name), true, out);
+                    self.announce(default, Notice::joined(&name), true, out);
                 }
             }
             Remote::Left { name, reason } => {
                 if cluster.remote.remove(&name_key(&name)).is_some() {
                     let default = self.rooms.default_room();
-                    self.announce(default, protocol::left(&name, &reason), false, out);
+                    self.announce(
+                        default,
+                        Notice::left(&name, &reason, Leaving::Quit),
+                        false,
+                        out,
+                    );
                 }
                 self.gone_from_rooms(&name, &reason, out);
             }
@@ -847,15 +852,14 @@ impl Chat {
                 cluster.remote.insert(name_key(&new), new.clone());
                 let default = self.rooms.default_room();
                 if known {
-                    let line = protocol::renamed(&old, &new);
                     out.push(Delivery::Room {
                         room: default,
                         except: None,
-                        notice: line.into(),
+                        notice: Notice::renamed(&old, &new),
                     });
                 } else {
                     // Its join was missed (the link was down): it is news here.
-                    self.announce(default, protocol::joined(&new), true, out);
+                    self.announce(default, Notice::joined(&new), true, out);
                 }
                 self.renamed_in_rooms(&old, &new, out);
             }
@@ -869,7 +873,7 @@ impl Chat {
                     return;
                 }
                 self.rooms.get_mut(room).remote.push(name.clone());
-                self.announce(room, protocol::joined(&name), true, out);
+                self.announce(room, Notice::joined(&name), true, out);
             }
             Remote::RoomLeft { room, name, reason } => {
                 let Some(room) = self.rooms.find(&room) else {
@@ -878,26 +882,31 @@ impl Chat {
                 let remote = &mut self.rooms.get_mut(room).remote;
                 if let Some(at) = position(remote, &name) {
                     remote.swap_remove(at);
-                    self.announce(room, protocol::left(&name, &reason), false, out);
+                    self.announce(
+                        room,
+                        Notice::left(&name, &reason, Leaving::Parted),
+                        false,
+                        out,
+                    );
                 }
             }
             Remote::RoomLine { room, line } => {
                 if let Some(room) = self.rooms.find(&room) {
+                    let notice = Notice::from_chat_line(self.room_name(room), line);
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        notice: line.into(),
+                        notice,
                     });
                 }
             }
             Remote::Topic { room, name, text } => {
                 if let Some(room) = self.rooms.find(&room) {
                     self.rooms.get_mut(room).topic = Some(text.clone());
-                    let line = protocol::topic_set(&name, &text);
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        notice: line.into(),
+                        notice: Notice::topic_set(&name, &text),
                     });
                 }
             }
@@ -912,10 +921,11 @@ impl Chat {
             Remote::Line { seq, line } => {
                 cluster.keep(&mut self.clients, Some(seq), &line);
                 let room = self.rooms.default_room();
+                let notice = Notice::from_chat_line(self.room_name(room), line);
                 out.push(Delivery::Room {
                     room,
                     except: None,
-                    notice: line.into(),
+                    notice,
                 });
             }
             Remote::Seen { seq } => self.seen(seq, out),
@@ -925,7 +935,7 @@ impl Chat {
                 text,
             } => {
                 if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
-                    to(out, id, protocol::private_in(&from, &text));
+                    to(out, id, Notice::private_in(&from, &text));
                 }
             }
             Remote::Users { names, complete } => self.users(names, complete, out),
@@ -971,11 +981,12 @@ impl Chat {
         }
         let default = self.rooms.default_room();
         for name in came {
-            self.announce(default, protocol::joined(&name), true, out);
+            self.announce(default, Notice::joined(&name), true, out);
         }
         for name in went {
             let reason = protocol::REASON_UNSEEN;
-            self.announce(default, protocol::left(&name, reason), false, out);
+            let gone = Notice::left(&name, reason, Leaving::Quit);
+            self.announce(default, gone, false, out);
             self.gone_from_rooms(&name, reason, out);
         }
     }
@@ -993,7 +1004,7 @@ impl Chat {
             if let Some(at) = position(remote, name) {
                 remote.swap_remove(at);
             }
-            self.announce(room, protocol::left(name, reason), false, out);
+            self.announce(room, Notice::left(name, reason, Leaving::Quit), false, out);
         }
     }
 
@@ -1010,11 +1021,10 @@ impl Chat {
             if let Some(at) = position(remote, old) {
                 remote[at] = new.to_string();
             }
-            let line = protocol::renamed(old, new);
             out.push(Delivery::Room {
                 room,
                 except: None,
-                notice: line.into(),
+                notice: Notice::renamed(old, new),
             });
         }
     }
@@ -1039,7 +1049,7 @@ impl Chat {
         for name in &names {
             if position(&known, name).is_none() && self.local(name).is_none() {
                 self.rooms.get_mut(room).remote.push(name.clone());
-                self.announce(room, protocol::joined(name), true, out);
+                self.announce(room, Notice::joined(name), true, out);
             }
         }
         if complete {
@@ -1048,12 +1058,9 @@ impl Chat {
                 if let Some(at) = position(remote, name) {
                     remote.swap_remove(at);
                 }
-                self.announce(
-                    room,
-                    protocol::left(name, protocol::REASON_UNSEEN),
-                    false,
-                    out,
-                );
+                // Parted or quit, nobody here knows: out of this room is what is certain.
+                let gone = Notice::left(name, protocol::REASON_UNSEEN, Leaving::Parted);
+                self.announce(room, gone, false, out);
             }
         }
     }
@@ -1666,5 +1673,61 @@ mod tests {
         };
         let out = answer(&mut room, 1, ticket, members);
         assert_eq!(lines_to(&out, 1), ["#ops *** online (2): bea, zed"]);
+    }
+
+    #[test]
+    fn other_nodes_lines_and_leaves_arrive_as_notices() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        let ticket = ask_room(&mut room, 1, "#dev");
+        answer(&mut room, 1, ticket, room_joined("#dev", &["cy"], &[]));
+        let dev = room.rooms.find("#dev").expect("#dev is here");
+        let raw = |room: &mut Chat, event| {
+            let mut out = Vec::new();
+            room.handle(Event::Remote(event), &mut out);
+            out
+        };
+        let notices = |out: Vec<Delivery>| -> Vec<Notice> {
+            out.into_iter()
+                .filter_map(|d| match d {
+                    Delivery::Room { notice, .. } => Some(notice),
+                    _ => None,
+                })
+                .collect()
+        };
+        let line = "* cy waves".to_string();
+        let out = raw(&mut room, Remote::Line { seq: 1, line });
+        assert_eq!(notices(out), [Notice::action("#general", "cy", "waves")]);
+        let (room_name, line) = ("#DEV".to_string(), "<cy> hi".to_string());
+        let out = raw(
+            &mut room,
+            Remote::RoomLine {
+                room: room_name,
+                line,
+            },
+        );
+        assert!(matches!(&out[..], [Delivery::Room { room: r, .. }] if *r == dev));
+        assert_eq!(notices(out), [Notice::said("#dev", "cy", "hi")]);
+        // A line that is nobody's words (a node's bug) is still shown, as text.
+        let line = "<not a name> hi".to_string();
+        let out = raw(&mut room, Remote::Line { seq: 2, line });
+        assert_eq!(notices(out), [Notice::Text("<not a name> hi".into())]);
+        let out = raw(
+            &mut room,
+            Remote::RoomLeft {
+                room: "#dev".into(),
+                name: "cy".into(),
+                reason: "parted".into(),
+            },
+        );
+        let parted = Notice::left("cy", "parted", Leaving::Parted);
+        assert_eq!(notices(out), [parted]);
+        let (name, reason) = ("bo".to_string(), "node lost".to_string());
+        raw(&mut room, Remote::Joined { name: name.clone() });
+        let out = raw(&mut room, Remote::Left { name, reason });
+        assert_eq!(
+            notices(out),
+            [Notice::left("bo", "node lost", Leaving::Quit)]
+        );
     }
 }

@@ -102,6 +102,41 @@ impl Notice {
         }
     }
 
+    /// `*** name joined`.
+    pub fn joined(name: &str) -> Notice {
+        Notice::Joined { name: name.into() }
+    }
+
+    /// `*** name left (reason)`, after a part or a quit.
+    pub fn left(name: &str, reason: &str, how: Leaving) -> Notice {
+        let (name, reason) = (name.into(), reason.to_string());
+        Notice::Left { name, reason, how }
+    }
+
+    /// `*** old is now new`.
+    pub fn renamed(old: &str, new: &str) -> Notice {
+        let (old, new) = (old.into(), new.into());
+        Notice::Renamed { old, new }
+    }
+
+    /// `*** name set the topic: text`.
+    pub fn topic_set(name: &str, text: &str) -> Notice {
+        let (name, text) = (name.into(), text.to_string());
+        Notice::TopicSet { name, text }
+    }
+
+    /// `[from -> you] text`.
+    pub fn private_in(from: &str, text: &str) -> Notice {
+        let (from, text) = (from.into(), text.to_string());
+        Notice::PrivateIn { from, text }
+    }
+
+    /// `[you -> to] text`.
+    pub fn private_out(to: &str, text: &str) -> Notice {
+        let (to, text) = (to.into(), text.to_string());
+        Notice::PrivateOut { to, text }
+    }
+
     /// A chat or action line as history and the cluster keep it (`<ana> hi`, `* ana waves`), said
     /// in `room`, as the notice it was. Anything else, or a line whose name is not a valid name
     /// (another node's bug, say), stays [`Notice::Text`]: it is still shown as it is, only not as
