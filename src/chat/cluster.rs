@@ -24,7 +24,7 @@ use std::mem;
 
 use log::warn;
 
-use super::{Chat, Client, ClientId, Clients, Delivery, RoomId, to};
+use super::{Chat, Client, ClientId, Clients, Delivery, Leaving, Notice, RoomId, to};
 use crate::protocol;
 use crate::text::folded;
 use crate::text::name_key;
@@ -573,7 +573,7 @@ impl Chat {
                 );
             }
             (Wait::Private { text, .. }, Answer::Sent { to: spelled }) => {
-                to(out, id, protocol::private_out(&spelled, &text));
+                to(out, id, Notice::private_out(&spelled, &text));
             }
             (Wait::Private { to: name, .. }, refusal) => {
                 to(
@@ -655,7 +655,7 @@ impl Chat {
         to(out, id, protocol::you_joined(self.room_name(room)));
         self.enter(id, name, room, joined.history, out);
         for line in joined.kept {
-            to(out, id, line);
+            to(out, id, Notice::from_chat_line(self.room_name(room), line));
         }
     }
 
@@ -832,13 +832,18 @@ impl Chat {
                 }
                 if cluster.remote.insert(key, name.clone()).is_none() {
                     let default = self.rooms.default_room();
-                    self.announce(default, protocol::joined(&name), true, out);
+                    self.announce(default, Notice::joined(&name), true, out);
                 }
             }
             Remote::Left { name, reason } => {
                 if cluster.remote.remove(&name_key(&name)).is_some() {
                     let default = self.rooms.default_room();
-                    self.announce(default, protocol::left(&name, &reason), false, out);
+                    self.announce(
+                        default,
+                        Notice::left(&name, &reason, Leaving::Quit),
+                        false,
+                        out,
+                    );
                 }
                 self.gone_from_rooms(&name, &reason, out);
             }
@@ -847,15 +852,14 @@ impl Chat {
                 cluster.remote.insert(name_key(&new), new.clone());
                 let default = self.rooms.default_room();
                 if known {
-                    let line = protocol::renamed(&old, &new);
                     out.push(Delivery::Room {
                         room: default,
                         except: None,
-                        line,
+                        notice: Notice::renamed(&old, &new),
                     });
                 } else {
                     // Its join was missed (the link was down): it is news here.
-                    self.announce(default, protocol::joined(&new), true, out);
+                    self.announce(default, Notice::joined(&new), true, out);
                 }
                 self.renamed_in_rooms(&old, &new, out);
             }
@@ -869,7 +873,7 @@ impl Chat {
                     return;
                 }
                 self.rooms.get_mut(room).remote.push(name.clone());
-                self.announce(room, protocol::joined(&name), true, out);
+                self.announce(room, Notice::joined(&name), true, out);
             }
             Remote::RoomLeft { room, name, reason } => {
                 let Some(room) = self.rooms.find(&room) else {
@@ -878,26 +882,31 @@ impl Chat {
                 let remote = &mut self.rooms.get_mut(room).remote;
                 if let Some(at) = position(remote, &name) {
                     remote.swap_remove(at);
-                    self.announce(room, protocol::left(&name, &reason), false, out);
+                    self.announce(
+                        room,
+                        Notice::left(&name, &reason, Leaving::Parted),
+                        false,
+                        out,
+                    );
                 }
             }
             Remote::RoomLine { room, line } => {
                 if let Some(room) = self.rooms.find(&room) {
+                    let notice = Notice::from_chat_line(self.room_name(room), line);
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        line,
+                        notice,
                     });
                 }
             }
             Remote::Topic { room, name, text } => {
                 if let Some(room) = self.rooms.find(&room) {
                     self.rooms.get_mut(room).topic = Some(text.clone());
-                    let line = protocol::topic_set(&name, &text);
                     out.push(Delivery::Room {
                         room,
                         except: None,
-                        line,
+                        notice: Notice::topic_set(&name, &text),
                     });
                 }
             }
@@ -912,10 +921,11 @@ impl Chat {
             Remote::Line { seq, line } => {
                 cluster.keep(&mut self.clients, Some(seq), &line);
                 let room = self.rooms.default_room();
+                let notice = Notice::from_chat_line(self.room_name(room), line);
                 out.push(Delivery::Room {
                     room,
                     except: None,
-                    line,
+                    notice,
                 });
             }
             Remote::Seen { seq } => self.seen(seq, out),
@@ -925,7 +935,7 @@ impl Chat {
                 text,
             } => {
                 if let Some(id) = self.names.get(&name, |id| self.clients.name(id)) {
-                    to(out, id, protocol::private_in(&from, &text));
+                    to(out, id, Notice::private_in(&from, &text));
                 }
             }
             Remote::Users { names, complete } => self.users(names, complete, out),
@@ -971,11 +981,12 @@ impl Chat {
         }
         let default = self.rooms.default_room();
         for name in came {
-            self.announce(default, protocol::joined(&name), true, out);
+            self.announce(default, Notice::joined(&name), true, out);
         }
         for name in went {
             let reason = protocol::REASON_UNSEEN;
-            self.announce(default, protocol::left(&name, reason), false, out);
+            let gone = Notice::left(&name, reason, Leaving::Quit);
+            self.announce(default, gone, false, out);
             self.gone_from_rooms(&name, reason, out);
         }
     }
@@ -993,7 +1004,7 @@ impl Chat {
             if let Some(at) = position(remote, name) {
                 remote.swap_remove(at);
             }
-            self.announce(room, protocol::left(name, reason), false, out);
+            self.announce(room, Notice::left(name, reason, Leaving::Quit), false, out);
         }
     }
 
@@ -1010,11 +1021,10 @@ impl Chat {
             if let Some(at) = position(remote, old) {
                 remote[at] = new.to_string();
             }
-            let line = protocol::renamed(old, new);
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice: Notice::renamed(old, new),
             });
         }
     }
@@ -1039,7 +1049,7 @@ impl Chat {
         for name in &names {
             if position(&known, name).is_none() && self.local(name).is_none() {
                 self.rooms.get_mut(room).remote.push(name.clone());
-                self.announce(room, protocol::joined(name), true, out);
+                self.announce(room, Notice::joined(name), true, out);
             }
         }
         if complete {
@@ -1048,12 +1058,9 @@ impl Chat {
                 if let Some(at) = position(remote, name) {
                     remote.swap_remove(at);
                 }
-                self.announce(
-                    room,
-                    protocol::left(name, protocol::REASON_UNSEEN),
-                    false,
-                    out,
-                );
+                // Parted or quit, nobody here knows: out of this room is what is certain.
+                let gone = Notice::left(name, protocol::REASON_UNSEEN, Leaving::Parted);
+                self.announce(room, gone, false, out);
             }
         }
     }
@@ -1072,7 +1079,7 @@ impl Chat {
         let claiming = cluster.claiming.clone();
         out.push(Delivery::Everyone {
             except: None,
-            line: protocol::CLUSTER_LOST.to_string(),
+            notice: protocol::CLUSTER_LOST.into(),
         });
         for id in waiting.into_iter().chain(claiming) {
             let ticket = self.ticket_of(id);
@@ -1109,7 +1116,7 @@ impl Chat {
         if mem::replace(&mut cluster.was_up, true) {
             out.push(Delivery::Everyone {
                 except: None,
-                line: protocol::CLUSTER_RESTORED.to_string(),
+                notice: protocol::CLUSTER_RESTORED.into(),
             });
         }
     }
@@ -1180,10 +1187,11 @@ mod tests {
         room
     }
 
+    /// What `event` delivered, each notice as the line it is worded as.
     fn handle(room: &mut Chat, event: Event<'_>) -> Vec<Delivery> {
         let mut out = Vec::new();
         room.handle(event, &mut out);
-        out
+        crate::chat::tests::as_lines(out)
     }
 
     fn line(id: ClientId, text: &str) -> Event<'_> {
@@ -1229,10 +1237,10 @@ mod tests {
         handle(room, Event::Answer { id, ticket, answer })
     }
 
-    fn lines_to(out: &[Delivery], who: ClientId) -> Vec<&str> {
+    fn lines_to(out: &[Delivery], who: ClientId) -> Vec<std::borrow::Cow<'_, str>> {
         out.iter()
             .filter_map(|d| match d {
-                Delivery::To { id, line } if *id == who => Some(line.as_str()),
+                Delivery::To { id, notice } if *id == who => Some(notice.line()),
                 _ => None,
             })
             .collect()
@@ -1333,7 +1341,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: None,
-                line: "*** Bea joined".into()
+                notice: "*** Bea joined".into()
             }]
         );
         let out = handle(&mut room, line(1, "/list"));
@@ -1364,7 +1372,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: None,
-                line: "*** Bea left (node lost)".into()
+                notice: "*** Bea left (node lost)".into()
             }]
         );
     }
@@ -1388,7 +1396,7 @@ mod tests {
         assert!(out.contains(&Delivery::Close { id: 2 }));
         assert!(out.contains(&Delivery::Everyone {
             except: None,
-            line: "*** cluster link lost; local users only".into()
+            notice: "*** cluster link lost; local users only".into()
         }));
         // Local chat goes on, and is not sent to a cluster that cannot be reached.
         let out = handle(&mut room, line(1, "hello"));
@@ -1397,7 +1405,7 @@ mod tests {
             [Delivery::Room {
                 room: 0,
                 except: Some(1),
-                line: "<ana> hello".into()
+                notice: "<ana> hello".into()
             }]
         );
         let out = handle(&mut room, Event::ClusterUp);
@@ -1405,7 +1413,7 @@ mod tests {
             out,
             [Delivery::Everyone {
                 except: None,
-                line: "*** cluster link restored".into()
+                notice: "*** cluster link restored".into()
             }]
         );
         // Back up, the users of other nodes are re-read: who went meanwhile is announced.
@@ -1422,12 +1430,12 @@ mod tests {
                 Delivery::Room {
                     room: 0,
                     except: None,
-                    line: "*** dan joined".into()
+                    notice: "*** dan joined".into()
                 },
                 Delivery::Room {
                     room: 0,
                     except: None,
-                    line: "*** bea left (while the cluster link was down)".into()
+                    notice: "*** bea left (while the cluster link was down)".into()
                 },
             ]
         );
@@ -1540,7 +1548,7 @@ mod tests {
             },
         );
         assert!(
-            matches!(&out[..], [Delivery::Room { except: None, line, .. }] if line == "<cy> hi")
+            matches!(&out[..], [Delivery::Room { except: None, notice, .. }] if notice.line() == "<cy> hi")
         );
         let out = remote(
             &mut room,
@@ -1552,7 +1560,7 @@ mod tests {
         assert_eq!(
             out.iter()
                 .filter(
-                    |d| matches!(d, Delivery::Room { line, .. } if line == "*** cy left (quit)")
+                    |d| matches!(d, Delivery::Room { notice, .. } if notice.line() == "*** cy left (quit)")
                 )
                 .count(),
             1,
@@ -1665,5 +1673,61 @@ mod tests {
         };
         let out = answer(&mut room, 1, ticket, members);
         assert_eq!(lines_to(&out, 1), ["#ops *** online (2): bea, zed"]);
+    }
+
+    #[test]
+    fn other_nodes_lines_and_leaves_arrive_as_notices() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        let ticket = ask_room(&mut room, 1, "#dev");
+        answer(&mut room, 1, ticket, room_joined("#dev", &["cy"], &[]));
+        let dev = room.rooms.find("#dev").expect("#dev is here");
+        let raw = |room: &mut Chat, event| {
+            let mut out = Vec::new();
+            room.handle(Event::Remote(event), &mut out);
+            out
+        };
+        let notices = |out: Vec<Delivery>| -> Vec<Notice> {
+            out.into_iter()
+                .filter_map(|d| match d {
+                    Delivery::Room { notice, .. } => Some(notice),
+                    _ => None,
+                })
+                .collect()
+        };
+        let line = "* cy waves".to_string();
+        let out = raw(&mut room, Remote::Line { seq: 1, line });
+        assert_eq!(notices(out), [Notice::action("#general", "cy", "waves")]);
+        let (room_name, line) = ("#DEV".to_string(), "<cy> hi".to_string());
+        let out = raw(
+            &mut room,
+            Remote::RoomLine {
+                room: room_name,
+                line,
+            },
+        );
+        assert!(matches!(&out[..], [Delivery::Room { room: r, .. }] if *r == dev));
+        assert_eq!(notices(out), [Notice::said("#dev", "cy", "hi")]);
+        // A line that is nobody's words (a node's bug) is still shown, as text.
+        let line = "<not a name> hi".to_string();
+        let out = raw(&mut room, Remote::Line { seq: 2, line });
+        assert_eq!(notices(out), [Notice::Text("<not a name> hi".into())]);
+        let out = raw(
+            &mut room,
+            Remote::RoomLeft {
+                room: "#dev".into(),
+                name: "cy".into(),
+                reason: "parted".into(),
+            },
+        );
+        let parted = Notice::left("cy", "parted", Leaving::Parted);
+        assert_eq!(notices(out), [parted]);
+        let (name, reason) = ("bo".to_string(), "node lost".to_string());
+        raw(&mut room, Remote::Joined { name: name.clone() });
+        let out = raw(&mut room, Remote::Left { name, reason });
+        assert_eq!(
+            notices(out),
+            [Notice::left("bo", "node lost", Leaving::Quit)]
+        );
     }
 }

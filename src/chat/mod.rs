@@ -30,6 +30,7 @@ use crate::text::{self, check_name, folded, name_key};
 mod cluster;
 mod moderation;
 mod names;
+mod notice;
 mod rooms;
 
 pub use cluster::{Answer, Remote, Request};
@@ -37,6 +38,7 @@ use cluster::{ClusterState, Wait};
 pub use moderation::ModAction;
 use moderation::Moderation;
 use names::NameIndex;
+pub use notice::{Leaving, Notice};
 pub use rooms::RoomId;
 pub use rooms::is_room_name;
 use rooms::{RoomList, Rooms};
@@ -64,6 +66,16 @@ pub enum Event<'a> {
     /// character at all; the room cleans it (see [`text::clean`]). While [`Chat::is_waiting`] is true
     /// for a connection, the edge holds its lines back and hands them over once it is not.
     Line { id: ClientId, text: &'a str },
+    /// A line from `id` as if `room` were its current room, without making it current: chat and
+    /// `/me` are said there, `/topic`, `/list` and `/part` without a room name are about it. For a
+    /// face whose every message names its room (IRC's `PRIVMSG #dev :hi`). A room `id` is not in is
+    /// refused with the same `!` line as `/part #room` (not in it, no such room, a bad name). Held
+    /// back like [`Event::Line`] while [`Chat::is_waiting`].
+    InRoom {
+        id: ClientId,
+        room: &'a str,
+        text: &'a str,
+    },
     /// The connection is gone, or the edge is closing it for its own reasons (`reason` is shown to
     /// the others, e.g. `connection lost`). An id the room does not know is ignored.
     Disconnect { id: ClientId, reason: &'a str },
@@ -85,23 +97,24 @@ pub enum Event<'a> {
     ClusterUp,
 }
 
-/// What the room wants done. Lines carry no terminator: framing is the edge's business.
+/// What the room wants done. Each says what happened as a [`Notice`]; wording it, and framing it,
+/// is the edge's business (the line face: [`Notice::line`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// One line to one connection.
-    To { id: ClientId, line: String },
-    /// One line to every member of a room, except `except`. Members whose current room it is not get
-    /// it with the room's name in front (see [`Chat::room_recipients`]).
+    /// One notice to one connection.
+    To { id: ClientId, notice: Notice },
+    /// One notice to every member of a room, except `except`. Members whose current room it is not
+    /// get its line with the room's name in front (see [`Chat::room_recipients`]).
     Room {
         room: RoomId,
         except: Option<ClientId>,
-        line: String,
+        notice: Notice,
     },
-    /// One line about the server itself to every user who has joined, whatever their rooms, except
-    /// `except` (the cluster link lost or back).
+    /// One notice about the server itself to every user who has joined, whatever their rooms,
+    /// except `except` (the cluster link lost or back).
     Everyone {
         except: Option<ClientId>,
-        line: String,
+        notice: Notice,
     },
     /// Close the connection gracefully once what was queued for it has been sent. The room has
     /// already forgotten it.
@@ -378,6 +391,7 @@ impl Chat {
             Event::Connect { id, now } => self.connect(id, now, None, out),
             Event::ConnectFrom { id, now, addr } => self.connect(id, now, Some(addr), out),
             Event::Line { id, text } => self.line(id, text, out),
+            Event::InRoom { id, room, text } => self.line_in(id, room, text, out),
             Event::Disconnect { id, reason } => self.leave(id, reason, out),
             Event::Tick { now } => {
                 self.clock = now;
@@ -431,12 +445,44 @@ impl Chat {
             Some(Client::Naming { .. }) => self.name_given(id, cleaned.trim(), out),
             Some(Client::Joined { name, .. }) => {
                 let name = name.clone();
-                self.said(id, &name, &cleaned, out)
+                self.said(id, &name, &cleaned, None, out)
             }
             // Claiming: the edge holds lines back while `is_waiting`. None: already closed, the rest
             // of its input is void.
             Some(Client::Claiming(_)) | None => {}
         }
+    }
+
+    /// [`Event::InRoom`]: a joined user's line, said in `wanted` (one of its rooms).
+    fn line_in(&mut self, id: ClientId, wanted: &str, raw: &str, out: &mut Vec<Delivery>) {
+        let Some(Client::Joined { name, .. }) = self.clients.get(&id) else {
+            return; // Only joined users are in rooms; the face sends nothing else this way.
+        };
+        let name = name.clone();
+        let cleaned = text::clean(raw);
+        if cleaned.trim().is_empty() {
+            return;
+        }
+        match self.my_room(id, wanted) {
+            Ok(room) => self.said(id, &name, &cleaned, Some(room), out),
+            Err(refusal) => to(out, id, refusal),
+        }
+    }
+
+    /// The room called `wanted` if user `id` is in it; otherwise the error line that says why not.
+    fn my_room(&self, id: ClientId, wanted: &str) -> Result<RoomId, String> {
+        match self.rooms.find(wanted) {
+            Some(room) if self.rooms_of(id).contains(&room) => Ok(room),
+            Some(_) => Err(protocol::not_in_room(wanted)),
+            None if is_room_name(wanted) => Err(protocol::no_such_room(wanted)),
+            None => Err(protocol::BAD_ROOM_NAME.to_string()),
+        }
+    }
+
+    /// The room a line of `id`'s is about: `at` if it named one ([`Event::InRoom`]), else its
+    /// current room.
+    fn here(&self, id: ClientId, at: Option<RoomId>) -> Option<RoomId> {
+        at.or_else(|| self.current_room(id))
     }
 
     /// The first line of a connection is its name.
@@ -486,7 +532,7 @@ impl Chat {
         to(out, id, protocol::you_are(name));
         self.enter(id, name, room, history, out);
         for line in live {
-            to(out, id, line);
+            to(out, id, Notice::from_chat_line(self.room_name(room), line));
         }
     }
 
@@ -507,7 +553,7 @@ impl Chat {
         if !history.is_empty() {
             to(out, id, protocol::history_header(history.len()));
             for line in history {
-                to(out, id, line);
+                to(out, id, Notice::from_chat_line(self.room_name(room), line));
             }
         }
         if self.is_big(room) {
@@ -515,7 +561,7 @@ impl Chat {
             self.rooms.get_mut(room).joins_untold += 1;
         } else {
             to(out, id, self.online_line(room));
-            room_but(out, room, id, protocol::joined(name));
+            room_but(out, room, id, Notice::joined(name));
         }
     }
 
@@ -546,14 +592,22 @@ impl Chat {
         }
     }
 
-    /// A line from a user in the room: a command, or chat.
-    fn said(&mut self, id: ClientId, name: &str, text: &str, out: &mut Vec<Delivery>) {
+    /// A line from a joined user: a command, or chat. `at` is the room it was said in, if it named
+    /// one ([`Event::InRoom`]); otherwise it is about the user's current room.
+    fn said(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        text: &str,
+        at: Option<RoomId>,
+        out: &mut Vec<Delivery>,
+    ) {
         let Some(command_line) = text.strip_prefix('/') else {
-            return self.chat(id, protocol::chat(name, text), out);
+            return self.chat(id, name, at, Words::Said(text), out);
         };
         if command_line.starts_with('/') {
             // `//text` sends `/text`.
-            return self.chat(id, protocol::chat(name, command_line), out);
+            return self.chat(id, name, at, Words::Said(command_line), out);
         }
         let (command, rest) = match command_line.split_once(char::is_whitespace) {
             Some((command, rest)) => (command, rest.trim()),
@@ -565,14 +619,14 @@ impl Chat {
                     to(out, id, *line);
                 }
             }
-            "list" | "users" | "who" | "listar" => self.list(id, rest, out),
+            "list" | "users" | "who" | "listar" => self.list(id, at, rest, out),
             "join" => self.join(id, name, rest, out),
-            "part" => self.part(id, name, rest, out),
+            "part" => self.part(id, name, at, rest, out),
             "rooms" => self.list_rooms(id, out),
-            "topic" => self.topic(id, name, rest, out),
+            "topic" => self.topic(id, name, at, rest, out),
             "name" | "nick" => self.rename(id, name, rest, out),
             "me" if rest.is_empty() => to(out, id, protocol::usage("/me ACTION")),
-            "me" => self.chat(id, protocol::action(name, rest), out),
+            "me" => self.chat(id, name, at, Words::Action(rest), out),
             "msg" => self.private(id, name, rest, out),
             c if is_quit(c) => {
                 to(out, id, protocol::GOODBYE);
@@ -594,10 +648,23 @@ impl Chat {
 
     /// A chat or action line: to everyone else, and into the history (or, in a cluster, to the other
     /// nodes, and through Redis into the cluster's history).
-    fn chat(&mut self, id: ClientId, line: String, out: &mut Vec<Delivery>) {
-        let Some(room) = self.current_room(id) else {
+    fn chat(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        at: Option<RoomId>,
+        words: Words,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(room) = self.here(id, at) else {
             return to(out, id, protocol::IN_NO_ROOM);
         };
+        let room_name = &self.rooms.get(room).name;
+        let notice = match words {
+            Words::Said(text) => Notice::said(room_name, name, text),
+            Words::Action(text) => Notice::action(room_name, name, text),
+        };
+        let line = notice.line();
         if let Some(cluster) = &mut self.cluster {
             if room == self.rooms.default_room() {
                 cluster.said(&mut self.clients, &line, out);
@@ -608,7 +675,7 @@ impl Chat {
             let history = self.config.history;
             self.rooms.get_mut(room).remember(&line, history);
         }
-        room_but(out, room, id, line);
+        room_but(out, room, id, notice);
     }
 
     fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut Vec<Delivery>) {
@@ -640,7 +707,7 @@ impl Chat {
         to(out, id, protocol::you_are(new));
         // Once in each of their rooms.
         for &room in self.rooms_of(id) {
-            room_but(out, room, id, protocol::renamed(old, new));
+            room_but(out, room, id, Notice::renamed(old, new));
         }
     }
 
@@ -660,8 +727,8 @@ impl Chat {
                 _ => None,
             });
         if let Some((target_id, target_name)) = found {
-            to(out, target_id, protocol::private_in(from, text));
-            return to(out, id, protocol::private_out(&target_name, text));
+            to(out, target_id, Notice::private_in(from, text));
+            return to(out, id, Notice::private_out(&target_name, text));
         }
         match &mut self.cluster {
             Some(cluster) if cluster.is_remote(&key) => {
@@ -706,9 +773,16 @@ impl Chat {
                 if let Some(current) = rooms.current() {
                     self.rooms.get_mut(current).current_of -= 1;
                 }
-                let line = line.map_or_else(|| protocol::left(&name, reason), str::to_string);
+                let notice = match line {
+                    Some(line) => Notice::Text(line.to_string()),
+                    None => Notice::Left {
+                        name,
+                        reason: reason.to_string(),
+                        how: Leaving::Quit,
+                    },
+                };
                 for &room in rooms.rooms() {
-                    self.left_room(id, room, &line, out);
+                    self.left_room(id, room, &notice, out);
                 }
             }
             Some(Client::Claiming(claim)) => {
@@ -721,8 +795,8 @@ impl Chat {
     }
 
     /// `id` is out of `room` (its room list already says so): the room forgets it (and goes, if it
-    /// was the last member of a room other than the default), and the others hear `line`.
-    fn left_room(&mut self, id: ClientId, room: RoomId, line: &str, out: &mut Vec<Delivery>) {
+    /// was the last member of a room other than the default), and the others hear `notice`.
+    fn left_room(&mut self, id: ClientId, room: RoomId, notice: &Notice, out: &mut Vec<Delivery>) {
         let big = self.is_big(room);
         let room_name = self
             .cluster
@@ -739,7 +813,7 @@ impl Chat {
         if big {
             self.rooms.get_mut(room).leaves_untold += 1;
         } else {
-            room_but(out, room, id, line.to_string());
+            room_but(out, room, id, notice.clone());
         }
     }
 
@@ -823,23 +897,29 @@ impl Chat {
         self.enter(id, name, room, history, out);
     }
 
-    /// `/part [#ROOM] [REASON]`: leaves the room (the current one by default).
-    fn part(&mut self, id: ClientId, name: &str, rest: &str, out: &mut Vec<Delivery>) {
+    /// `/part [#ROOM] [REASON]`: leaves the room (by default the one the line was said in, `at`, or
+    /// else the current one).
+    fn part(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        at: Option<RoomId>,
+        rest: &str,
+        out: &mut Vec<Delivery>,
+    ) {
         let (target, reason) = match rest.split_once(char::is_whitespace) {
             _ if !rest.starts_with('#') => (None, rest),
             Some((room, reason)) => (Some(room), reason.trim()),
             None => (Some(rest), ""),
         };
         let room = match target {
-            None => match self.current_room(id) {
+            None => match self.here(id, at) {
                 Some(room) => room,
                 None => return to(out, id, protocol::IN_NO_ROOM),
             },
-            Some(wanted) => match self.rooms.find(wanted) {
-                Some(room) if self.rooms_of(id).contains(&room) => room,
-                Some(_) => return to(out, id, protocol::not_in_room(wanted)),
-                None if is_room_name(wanted) => return to(out, id, protocol::no_such_room(wanted)),
-                None => return to(out, id, protocol::BAD_ROOM_NAME),
+            Some(wanted) => match self.my_room(id, wanted) {
+                Ok(room) => room,
+                Err(refusal) => return to(out, id, refusal),
             },
         };
         let was_current = self.current_room(id) == Some(room);
@@ -864,7 +944,8 @@ impl Chat {
         }
         info!("#{id} left {room_name} ({reason})");
         to(out, id, protocol::you_left(&room_name));
-        self.left_room(id, room, &protocol::left(name, reason), out);
+        let parted = Notice::left(name, reason, Leaving::Parted);
+        self.left_room(id, room, &parted, out);
         if was_current {
             match self.current_room(id) {
                 Some(now) => to(out, id, protocol::now_talking(self.room_name(now))),
@@ -898,9 +979,17 @@ impl Chat {
         to(out, id, protocol::rooms(&rooms));
     }
 
-    /// `/topic [TEXT]`: shows, or sets, the current room's topic.
-    fn topic(&mut self, id: ClientId, name: &str, text: &str, out: &mut Vec<Delivery>) {
-        let Some(room) = self.current_room(id) else {
+    /// `/topic [TEXT]`: shows, or sets, the topic of the room the line was said in (`at`, or else
+    /// the current one).
+    fn topic(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        at: Option<RoomId>,
+        text: &str,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(room) = self.here(id, at) else {
             return to(out, id, protocol::IN_NO_ROOM);
         };
         if text.is_empty() {
@@ -924,15 +1013,16 @@ impl Chat {
         out.push(Delivery::Room {
             room,
             except: None,
-            line: protocol::topic_set(name, text),
+            notice: Notice::topic_set(name, text),
         });
     }
 
-    /// `/list [#ROOM]`; in a big room at most once per [`LIST_INTERVAL`] for each user.
-    fn list(&mut self, id: ClientId, rest: &str, out: &mut Vec<Delivery>) {
+    /// `/list [#ROOM]` (by default the room the line was said in, `at`, or else the current one);
+    /// in a big room at most once per [`LIST_INTERVAL`] for each user.
+    fn list(&mut self, id: ClientId, at: Option<RoomId>, rest: &str, out: &mut Vec<Delivery>) {
         let current = self.current_room(id);
         let room = match rest.split_whitespace().next() {
-            None => match current {
+            None => match at.or(current) {
                 Some(room) => room,
                 None => return to(out, id, protocol::IN_NO_ROOM),
             },
@@ -969,12 +1059,12 @@ impl Chat {
 
     /// A join or leave of another node's user in `room`: at once in a small room, in the next
     /// summary in a big one.
-    fn announce(&mut self, room: RoomId, line: String, joined: bool, out: &mut Vec<Delivery>) {
+    fn announce(&mut self, room: RoomId, notice: Notice, joined: bool, out: &mut Vec<Delivery>) {
         if !self.is_big(room) {
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice,
             });
         } else if joined {
             self.rooms.get_mut(room).joins_untold += 1;
@@ -999,7 +1089,7 @@ impl Chat {
             out.push(Delivery::Room {
                 room,
                 except: None,
-                line,
+                notice: line.into(),
             });
         }
     }
@@ -1087,23 +1177,29 @@ impl Chat {
     }
 }
 
+/// What a chat line says: words, or an action (`/me`).
+enum Words<'a> {
+    Said(&'a str),
+    Action(&'a str),
+}
+
 fn is_quit(command: &str) -> bool {
     matches!(command.to_lowercase().as_str(), "quit" | "quitar" | "exit")
 }
 
-fn to(out: &mut Vec<Delivery>, id: ClientId, line: impl Into<String>) {
+fn to(out: &mut Vec<Delivery>, id: ClientId, notice: impl Into<Notice>) {
     out.push(Delivery::To {
         id,
-        line: line.into(),
+        notice: notice.into(),
     });
 }
 
-/// A line to the members of `room` but `id`.
-fn room_but(out: &mut Vec<Delivery>, room: RoomId, id: ClientId, line: String) {
+/// A notice to the members of `room` but `id`.
+fn room_but(out: &mut Vec<Delivery>, room: RoomId, id: ClientId, notice: impl Into<Notice>) {
     out.push(Delivery::Room {
         room,
         except: Some(id),
-        line,
+        notice: notice.into(),
     });
 }
 
@@ -1135,7 +1231,13 @@ mod tests {
             }
         }
 
+        /// What `event` delivered, each notice as the line it is worded as (see [`as_lines`]).
         fn event(&mut self, event: Event<'_>) -> Vec<Delivery> {
+            as_lines(self.notices(event))
+        }
+
+        /// What `event` delivered, as the core said it.
+        fn notices(&mut self, event: Event<'_>) -> Vec<Delivery> {
             let mut out = Vec::new();
             self.room.handle(event, &mut out);
             out
@@ -1159,7 +1261,7 @@ mod tests {
     fn to_(id: ClientId, line: &str) -> Delivery {
         Delivery::To {
             id,
-            line: line.to_string(),
+            notice: line.into(),
         }
     }
 
@@ -1167,8 +1269,35 @@ mod tests {
         Delivery::Room {
             room: 0,
             except: Some(id),
-            line: line.to_string(),
+            notice: line.into(),
         }
+    }
+
+    /// `out` with every notice as [`Notice::Text`] of its line: these tests say what line users
+    /// read, whatever kind of notice the core chose (the kinds are tested on their own).
+    pub(super) fn as_lines(out: Vec<Delivery>) -> Vec<Delivery> {
+        out.into_iter()
+            .map(|delivery| match delivery {
+                Delivery::To { id, notice } => Delivery::To {
+                    id,
+                    notice: notice.into_line().into(),
+                },
+                Delivery::Room {
+                    room,
+                    except,
+                    notice,
+                } => Delivery::Room {
+                    room,
+                    except,
+                    notice: notice.into_line().into(),
+                },
+                Delivery::Everyone { except, notice } => Delivery::Everyone {
+                    except,
+                    notice: notice.into_line().into(),
+                },
+                other => other,
+            })
+            .collect()
     }
 
     impl Fixture {
@@ -1178,14 +1307,23 @@ mod tests {
             let mut seen = Vec::new();
             for delivery in out {
                 match delivery {
-                    Delivery::To { id: to, line } if *to == id => seen.push(line.clone()),
-                    Delivery::Room { room, except, line } => {
+                    Delivery::To { id: to, notice } if *to == id => {
+                        seen.push(notice.line().into_owned())
+                    }
+                    Delivery::Room {
+                        room,
+                        except,
+                        notice,
+                    } => {
+                        let line = notice.line();
                         self.room
                             .room_recipients(*room, *except, |member, prefixed| {
                                 if member == id {
                                     seen.push(match prefixed {
-                                        true => protocol::in_room(self.room.room_name(*room), line),
-                                        false => line.clone(),
+                                        true => {
+                                            protocol::in_room(self.room.room_name(*room), &line)
+                                        }
+                                        false => line.to_string(),
                                     });
                                 }
                             });
@@ -1442,7 +1580,9 @@ mod tests {
         f.join(1, "ana");
         let out = f.connect(2);
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[0], Delivery::To { id: 2, line } if line.ends_with("; 1 online")));
+        assert!(
+            matches!(&out[0], Delivery::To { id: 2, notice } if notice.line().ends_with("; 1 online"))
+        );
         assert_eq!(out[1], to_(2, "*** your name?"));
     }
 
@@ -1473,7 +1613,7 @@ mod tests {
         );
         let out = f.say(2, "a b");
         assert!(
-            matches!(&out[0], Delivery::To { id: 2, line } if line.starts_with("! a name cannot contain a space"))
+            matches!(&out[0], Delivery::To { id: 2, notice } if notice.line().starts_with("! a name cannot contain a space"))
         );
         assert_eq!(out[1], to_(2, "*** your name?"));
         let out = f.say(2, &"x".repeat(33));
@@ -1730,7 +1870,7 @@ mod tests {
         let summary = Delivery::Room {
             room: 0,
             except: None,
-            line: "*** 2 joined, 1 left".into(),
+            notice: "*** 2 joined, 1 left".into(),
         };
         assert_eq!(f.event(Event::Tick { now }), vec![summary]);
         assert!(f.event(Event::Tick { now }).is_empty());
@@ -1746,7 +1886,7 @@ mod tests {
         let summary = Delivery::Room {
             room: 0,
             except: None,
-            line: "*** 1 joined".into(),
+            notice: "*** 1 joined".into(),
         };
         assert_eq!(f.event(Event::Tick { now: later }), vec![summary]);
     }
@@ -1770,6 +1910,241 @@ mod tests {
             f.say(1, "/list"),
             vec![to_(1, "*** online (4): a, b, c, d")]
         );
+    }
+
+    // ---- the notices themselves: what happened, as a face other than lines reads it ----------
+
+    impl Fixture {
+        fn room_id(&self, name: &str) -> RoomId {
+            self.room.rooms.find(name).expect("the room exists")
+        }
+
+        /// `id` says `text` in `room` ([`Event::InRoom`]); the deliveries as lines.
+        fn say_in(&mut self, id: ClientId, room: &str, text: &str) -> Vec<Delivery> {
+            self.event(Event::InRoom { id, room, text })
+        }
+    }
+
+    fn room_notice(room: RoomId, except: Option<ClientId>, notice: Notice) -> Delivery {
+        Delivery::Room {
+            room,
+            except,
+            notice,
+        }
+    }
+
+    #[test]
+    fn chat_and_actions_are_said_in_their_room_by_their_author() {
+        let mut f = two_rooms();
+        let dev = f.room_id("#dev");
+        let out = f.notices(Event::Line { id: 1, text: "hi" });
+        assert_eq!(
+            out,
+            [room_notice(dev, Some(1), Notice::said("#dev", "ana", "hi"))]
+        );
+        let [Delivery::Room { notice, .. }] = &out[..] else {
+            unreachable!()
+        };
+        assert_eq!((notice.author(), notice.words()), (Some("ana"), Some("hi")));
+        let out = f.notices(Event::Line {
+            id: 1,
+            text: "/me waves",
+        });
+        assert_eq!(
+            out,
+            [room_notice(
+                dev,
+                Some(1),
+                Notice::action("#dev", "ana", "waves")
+            )]
+        );
+        let out = f.notices(Event::Line { id: 1, text: "//x" });
+        assert_eq!(
+            out,
+            [room_notice(dev, Some(1), Notice::said("#dev", "ana", "/x"))]
+        );
+    }
+
+    #[test]
+    fn joins_parts_quits_renames_and_topics_say_what_happened() {
+        let mut f = two_rooms();
+        let (general, dev) = (f.room_id("#general"), f.room_id("#dev"));
+        let out = f.notices(Event::Line {
+            id: 3,
+            text: "/join #dev",
+        });
+        assert!(out.contains(&room_notice(dev, Some(3), Notice::joined("carl"))));
+        let out = f.notices(Event::Line {
+            id: 1,
+            text: "/part #dev gone fishing",
+        });
+        let parted = Notice::left("ana", "gone fishing", Leaving::Parted);
+        assert!(out.contains(&room_notice(dev, Some(1), parted)), "{out:?}");
+        let out = f.notices(Event::Line {
+            id: 2,
+            text: "/name bee",
+        });
+        for room in [general, dev] {
+            let renamed = Notice::renamed("bea", "bee");
+            assert!(out.contains(&room_notice(room, Some(2), renamed)));
+        }
+        let out = f.notices(Event::Line {
+            id: 2,
+            text: "/topic ship it",
+        });
+        let topic = Notice::topic_set("bee", "ship it");
+        assert_eq!(out, [room_notice(dev, None, topic)]);
+        // A quit is a quit in each room, whatever its reason says.
+        let out = f.notices(Event::Line {
+            id: 2,
+            text: "/quit parted",
+        });
+        for room in [general, dev] {
+            let quit = Notice::left("bee", "parted", Leaving::Quit);
+            assert!(out.contains(&room_notice(room, Some(2), quit)), "{out:?}");
+        }
+        let out = f.notices(Event::Disconnect {
+            id: 3,
+            reason: protocol::REASON_LOST,
+        });
+        let lost = Notice::left("carl", "connection lost", Leaving::Quit);
+        assert_eq!(out, [room_notice(general, Some(3), lost)]);
+    }
+
+    #[test]
+    fn private_messages_and_history_say_who_and_where() {
+        let mut f = two_rooms();
+        let out = f.notices(Event::Line {
+            id: 1,
+            text: "/msg BEA psst",
+        });
+        assert_eq!(
+            out,
+            [
+                Delivery::To {
+                    id: 2,
+                    notice: Notice::private_in("ana", "psst")
+                },
+                Delivery::To {
+                    id: 1,
+                    notice: Notice::private_out("bea", "psst")
+                },
+            ]
+        );
+        f.say(1, "in dev");
+        f.say(2, "/me nods");
+        let out = f.notices(Event::Line {
+            id: 3,
+            text: "/join #dev",
+        });
+        let history: Vec<&Notice> = out
+            .iter()
+            .filter_map(|d| match d {
+                Delivery::To { id: 3, notice } if notice.author().is_some() => Some(notice),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            history,
+            [
+                &Notice::said("#dev", "ana", "in dev"),
+                &Notice::action("#dev", "bea", "nods")
+            ]
+        );
+    }
+
+    #[test]
+    fn in_room_says_a_line_in_a_room_without_making_it_current() {
+        let mut f = two_rooms(); // ana and bea talk in #dev; all three are in #general.
+        let general = f.room_id("#general");
+        let out = f.notices(Event::InRoom {
+            id: 1,
+            room: "#GENERAL",
+            text: "lunch?",
+        });
+        assert_eq!(
+            out,
+            [room_notice(
+                general,
+                Some(1),
+                Notice::said("#general", "ana", "lunch?")
+            )]
+        );
+        assert_eq!(f.seen_by(&as_lines(out.clone()), 3), ["<ana> lunch?"]);
+        assert_eq!(f.seen_by(&as_lines(out), 2), ["#general <ana> lunch?"]);
+        // ana's current room is still #dev.
+        let [bea, carl] = f.says(1, "back to work", [2, 3]);
+        assert_eq!(bea, ["<ana> back to work"]);
+        assert!(carl.is_empty());
+        // The line is in #general's history.
+        f.connect(4);
+        let out = f.say(4, "dan");
+        assert!(out.contains(&to_(4, "<ana> lunch?")), "{out:?}");
+    }
+
+    #[test]
+    fn in_room_commands_are_about_that_room() {
+        let mut f = two_rooms();
+        let general = f.room_id("#general");
+        let out = f.notices(Event::InRoom {
+            id: 1,
+            room: "#general",
+            text: "/me waves",
+        });
+        let waves = Notice::action("#general", "ana", "waves");
+        assert_eq!(out, [room_notice(general, Some(1), waves)]);
+        let out = f.notices(Event::InRoom {
+            id: 1,
+            room: "#general",
+            text: "/topic lunch at one",
+        });
+        let topic = Notice::topic_set("ana", "lunch at one");
+        assert_eq!(out, [room_notice(general, None, topic)]);
+        assert_eq!(
+            f.say_in(2, "#general", "/topic"),
+            [to_(2, "*** topic: lunch at one")]
+        );
+        // Not ana's current room: the list is prefixed, as `/list #general` is.
+        assert_eq!(
+            f.say_in(1, "#general", "/list"),
+            [to_(1, "#general *** online (3): ana, bea, carl")]
+        );
+        // `/part` leaves that room; #dev stays current, so nothing is said about switching.
+        let out = f.say_in(1, "#general", "/part bye");
+        assert_eq!(
+            out,
+            [
+                to_(1, "*** you left #general"),
+                all_but(1, "*** ana left (bye)")
+            ]
+        );
+        let [bea] = f.says(1, "still in dev", [2]);
+        assert_eq!(bea, ["<ana> still in dev"]);
+    }
+
+    #[test]
+    fn in_room_refuses_a_room_one_is_not_in_as_part_does() {
+        let mut f = two_rooms();
+        f.say(3, "/join #ops");
+        let bad = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
+        for (room, refusal) in [
+            ("#ops", "! you are not in #ops"),
+            ("#nope", "! no such room: #nope"),
+            ("ops", bad),
+            ("", bad),
+        ] {
+            assert_eq!(f.say_in(1, room, "hi"), [to_(1, refusal)], "{room:?}");
+            assert_eq!(f.say_in(1, room, "/me hi"), [to_(1, refusal)], "{room:?}");
+        }
+        // The same lines as `/part` of such a room.
+        for room in ["#ops", "#nope"] {
+            assert_eq!(f.say_in(1, room, "x"), f.say(1, &format!("/part {room}")));
+        }
+        // Blank lines are ignored; so is a connection that has no name yet.
+        assert!(f.say_in(1, "#dev", " \t").is_empty());
+        f.connect(4);
+        assert!(f.say_in(4, "#general", "hi").is_empty());
+        assert!(f.say_in(4, "#general", "/quit").is_empty());
     }
 }
 

@@ -396,7 +396,7 @@ mod tests {
     fn to_(id: ClientId, line: &str) -> Delivery {
         Delivery::To {
             id,
-            line: line.to_string(),
+            notice: line.into(),
         }
     }
 
@@ -404,7 +404,7 @@ mod tests {
         Delivery::Room {
             room: 0,
             except: Some(except),
-            line: line.to_string(),
+            notice: line.into(),
         }
     }
 
@@ -427,10 +427,11 @@ mod tests {
             }
         }
 
+        /// What `event` delivered, each notice as the line it is worded as.
         fn event(&mut self, event: Event<'_>) -> Vec<Delivery> {
             let mut out = Vec::new();
             self.chat.handle(event, &mut out);
-            out
+            super::super::tests::as_lines(out)
         }
 
         fn say(&mut self, id: ClientId, text: &str) -> Vec<Delivery> {
@@ -551,7 +552,7 @@ mod tests {
                 Delivery::Room {
                     room: 1,
                     except: Some(2),
-                    line: "*** ana was removed by teacher (stop spamming)".into()
+                    notice: "*** ana was removed by teacher (stop spamming)".into()
                 },
                 Delivery::Close { id: 2 },
             ]

@@ -1,12 +1,15 @@
-//! Framing: how one line of the chat protocol becomes bytes on each transport. The room's lines carry
-//! no terminator; a TCP client gets the line and `\n`, a browser gets it as one WebSocket text
-//! message. This is the one place that decides it.
+//! Framing: how one notice of the chat becomes bytes on each transport. It is worded as a line of
+//! the chat protocol ([`Notice::into_line`]) once, and that line carries no terminator; a TCP client
+//! gets the line and `\n`, a browser gets it as one WebSocket text message. This is the one place
+//! that decides it.
 
+use crate::chat::Notice;
 use crate::connection::Transport;
 use crate::websocket;
 
-/// One line, framed for each transport at most once: a line to a whole room is framed once per
-/// transport that someone in the room uses, and every recipient gets a copy of the same bytes.
+/// One notice, worded once and framed for each transport at most once: a notice to a whole room is
+/// framed once per transport that someone in the room uses, and every recipient gets a copy of the
+/// same bytes.
 pub struct Framed {
     /// The line; once the TCP framing is asked for, with its `\n` (the room builds chat lines with
     /// room for it, so adding it moves nothing).
@@ -16,9 +19,10 @@ pub struct Framed {
 }
 
 impl Framed {
-    pub fn new(line: String) -> Framed {
+    /// Words `notice` as its line: a chat line's text is moved, not copied nor formatted.
+    pub fn new(notice: Notice) -> Framed {
         Framed {
-            line: line.into_bytes(),
+            line: notice.into_line().into_bytes(),
             terminated: false,
             websocket: None,
         }
@@ -71,13 +75,13 @@ mod tests {
     fn each_transport_gets_its_framing_in_any_order() {
         let tcp = Transport::Tcp(LineReader::new(100));
         let web = Transport::WebSocket(Box::default());
-        let mut framed = Framed::new("<ana> hola".to_string());
+        let mut framed = Framed::new("<ana> hola".into());
         let mut want_web = Vec::new();
         websocket::text_frame("<ana> hola", &mut want_web);
         assert_eq!(framed.bytes(&tcp), Some(&b"<ana> hola\n"[..]));
         assert_eq!(framed.bytes(&web), Some(&want_web[..]));
         assert_eq!(framed.bytes(&tcp), Some(&b"<ana> hola\n"[..]));
-        let mut framed = Framed::new("<ana> hola".to_string());
+        let mut framed = Framed::new("<ana> hola".into());
         assert_eq!(framed.bytes(&web), Some(&want_web[..]));
         assert_eq!(framed.bytes(&tcp), Some(&b"<ana> hola\n"[..]));
     }

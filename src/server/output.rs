@@ -16,7 +16,7 @@ use super::Server;
 use super::close::{Ending, is_scrape};
 use super::framing::Framed;
 use super::key_set::KeySet;
-use crate::chat::{Chat, ClientId, Delivery, RoomId};
+use crate::chat::{Chat, ClientId, Delivery, Notice, RoomId};
 use crate::connection::{Connection, Output, State, Transport};
 use crate::protocol;
 use crate::websocket;
@@ -29,11 +29,13 @@ impl Server {
             let mut deliveries = std::mem::take(&mut self.deliveries);
             for delivery in deliveries.drain(..) {
                 match delivery {
-                    Delivery::To { id, line } => self.queue(id, line),
-                    Delivery::Room { room, except, line } => {
-                        self.deliver_to_room(room, except, line)
-                    }
-                    Delivery::Everyone { except, line } => self.broadcast(except, line),
+                    Delivery::To { id, notice } => self.queue(id, notice),
+                    Delivery::Room {
+                        room,
+                        except,
+                        notice,
+                    } => self.deliver_to_room(room, except, notice),
+                    Delivery::Everyone { except, notice } => self.broadcast(except, notice),
                     Delivery::Close { id } => self.begin_close(id),
                     Delivery::BansChanged => self.save_bans(),
                     Delivery::Cluster(request) => {
@@ -53,19 +55,19 @@ impl Server {
         }
     }
 
-    /// One line to the members of a room but `except`: framed once per transport (and once more
-    /// with the room's name in front, if some get it so), and each recipient gets a copy of the same
-    /// bytes. The chat's member list is walked in place, while the recipients' queues are filled:
+    /// One notice to the members of a room but `except`: worded once, framed once per transport (and
+    /// once more with the room's name in front, if some get it so), and each recipient gets a copy
+    /// of the same bytes. The chat's member list is walked in place, while the recipients' queues are filled:
     /// two borrows of different parts of the server (see [`Server::chat_and_queues`]).
-    fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, line: String) {
-        let mut plain = Framed::new(line);
+    fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, notice: Notice) {
+        let mut plain = Framed::new(notice);
         let mut prefixed: Option<Framed> = None;
         let (chat, mut queues) = self.chat_and_queues();
         let (mut delivered, mut queued) = (0, 0);
         chat.room_recipients(room, except, |id, in_front| {
             let framed = if in_front {
                 prefixed.get_or_insert_with(|| {
-                    Framed::new(protocol::in_room(chat.room_name(room), plain.text()))
+                    Framed::new(protocol::in_room(chat.room_name(room), plain.text()).into())
                 })
             } else {
                 &mut plain
@@ -77,10 +79,10 @@ impl Server {
         self.metrics.deliveries += queued;
     }
 
-    /// One line about the server to every user who has joined but `except`, whatever their rooms:
-    /// framed once per transport, and each recipient gets a copy of the same bytes.
-    fn broadcast(&mut self, except: Option<ClientId>, line: String) {
-        let mut framed = Framed::new(line);
+    /// One notice about the server to every user who has joined but `except`, whatever their rooms:
+    /// worded once, framed once per transport, and each recipient gets a copy of the same bytes.
+    fn broadcast(&mut self, except: Option<ClientId>, notice: Notice) {
+        let mut framed = Framed::new(notice);
         let (chat, mut queues) = self.chat_and_queues();
         let (mut delivered, mut queued) = (0, 0);
         for id in chat.members().filter(|&id| Some(id) != except) {
@@ -91,10 +93,13 @@ impl Server {
         self.metrics.deliveries += queued;
     }
 
-    /// Queues one line for connection `key`, framed for its transport.
-    pub(super) fn queue(&mut self, key: usize, line: String) {
+    /// Queues one notice (or a line of the edge's own, as [`Notice::Text`]) for connection `key`,
+    /// worded and framed for its transport.
+    pub(super) fn queue(&mut self, key: usize, notice: impl Into<Notice>) {
         self.pass.deliveries += 1;
-        let queued = self.queues().push_framed(key, &mut Framed::new(line));
+        let queued = self
+            .queues()
+            .push_framed(key, &mut Framed::new(notice.into()));
         self.metrics.deliveries += u64::from(queued);
     }
 
