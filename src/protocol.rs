@@ -58,6 +58,60 @@ pub fn history_header(lines: usize) -> String {
     format!("*** recent messages ({lines}):")
 }
 
+/// A history line as replayed: the UTC time it was said (RFC 3339, to the second), a space, and the
+/// line as it was shown live: `2026-12-06T00:54:10Z <ana> hi`. A time of 0 (unknown) adds nothing.
+pub fn stamped(at: u64, line: &str) -> String {
+    if at == 0 {
+        return line.to_string();
+    }
+    format!("{} {line}", utc_time(at))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a time in seconds since 1970 (UTC, proleptic Gregorian calendar).
+pub fn utc_time(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    let (year, month, day) = civil_date(days);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// The calendar date `days` days after 1970-01-01. Counts in 400-year eras (146,097 days each, the
+/// Gregorian cycle) starting on 0000-03-01, so that the leap day falls at the end of each year.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Splits a replayed history line into its time stamp and the line, if it has one.
+pub fn unstamped(line: &str) -> Option<(&str, &str)> {
+    let (stamp, rest) = line.split_once(' ')?;
+    let b = stamp.as_bytes();
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit());
+    shape.then_some((stamp, rest))
+}
+
 /// `names` are already in the order to show.
 pub fn online<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
     let mut line = format!("*** online ({}):", names.len());
@@ -354,3 +408,31 @@ pub fn bans(bans: &[(String, u64)]) -> String {
 
 /// To a new connection from a banned address, before it is closed.
 pub const YOU_ARE_BANNED: &str = "! you are banned";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_lines_carry_the_utc_time_they_were_said() {
+        assert_eq!(utc_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_time(1_796_518_450), "2026-12-06T00:54:10Z");
+        assert_eq!(utc_time(4_102_444_799), "2099-12-31T23:59:59Z");
+        let line = stamped(1_796_518_450, "<ana> hi 12:00 there");
+        assert_eq!(line, "2026-12-06T00:54:10Z <ana> hi 12:00 there");
+        assert_eq!(
+            unstamped(&line),
+            Some(("2026-12-06T00:54:10Z", "<ana> hi 12:00 there"))
+        );
+        assert_eq!(stamped(0, "<ana> hi"), "<ana> hi");
+        for not in [
+            "<ana> hi",
+            "2026-12-06 <ana>",
+            "2026-12-06T03:34:10 <a>",
+            "x026-12-06T03:34:10Z <a>",
+        ] {
+            assert_eq!(unstamped(not), None, "{not}");
+        }
+    }
+}

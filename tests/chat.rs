@@ -55,8 +55,8 @@ fn joining_shows_the_last_lines_then_who_is_online() {
     bea.send("bea");
     bea.expect("*** you are bea");
     bea.expect("*** recent messages (2):");
-    bea.expect("* ana two");
-    bea.expect("<ana> three");
+    bea.expect_history("* ana two");
+    bea.expect_history("<ana> three");
     bea.expect("*** online (2): ana, bea");
     ana.expect("*** bea joined");
 }

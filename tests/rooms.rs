@@ -52,7 +52,9 @@ fn a_nc_user_who_never_joins_sees_the_same_chat_as_before_rooms() {
     cai.send("cai");
     cai.expect("*** you are cai");
     cai.expect("*** recent messages (1):");
-    cai.expect("<ana> hola");
+    // History lines carry the time they were said (docs/protocol.md): the one change an nc user
+    // sees, and only in the history.
+    cai.expect_history("<ana> hola");
     cai.expect("*** online (3): ana, bea, cai");
     ana.expect("*** cai joined");
     bea.expect("*** cai joined");

@@ -135,7 +135,7 @@ fn openssl_s_client_joins() {
     dan.send("dan");
     dan.expect("*** you are dan");
     dan.expect("*** recent messages (1):");
-    dan.expect("<carla> hola desde openssl");
+    dan.expect_history("<carla> hola desde openssl");
 }
 
 #[test]

@@ -29,6 +29,10 @@ use crate::protocol;
 use crate::text::folded;
 use crate::text::name_key;
 
+/// A line of the default room's history in a cluster: its number, when it was said (Unix seconds),
+/// and the line.
+pub type Numbered = (u64, u64, String);
+
 /// What the room asks of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -107,11 +111,12 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// The name is claimed. `seq` is the number of the cluster's latest chat line at that moment, and
-    /// `history` the last lines up to it, oldest first, each with its number.
+    /// `history` the last lines up to it, oldest first, each with its number and when it was said
+    /// (Unix seconds).
     Joined {
         name: String,
         seq: u64,
-        history: Vec<(u64, String)>,
+        history: Vec<Numbered>,
         /// The default room's topic.
         topic: Option<String>,
     },
@@ -122,7 +127,8 @@ pub enum Answer {
         room: String,
         topic: Option<String>,
         members: Vec<String>,
-        history: Vec<String>,
+        /// The room's last lines, each with when it was said (Unix seconds).
+        history: Vec<(u64, String)>,
     },
     /// Every room but the default one, with its number of members; and the number of users of the
     /// cluster, who are all in the default room.
@@ -229,7 +235,7 @@ pub(super) struct Claim {
     /// which Redis numbers after the claim).
     kept: Vec<(Option<u64>, String)>,
     /// Redis has answered yes; the join completes once the cluster is seen to reach `seq`.
-    answer: Option<(u64, Vec<(u64, String)>)>,
+    answer: Option<(u64, Vec<Numbered>)>,
     /// More than `KEPT_MAX` lines arrived meanwhile: the join fails.
     overflowed: bool,
 }
@@ -790,7 +796,9 @@ impl Chat {
         }
         let skip = history.len().saturating_sub(self.config.history);
         let history = history.into_iter().skip(skip);
-        let history = history.filter(|(n, _)| *n <= seq).map(|(_, line)| line);
+        let history = history
+            .filter(|(n, _, _)| *n <= seq)
+            .map(|(_, at, line)| (at, line));
         let live = claim
             .kept
             .into_iter()
@@ -1127,7 +1135,7 @@ struct RoomJoined {
     room: String,
     topic: Option<String>,
     members: Vec<String>,
-    history: Vec<String>,
+    history: Vec<(u64, String)>,
     kept: Vec<String>,
 }
 
@@ -1223,6 +1231,7 @@ mod tests {
     /// Redis's yes to a claim of `name`, made when the cluster's last line was `seq`.
     fn joined_as(name: &str, seq: u64, history: Vec<(u64, String)>) -> Answer {
         let name = name.into();
+        let history = history.into_iter().map(|(n, line)| (n, 0, line)).collect();
         let topic = None;
         Answer::Joined {
             name,
@@ -1504,7 +1513,7 @@ mod tests {
             room: name.into(),
             topic: Some("ship it".into()),
             members: members.iter().map(|m| m.to_string()).collect(),
-            history: history.iter().map(|h| h.to_string()).collect(),
+            history: history.iter().map(|h| (0, h.to_string())).collect(),
         }
     }
 

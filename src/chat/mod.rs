@@ -238,6 +238,9 @@ pub struct Chat {
     naming: Vec<ClientId>,
     /// The latest time the room was told (by [`Event::Connect`] or [`Event::Tick`]).
     clock: Instant,
+    /// The wall clock's time as the edge last told it ([`Chat::set_time`]), in Unix seconds: when
+    /// each history line was said. 0 until told (history lines then carry no time).
+    unix_time: u64,
     /// The users of other nodes and the requests under way, when the room is one node of a cluster.
     cluster: Option<ClusterState>,
     /// In a big room, when each user who asked in the last [`LIST_INTERVAL`] last had `/list`. Kept
@@ -262,6 +265,7 @@ impl Chat {
             names: NameIndex::new(),
             naming: Vec::new(),
             clock: now,
+            unix_time: 0,
         }
     }
 
@@ -314,6 +318,12 @@ impl Chat {
     /// How many rooms there are, the default one included.
     pub fn room_count(&self) -> usize {
         self.rooms.len()
+    }
+
+    /// Tells the chat the wall clock's time (Unix seconds), which history lines are stamped with.
+    /// The edge calls it on every tick: the chat reads no clock of its own.
+    pub fn set_time(&mut self, unix: u64) {
+        self.unix_time = unix;
     }
 
     /// How many users have joined, here and on the other nodes of a cluster.
@@ -514,7 +524,7 @@ impl Chat {
         &mut self,
         id: ClientId,
         name: &str,
-        history: Vec<String>,
+        history: Vec<(u64, String)>,
         live: Vec<String>,
         out: &mut Vec<Delivery>,
     ) {
@@ -543,7 +553,7 @@ impl Chat {
         id: ClientId,
         name: &str,
         room: RoomId,
-        history: Vec<String>,
+        history: Vec<(u64, String)>,
         out: &mut Vec<Delivery>,
     ) {
         self.rooms.add(room, id);
@@ -552,8 +562,9 @@ impl Chat {
         }
         if !history.is_empty() {
             to(out, id, protocol::history_header(history.len()));
-            for line in history {
-                to(out, id, Notice::from_chat_line(self.room_name(room), line));
+            for (at, line) in history {
+                let said = Box::new(Notice::from_chat_line(self.room_name(room), line));
+                to(out, id, Notice::History { at, said });
             }
         }
         if self.is_big(room) {
@@ -672,8 +683,8 @@ impl Chat {
                 cluster.said_in(&self.rooms.get(room).name, &line, out);
             }
         } else {
-            let history = self.config.history;
-            self.rooms.get_mut(room).remember(&line, history);
+            let (history, now) = (self.config.history, self.unix_time);
+            self.rooms.get_mut(room).remember(now, &line, history);
         }
         room_but(out, room, id, notice);
     }
@@ -2040,7 +2051,10 @@ mod tests {
         let history: Vec<&Notice> = out
             .iter()
             .filter_map(|d| match d {
-                Delivery::To { id: 3, notice } if notice.author().is_some() => Some(notice),
+                Delivery::To {
+                    id: 3,
+                    notice: Notice::History { said, .. },
+                } => Some(&**said),
                 _ => None,
             })
             .collect();

@@ -73,6 +73,9 @@ pub enum Notice {
     PrivateOut { to: CompactString, text: String },
     /// A line not yet given a structure: the line face sends it as is.
     Text(String),
+    /// A history line, replayed to a newcomer: what was said, and when (Unix seconds; 0 if not
+    /// known). The line face puts the UTC time in front (`protocol::stamped`).
+    History { at: u64, said: Box<Notice> },
 }
 
 impl Notice {
@@ -202,6 +205,7 @@ impl Notice {
             Notice::TopicSet { name, text } => protocol::topic_set(name, text).into(),
             Notice::PrivateIn { from, text } => protocol::private_in(from, text).into(),
             Notice::PrivateOut { to, text } => protocol::private_out(to, text).into(),
+            Notice::History { at, said } => protocol::stamped(*at, &said.line()).into(),
         }
     }
 

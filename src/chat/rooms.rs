@@ -37,8 +37,9 @@ pub struct ChatRoom {
     /// In a cluster, the members on other nodes, by name as spelled (empty on a single node, and for
     /// the default room, whose other nodes' users are the cluster's remote users).
     pub remote: Vec<String>,
-    /// The last `--history` chat and action lines, oldest first.
-    pub history: VecDeque<String>,
+    /// The last `--history` chat and action lines, oldest first, each with when it was said (Unix
+    /// seconds; 0 if the chat was not told the time).
+    pub history: VecDeque<(u64, String)>,
     /// In a big room, joins and leaves not yet announced, and when the next summary may go out.
     pub joins_untold: usize,
     pub leaves_untold: usize,
@@ -60,15 +61,15 @@ impl ChatRoom {
         }
     }
 
-    /// Adds a line to the history, keeping at most `max` lines.
-    pub fn remember(&mut self, line: &str, max: usize) {
+    /// Adds a line said at `at` to the history, keeping at most `max` lines.
+    pub fn remember(&mut self, at: u64, line: &str, max: usize) {
         if max == 0 {
             return;
         }
         if self.history.len() == max {
             self.history.pop_front();
         }
-        self.history.push_back(line.to_string());
+        self.history.push_back((at, line.to_string()));
     }
 }
 

@@ -420,7 +420,8 @@ impl Session {
             }
             return true;
         }
-        if is_chat(line) {
+        // History lines come with the time they were said in front (docs/protocol.md).
+        if is_chat(unstamped(line)) {
             block.lines.push(line.to_string());
             return true;
         }
@@ -440,10 +441,16 @@ impl Session {
     /// the longest stretch that ends what the user has already seen of that room.
     fn show_block(&mut self, block: Block, out: &mut Vec<Action>) {
         let key = room_key(block.room.as_deref());
+        // What was seen live has no time in front: compare without it.
+        let plain: Vec<String> = block
+            .lines
+            .iter()
+            .map(|l| unstamped(l).to_string())
+            .collect();
         let skip = self
             .recent
             .get(&key)
-            .map_or(0, |seen| overlap(seen, &block.lines));
+            .map_or(0, |seen| overlap(seen, &plain));
         let missed = block.lines.len() - skip;
         if skip > 0 && missed > 0 {
             let messages = if missed == 1 { "message" } else { "messages" };
@@ -455,8 +462,8 @@ impl Session {
                 "{missed} {messages}{room} while you were away:"
             )));
         }
-        for line in &block.lines[skip..] {
-            self.remember(&key, line);
+        for (line, plain) in block.lines[skip..].iter().zip(&plain[skip..]) {
+            self.remember(&key, plain);
             out.push(Action::Show(self.present(line, true)));
         }
     }
@@ -627,6 +634,11 @@ fn restore_plan(wanted: &Rooms, default: Option<&str>) -> Vec<Expect> {
         plan.push(Expect::Part(default.to_string()));
     }
     plan
+}
+
+/// A history line without the time in front of it (any other line as it is).
+fn unstamped(line: &str) -> &str {
+    crate::protocol::unstamped(line).map_or(line, |(_, rest)| rest)
 }
 
 /// The overlap between what was seen and what is replayed: the largest `k` such that the first `k`
@@ -881,6 +893,33 @@ mod tests {
                 show("*** recent messages (2):"),
                 show("<bea> one"),
                 show("* bea two"),
+                show("*** online (2): ana, bea")
+            ]
+        );
+    }
+
+    #[test]
+    fn history_with_times_in_front_is_matched_without_them() {
+        let mut s = joined(&["<bea> one", "<bea> two"]);
+        s.disconnected();
+        s.connected();
+        let out = feed(
+            &mut s,
+            &[
+                "*** your name?",
+                "*** you are ana",
+                "*** recent messages (3):",
+                "2026-12-06T03:34:10Z <bea> one",
+                "2026-12-06T03:34:11Z <bea> two",
+                "2026-12-06T03:35:00Z <bea> missed",
+                "*** online (2): ana, bea",
+            ],
+        );
+        assert_eq!(
+            out[4..],
+            [
+                Action::Note("1 message while you were away:".into()),
+                show("2026-12-06T03:35:00Z <bea> missed"),
                 show("*** online (2): ana, bea")
             ]
         );

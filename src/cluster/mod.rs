@@ -625,13 +625,15 @@ impl Cluster {
         }
         let mut lines = std::mem::take(&mut self.lines);
         let node = self.config.node.clone();
+        // When they were said, for the history (the lines of one pass: within a millisecond).
+        let said_at = crate::ban_list::unix_now().to_string();
         let mut rest = &lines[..];
         while let Some((room, _)) = rest.first() {
             let run = rest.iter().take_while(|(r, _)| r == room).count();
             let text = rest[..run].iter().map(|(_, line)| line.as_str());
             match room {
                 None => {
-                    let mut args = vec![SEQ, HISTORY, HISTORY_CAP, &node, CHANNEL];
+                    let mut args = vec![SEQ, HISTORY, HISTORY_CAP, &node, CHANNEL, &said_at];
                     args.extend(text);
                     self.run(Script::Chat, 3, &args, Expect::Nothing, now);
                 }
@@ -639,6 +641,7 @@ impl Cluster {
                     let key = name_key(room);
                     let (history, channel) = (room_history(&key), room_channel(&key));
                     let mut args = vec![ROOMS, &history, HISTORY_CAP, &key, &node, &channel, room];
+                    args.push(&said_at);
                     args.extend(text);
                     self.run(Script::RoomLines, 3, &args, Expect::Nothing, now);
                 }
@@ -957,6 +960,7 @@ impl Cluster {
             return Answer::Refused;
         }
         let history = strings(items.pop().unwrap_or(Value::Nil));
+        let history = history.iter().map(|entry| said_at(entry)).collect();
         let members = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
         let topic = items
             .pop()
@@ -1150,8 +1154,9 @@ fn answer(asked: Asked, reply: Value) -> Answer {
             let history = strings(items.pop().unwrap_or(Value::Nil))
                 .into_iter()
                 .filter_map(|entry| {
-                    let (n, line) = entry.split_once(' ')?;
-                    Some((n.parse().ok()?, line.to_string()))
+                    let (n, rest) = entry.split_once(' ')?;
+                    let (at, line) = said_at(rest);
+                    Some((n.parse().ok()?, at, line))
                 })
                 .collect();
             Answer::Joined {
@@ -1200,6 +1205,18 @@ fn answer(asked: Asked, reply: Value) -> Answer {
         }
         // Read by `Cluster::room_joined`, which knows this node's name.
         Asked::RoomJoin { .. } => Answer::Refused,
+    }
+}
+
+/// A history entry's `TIME LINE`: when it was said (Unix seconds) and the line. An entry without
+/// a time (written by an older node) is the line, said at an unknown time (0). A chat line never
+/// starts with a digit, so the two cannot be confused.
+fn said_at(entry: &str) -> (u64, String) {
+    match entry.split_once(' ') {
+        Some((at, line)) if at.bytes().all(|b| b.is_ascii_digit()) => {
+            (at.parse().unwrap_or(0), line.to_string())
+        }
+        _ => (0, entry.to_string()),
     }
 }
 
@@ -1252,7 +1269,10 @@ mod tests {
         let yes = Value::Array(vec![
             Value::Integer(1),
             Value::Integer(9),
-            Value::Array(vec![Value::Bulk(b"8 <bea> hi there".to_vec())]),
+            Value::Array(vec![
+                Value::Bulk(b"7 1796518450 <bea> hi there".to_vec()),
+                Value::Bulk(b"8 <bea> from an older node".to_vec()),
+            ]),
             Value::Bulk(b"exams on friday".to_vec()),
         ]);
         assert_eq!(
@@ -1260,7 +1280,10 @@ mod tests {
             Answer::Joined {
                 name: name.clone(),
                 seq: 9,
-                history: vec![(8, "<bea> hi there".to_string())],
+                history: vec![
+                    (7, 1_796_518_450, "<bea> hi there".to_string()),
+                    (8, 0, "<bea> from an older node".to_string())
+                ],
                 topic: Some("exams on friday".into())
             }
         );

@@ -14,11 +14,11 @@
 //! | `pollchat:nodes`        | set    | the nodes that have said hello                          |
 //! | `pollchat:node:NODE`    | string | NODE's heartbeat: its instance id, expiring after `--cluster-timeout-ms` |
 //! | `pollchat:seq`          | string | the number of the cluster's latest chat line            |
-//! | `pollchat:history`      | list   | `SEQ LINE`, the last lines, oldest first                |
+//! | `pollchat:history`      | list   | `SEQ TIME LINE`, the last lines, oldest first (TIME: when said, Unix seconds) |
 //! | `pollchat:history-cap`  | string | the longest `--history` of any node (at most 1000): the list's length |
 //! | `pollchat:rooms`        | hash   | room key (lower case) → room name as spelled: every room but the default one |
 //! | `pollchat:room:KEY:members` | hash | name key → `NODE NAME`: who is in room KEY, and on which node |
-//! | `pollchat:room:KEY:history` | list | the room's last lines, oldest first (capped like the default room's) |
+//! | `pollchat:room:KEY:history` | list | `TIME LINE`, the room's last lines, oldest first (capped like the default room's) |
 //! | `pollchat:room:KEY:topic`   | string | the room's topic (the default room's too)             |
 //!
 //! A room other than the default one exists in Redis while its members hash does: the scripts that
@@ -250,22 +250,23 @@ return 1
 );
 
 /// The chat lines of one pass of a node's loop: numbered, kept in the capped history, published as
-/// one `lines` message. KEYS: seq, history, history cap. ARGV: node, channel, then the lines (at most
-/// `LINES_MAX`: Lua's `unpack` has a limit). Returns the last line's number.
+/// one `lines` message. KEYS: seq, history, history cap. ARGV: node, channel, the time they were said
+/// (Unix seconds), then the lines (at most `LINES_MAX`: Lua's `unpack` has a limit). Returns the
+/// last line's number.
 const CHAT: &str = r"
-local n = #ARGV - 2
+local n = #ARGV - 3
 local last = redis.call('INCRBY', KEYS[1], n)
 local first = last - n + 1
 local cap = tonumber(redis.call('GET', KEYS[3]) or '0')
 if cap > 0 then
   local entries = {}
   for i = math.max(1, n - cap + 1), n do
-    entries[#entries + 1] = (first + i - 1) .. ' ' .. ARGV[i + 2]
+    entries[#entries + 1] = (first + i - 1) .. ' ' .. ARGV[3] .. ' ' .. ARGV[i + 3]
   end
   redis.call('RPUSH', KEYS[2], unpack(entries))
   redis.call('LTRIM', KEYS[2], -cap, -1)
 end
-redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' lines ' .. first .. '\n' .. table.concat(ARGV, '\n', 3))
+redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' lines ' .. first .. '\n' .. table.concat(ARGV, '\n', 4))
 return last
 ";
 
@@ -434,14 +435,17 @@ return 0
 
 /// The chat lines of one pass said in one room other than the default: kept in the room's capped
 /// history (if the room still exists) and published as one `rlines` message. KEYS: rooms, the
-/// room's history, history cap. ARGV: room key, node, the room's channel, room name, then the lines.
+/// room's history, history cap. ARGV: room key, node, the room's channel, room name, the time they
+/// were said (Unix seconds), then the lines.
 const ROOM_LINES: &str = r"
 local cap = tonumber(redis.call('GET', KEYS[3]) or '0')
 if cap > 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, math.max(5, #ARGV - cap + 1)))
+  local entries = {}
+  for i = math.max(6, #ARGV - cap + 1), #ARGV do entries[#entries + 1] = ARGV[5] .. ' ' .. ARGV[i] end
+  redis.call('RPUSH', KEYS[2], unpack(entries))
   redis.call('LTRIM', KEYS[2], -cap, -1)
 end
-redis.call('PUBLISH', ARGV[3], ARGV[2] .. ' rlines ' .. ARGV[4] .. '\n' .. table.concat(ARGV, '\n', 5))
+redis.call('PUBLISH', ARGV[3], ARGV[2] .. ' rlines ' .. ARGV[4] .. '\n' .. table.concat(ARGV, '\n', 6))
 return 0
 ";
 

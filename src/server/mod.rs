@@ -313,6 +313,7 @@ impl Server {
                 + REFUSING_MAX
                 + SCRAPES_MAX,
         });
+        chat.set_time(crate::ban_list::unix_now());
         chat.set_oper_password(config.oper_password()?.as_deref());
         bans::load(&mut chat, config.ban_file.as_deref())?;
         let cluster = config.cluster()?.map(Cluster::new);
@@ -516,6 +517,8 @@ impl Server {
         if self.reload_signal.swap(false, Ordering::Relaxed) {
             self.reload_tls();
         }
+        // The chat reads no clock: it is told the time, which stamps its history lines.
+        self.chat.set_time(crate::ban_list::unix_now());
         self.chat.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
         self.cluster_tick(now);

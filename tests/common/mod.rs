@@ -288,6 +288,13 @@ impl Client {
         assert_eq!(self.line(), want);
     }
 
+    /// Expects a history line: the UTC time it was said (RFC 3339, within the last minute), a
+    /// space, then `want`.
+    pub fn expect_history(&mut self, want: &str) {
+        let line = self.line();
+        assert_eq!(history_line(&line), Some(want), "{line:?}");
+    }
+
     /// Reads lines until one matches, returning it; the lines before it are skipped.
     pub fn skip_until(&mut self, matches: impl Fn(&str) -> bool) -> String {
         loop {
@@ -353,4 +360,17 @@ impl Client {
             }
         }
     }
+}
+
+/// A replayed history line without its time stamp, if it has one that reads as a time in the last
+/// minute (the server's clock and ours are the same machine's).
+pub fn history_line(line: &str) -> Option<&str> {
+    let (stamp, rest) = pollchat::protocol::unstamped(line)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    let recent =
+        (now.saturating_sub(60)..=now + 1).any(|t| pollchat::protocol::utc_time(t) == stamp);
+    recent.then_some(rest)
 }
