@@ -26,6 +26,7 @@ Usage:
 """
 
 import contextlib
+import datetime
 import os
 import queue
 import re
@@ -200,6 +201,12 @@ def chat_scenario(driver, binary, screenshot):
         tcp = Tcp(chat_addr, "nc_user")
         tcp.send("/oper letmein")
         tcp.until(lambda line: line == "*** you are now an operator")
+        # A line said before the browser comes: the page must show it at the time it was said (the
+        # history line's time), not the time it arrived.
+        tcp.send("said before you came")
+        witness = Tcp(chat_addr, "witness")
+        said = next(line for line in witness.seen if line.endswith(" <nc_user> said before you came"))
+        said_at_ms = int(datetime.datetime.fromisoformat(said.split(" ")[0].replace("Z", "+00:00")).timestamp() * 1000)
         wait = WebDriverWait(driver, TIMEOUT)
         driver.get(web_url)
         # Keyboard first: the name box has the focus; a name and Enter join.
@@ -213,6 +220,10 @@ def chat_scenario(driver, binary, screenshot):
         tcp.until(lambda line: line == "*** browser_user joined")
         wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "text")
 
+        shown_at = driver.execute_script(
+            "for (const room of rooms.values()) for (const l of room.lines) "
+            "if (l.text === 'said before you came') return l.at; return null;")
+        assert shown_at == said_at_ms, (shown_at, said_at_ms, said)
         driver.switch_to.active_element.send_keys("hello from chromium", Keys.ENTER)
         tcp.until(lambda line: line == "<browser_user> hello from chromium")
 
