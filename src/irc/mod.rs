@@ -9,6 +9,7 @@
 //! The chat core learns nothing about IRC: an IRC nick is a pollchat name, a channel is a room, and
 //! what an IRC client does becomes the events a line client's lines become.
 
+pub mod format;
 pub mod message;
 pub mod registration;
 
@@ -25,13 +26,26 @@ pub fn user_source(name: &str) -> String {
     source
 }
 
-/// The numeric replies the foundation sends, by their names in the modern documents.
+/// The numeric replies the face sends, by their names in the modern documents.
 pub mod numeric {
     pub const RPL_WELCOME: &str = "001";
     pub const RPL_YOURHOST: &str = "002";
     pub const RPL_CREATED: &str = "003";
     pub const RPL_MYINFO: &str = "004";
     pub const RPL_ISUPPORT: &str = "005";
+    pub const RPL_UMODEIS: &str = "221";
+    pub const RPL_UNAWAY: &str = "305";
+    pub const RPL_NOWAWAY: &str = "306";
+    pub const RPL_ENDOFWHO: &str = "315";
+    pub const RPL_ENDOFWHOIS: &str = "318";
+    pub const RPL_LISTSTART: &str = "321";
+    pub const RPL_LISTEND: &str = "323";
+    pub const RPL_CHANNELMODEIS: &str = "324";
+    pub const RPL_NOTOPIC: &str = "331";
+    pub const RPL_TOPIC: &str = "332";
+    pub const RPL_NAMREPLY: &str = "353";
+    pub const RPL_ENDOFNAMES: &str = "366";
+    pub const RPL_ENDOFBANLIST: &str = "368";
     pub const RPL_MOTD: &str = "372";
     pub const RPL_MOTDSTART: &str = "375";
     pub const RPL_ENDOFMOTD: &str = "376";
@@ -45,4 +59,7 @@ pub mod numeric {
     pub const ERR_NOTREGISTERED: &str = "451";
     pub const ERR_NEEDMOREPARAMS: &str = "461";
     pub const ERR_ALREADYREGISTERED: &str = "462";
+    pub const ERR_NORECIPIENT: &str = "411";
+    pub const ERR_NOTEXTTOSEND: &str = "412";
+    pub const ERR_USERSDONTMATCH: &str = "502";
 }
