@@ -12,6 +12,7 @@
 pub mod format;
 pub mod message;
 pub mod registration;
+pub mod session;
 
 /// The host part of every user's source, `ana!ana@pollchat`, whatever their face or node. pollchat
 /// never shows addresses, and users have no ident: the user part is the name again.
