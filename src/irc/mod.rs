@@ -14,6 +14,10 @@ pub mod message;
 pub mod registration;
 pub mod session;
 
+/// The source of the server's own messages. It has a dot, as server names do, so that clients do
+/// not take it for a user's nick.
+pub const SERVER_NAME: &str = "irc.pollchat";
+
 /// The host part of every user's source, `ana!ana@pollchat`, whatever their face or node. pollchat
 /// never shows addresses, and users have no ident: the user part is the name again.
 pub const USER_HOST: &str = "pollchat";

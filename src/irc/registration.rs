@@ -57,7 +57,7 @@ pub struct ServerInfo {
 impl Default for ServerInfo {
     fn default() -> ServerInfo {
         ServerInfo {
-            server_name: "irc.pollchat".to_string(),
+            server_name: super::SERVER_NAME.to_string(),
             network: "pollchat".to_string(),
             version: format!("pollchat-{}", env!("CARGO_PKG_VERSION")),
             created: "at start-up".to_string(),

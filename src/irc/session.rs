@@ -322,6 +322,13 @@ impl Session {
                 self.registration.taken(info, &mut replies);
                 frame(replies, out);
             }
+            // Before the welcome the core's only other words are why it closes the connection
+            // (no name in time, a banned address, the cluster unreachable, a shutdown).
+            Notice::Text(line) if !self.is_registered() => {
+                let reason = line.strip_prefix("! ").unwrap_or(line);
+                let reason = reason.strip_prefix("*** ").unwrap_or(reason);
+                write(out, server, "ERROR", &[&format!("Closing link ({reason})")]);
+            }
             Notice::YouJoined { room } => {
                 if !self.channels.iter().any(|c| c == room.as_str()) {
                     self.channels.push(room.to_string());
@@ -468,6 +475,16 @@ mod tests {
         assert_eq!(lines.last(), Some(&":Ana!Ana@pollchat JOIN #general"));
         assert!(client.session.is_registered());
         assert_eq!(client.session.channels(), ["#general"]);
+    }
+
+    #[test]
+    fn before_the_welcome_the_cores_words_are_why_it_closes() {
+        let mut client = Client::new();
+        client.send("NICK ana");
+        assert_eq!(
+            client.told(Notice::Text("! no name given in 60 s".into())),
+            ":irc.pollchat ERROR :Closing link (no name given in 60 s)\r\n"
+        );
     }
 
     #[test]
