@@ -1,10 +1,10 @@
 //! The IRC face, sans IO: what an IRC client (irssi, WeeChat, HexChat) says, and what it is told.
 //!
 //! A third face beside the line protocol and the web page (issue 18; the design is docs/irc.md).
-//! Like the chat core, nothing here touches a socket: the edge in `server/` hands in lines and
-//! carries out what comes back. This is the foundation only: messages (`message.rs`) and a
-//! connection's registration (`registration.rs`); the edge, the commands of a registered client
-//! and the formatting of the chat's deliveries as IRC messages come next.
+//! Like the chat core, nothing here touches a socket: the edge (`server/irc.rs`) hands in lines and
+//! carries out what comes back. `message.rs` parses and writes messages, `registration.rs` takes a
+//! connection to the welcome, `session.rs` turns a registered client's commands into the core's
+//! events, and `format.rs` words the core's notices as IRC messages.
 //!
 //! The chat core learns nothing about IRC: an IRC nick is a pollchat name, a channel is a room, and
 //! what an IRC client does becomes the events a line client's lines become.
