@@ -41,6 +41,12 @@ pub struct Config {
     #[arg(long, value_name = "[https://]ADDR:PORT|off")]
     pub web: Option<String>,
 
+    /// Where IRC clients (irssi, WeeChat, HexChat) connect (`off` for none). By default
+    /// 127.0.0.1:6667, and if that port is taken the server runs without it; an address given here
+    /// that cannot be bound is an error.
+    #[arg(long, value_name = "ADDR:PORT|off")]
+    pub irc: Option<String>,
+
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP; port 7880 if left out).
     /// Off by default (`off` says so too). An address that cannot be bound is an error. Anyone who
     /// can reach it can read the counts: keep it on loopback or a private network.
@@ -299,7 +305,10 @@ pub const COALESCE_MAX_US: u64 = 100_000;
 /// The default `--web` address.
 pub const DEFAULT_WEB: &str = "127.0.0.1:8080";
 
-/// Where the web face listens, as `--web` says.
+/// The default `--irc` address.
+pub const DEFAULT_IRC: &str = "127.0.0.1:6667";
+
+/// Where the web face listens, as `--web` says (and the IRC face, as `--irc` says: never TLS yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Web {
     Off,
@@ -361,6 +370,19 @@ impl Config {
                     .map(|addrs| Web::Given { addrs, tls })
                     .map_err(|e| format!("--web {given}: {e} (want [https://]HOST[:PORT] or off)"))
             }
+        }
+    }
+
+    /// Where the IRC face listens, as `--irc` says.
+    pub fn irc(&self) -> Result<Web, String> {
+        match self.irc.as_deref() {
+            None => Ok(Web::Default(
+                DEFAULT_IRC.parse().expect("a valid constant address"),
+            )),
+            Some(off) if off.eq_ignore_ascii_case("off") => Ok(Web::Off),
+            Some(given) => resolve(given, 6667)
+                .map(|addrs| Web::Given { addrs, tls: false })
+                .map_err(|e| format!("--irc {given}: {e} (want HOST[:PORT] or off)")),
         }
     }
 

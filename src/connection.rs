@@ -25,6 +25,16 @@ pub enum Transport {
     Http(Box<HttpRequest>),
     /// A browser after the upgrade: WebSocket frames (`websocket.rs`), one line per text message.
     WebSocket(Box<WebSocketSession>),
+    /// An IRC client (`--irc`): lines of IRC messages, turned into the chat's events and back by
+    /// its session (`irc/session.rs`, `server/irc.rs`).
+    Irc(Box<IrcConnection>),
+}
+
+/// An IRC client's connection: its lines, and where it is in the IRC conversation.
+#[derive(Debug)]
+pub struct IrcConnection {
+    pub reader: LineReader,
+    pub session: crate::irc::session::Session,
 }
 
 /// The start of an HTTP request on the web listener.

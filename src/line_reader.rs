@@ -52,6 +52,8 @@ enum Telnet {
     Subnegotiation,
     /// After `IAC` inside a subnegotiation.
     SubnegotiationCommand,
+    /// Not Telnet at all (the IRC face): byte 255 is data, `ÿ` to a Latin-1 client.
+    Off,
 }
 
 const IAC: u8 = 255;
@@ -75,6 +77,14 @@ impl LineReader {
         }
     }
 
+    /// A reader that leaves Telnet bytes alone: for a protocol that is not Telnet's (IRC).
+    pub fn without_telnet(max_line: usize) -> LineReader {
+        LineReader {
+            telnet: Telnet::Off,
+            ..LineReader::new(max_line)
+        }
+    }
+
     /// Feeds bytes just read, calling `each` for every line completed by them, in order. `each` can
     /// stop the reading by returning `Break` (the edge takes no more lines for now): the bytes after
     /// that line are kept, and [`LineReader::resume`] goes on from there.
@@ -84,7 +94,7 @@ impl LineReader {
         mut each: impl FnMut(Piece<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         // The common case costs one scan: no Telnet command is under way and none starts here.
-        if self.telnet == Telnet::Data && !input.contains(&IAC) {
+        if self.telnet == Telnet::Off || (self.telnet == Telnet::Data && !input.contains(&IAC)) {
             return self.split_after_kept(input, &mut each);
         }
         let mut data = Vec::with_capacity(input.len());
@@ -217,6 +227,11 @@ impl LineReader {
                 (Telnet::Subnegotiation, _) => Telnet::Subnegotiation,
                 (Telnet::SubnegotiationCommand, 240) => Telnet::Data, // SE
                 (Telnet::SubnegotiationCommand, _) => Telnet::Subnegotiation,
+                // Never reached (`feed` does not strip then); every byte is data.
+                (Telnet::Off, _) => {
+                    data.push(byte);
+                    Telnet::Off
+                }
             }
         }
     }

@@ -89,6 +89,7 @@ fn run(config: &mut Config) -> io::Result<()> {
             (Face::Chat, true) => chat.push(format!("tls://{addr}")),
             (Face::Web, false) => web.push(format!("; web http://{addr}/")),
             (Face::Web, true) => web.push(format!("; web https://{addr}/")),
+            (Face::Irc, _) => web.push(format!("; irc {addr}")),
             (Face::Metrics, _) => web.push(format!("; metrics http://{addr}/metrics")),
         }
     }
@@ -97,7 +98,8 @@ fn run(config: &mut Config) -> io::Result<()> {
         .map(|f| format!("; tls sha256 {f}"))
         .unwrap_or_default();
     // Printed whatever RUST_LOG says: scripts read the bound addresses from this line, e.g.
-    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/`, with `--metrics`
+    // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/; irc 127.0.0.1:6667`, with
+    // `--metrics`
     // `...; metrics http://127.0.0.1:7880/metrics` after that, and with TLS
     // `pollchat listening on tls://127.0.0.1:7879; tls sha256 AB:CD:...`.
     println!(
@@ -117,6 +119,7 @@ fn fit_to_open_file_limit(config: &mut Config) -> io::Result<()> {
     let reserved = 3
         + 1
         + config.listens().len() as u64
+        + 1
         + 1
         + 1
         + REFUSING_MAX as u64

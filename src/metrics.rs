@@ -80,10 +80,12 @@ pub enum Carried {
     Ws = 4,
     /// A WebSocket over TLS (`wss://`).
     Wss = 5,
+    /// An IRC client (`--irc`).
+    Irc = 6,
 }
 
 /// The `transport` label of each [`Carried`], in its order.
-pub const TRANSPORTS: [&str; 6] = ["tcp", "tls", "http", "https", "ws", "wss"];
+pub const TRANSPORTS: [&str; 7] = ["tcp", "tls", "http", "https", "ws", "wss", "irc"];
 
 /// What is measured at the moment of a scrape rather than counted as it happens.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -169,7 +169,7 @@ fn clients_are_spread_over_every_address() {
 #[test]
 fn the_bench_speaks_tls_to_a_tls_listener() {
     let server = format!(
-        "{} --listen tls://127.0.0.1:0 --tls-self-signed --web off --flood-rate 0",
+        "{} --listen tls://127.0.0.1:0 --tls-self-signed --web off --irc off --flood-rate 0",
         env!("CARGO_BIN_EXE_pollchat")
     );
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat-bench"))

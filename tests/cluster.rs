@@ -348,7 +348,16 @@ fn two_live_nodes_cannot_share_a_name() {
     let Some(redis) = Redis::start() else { return };
     let _a = node(&redis, "a", &[]);
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "127.0.0.1:0", "--web", "off", "--node", "a"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            "off",
+            "--irc",
+            "off",
+            "--node",
+            "a",
+        ])
         .args(["--cluster", &redis.url()])
         .output()
         .expect("run a second node");
@@ -417,7 +426,7 @@ fn a_user_who_left_while_their_node_was_cut_off_is_gone_everywhere_after() {
 #[test]
 fn a_heartbeat_that_cannot_outlive_its_refresh_is_refused() {
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "127.0.0.1:0", "--web", "off"])
+        .args(["--listen", "127.0.0.1:0", "--web", "off", "--irc", "off"])
         .args(["--cluster", "redis://127.0.0.1:1", "--node", "a"])
         .args([
             "--cluster-heartbeat-ms",
@@ -470,6 +479,8 @@ fn a_node_joins_a_redis_with_a_password_and_a_wrong_one_is_a_clear_error() {
             "--listen",
             "127.0.0.1:0",
             "--web",
+            "off",
+            "--irc",
             "off",
             "--cluster",
             &wrong,
@@ -536,7 +547,16 @@ fn nodes_link_to_redis_over_tls() {
     a.wait_for_log("linked to Redis at rediss://");
     // Without the CA, the certificate is not trusted: the node does not start.
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "127.0.0.1:0", "--web", "off", "--cluster", &url])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            "off",
+            "--irc",
+            "off",
+            "--cluster",
+            &url,
+        ])
         .env("SSL_CERT_FILE", &cert_file) // Some other roots than the CA.
         .output()
         .unwrap();

@@ -240,6 +240,8 @@ fn out_of_file_descriptors_refuses_with_a_line_and_recovers() {
             "50",
             "--web",
             "off",
+            "--irc",
+            "off",
             "--max-http",
             "1",
         ]);

@@ -136,7 +136,7 @@ fn an_unreadable_or_empty_password_file_is_a_usage_error() {
         (&missing, "No such file"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-            .args(["--listen", "127.0.0.1:0", "--web", "off"])
+            .args(["--listen", "127.0.0.1:0", "--web", "off", "--irc", "off"])
             .arg("--oper-password-file")
             .arg(file)
             .output()

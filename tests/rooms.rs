@@ -113,7 +113,7 @@ fn the_default_room_is_set_by_a_flag() {
     ana.send("/rooms");
     ana.expect("*** rooms (1): #clase (1, current)");
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--default-room", "general", "--web", "off"])
+        .args(["--default-room", "general", "--web", "off", "--irc", "off"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));

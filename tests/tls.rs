@@ -215,14 +215,28 @@ fn a_handshake_that_stalls_is_closed_on_the_name_deadline() {
 #[test]
 fn a_tls_listener_without_a_certificate_is_a_start_up_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "tls://127.0.0.1:0", "--web", "off"])
+        .args([
+            "--listen",
+            "tls://127.0.0.1:0",
+            "--web",
+            "off",
+            "--irc",
+            "off",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--tls-cert"), "{stderr}");
     let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args(["--listen", "tls://127.0.0.1:0", "--web", "off"])
+        .args([
+            "--listen",
+            "tls://127.0.0.1:0",
+            "--web",
+            "off",
+            "--irc",
+            "off",
+        ])
         .args([
             "--tls-cert",
             "/nonexistent.pem",

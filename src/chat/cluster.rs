@@ -619,8 +619,18 @@ impl Chat {
                 self.cluster_rooms(id, users, rooms, out)
             }
             (Wait::Members { .. }, Answer::Members { room, names }) => {
-                let line = protocol::online(sorted(&names).into_iter());
-                to(out, id, protocol::in_room(&room, &line));
+                let names = sorted(&names).into_iter().map(Into::into).collect();
+                let room = room.into();
+                let in_front = true;
+                to(
+                    out,
+                    id,
+                    Notice::Members {
+                        room,
+                        names,
+                        in_front,
+                    },
+                );
             }
             (Wait::Members { room }, refusal) => {
                 to(
@@ -658,7 +668,8 @@ impl Chat {
             chat_room.topic = joined.topic;
         }
         self.change_rooms(id, |rooms| rooms.join(room));
-        to(out, id, protocol::you_joined(self.room_name(room)));
+        let room_name = self.room_name(room).into();
+        to(out, id, Notice::YouJoined { room: room_name });
         self.enter(id, name, room, joined.history, out);
         for line in joined.kept {
             to(out, id, Notice::from_chat_line(self.room_name(room), line));
@@ -764,8 +775,8 @@ impl Chat {
                 cluster.reserved.remove(&name_key(&name));
                 cluster.claiming.retain(|&c| c != id);
                 if refusal == Answer::Refused {
-                    to(out, id, protocol::name_taken(&name));
-                    to(out, id, protocol::NAME_PROMPT);
+                    to(out, id, Notice::NameTaken { name: name.into() });
+                    to(out, id, Notice::NamePrompt);
                     self.ask_name(id);
                 } else {
                     self.clients.remove(&id);

@@ -435,8 +435,14 @@ impl Chat {
         }
         self.moderation.connected(id, addr);
         self.ask_name(id);
-        to(out, id, protocol::greeting(self.online()));
-        to(out, id, protocol::NAME_PROMPT);
+        to(
+            out,
+            id,
+            Notice::Greeting {
+                online: self.online(),
+            },
+        );
+        to(out, id, Notice::NamePrompt);
     }
 
     /// Puts connection `id` in the naming state, with the full name timeout from now.
@@ -501,13 +507,13 @@ impl Chat {
             && is_quit(command.split_whitespace().next().unwrap_or(""))
         {
             self.clients.remove(&id);
-            to(out, id, protocol::GOODBYE);
+            to(out, id, Notice::Goodbye);
             out.push(Delivery::Close { id });
             return;
         }
         if let Err(error) = self.check_free(name, None) {
             to(out, id, error);
-            to(out, id, protocol::NAME_PROMPT);
+            to(out, id, Notice::NamePrompt);
             return;
         }
         if self.cluster.is_some() {
@@ -539,7 +545,7 @@ impl Chat {
             .insert(id, name, |other| self.clients.name(other));
         self.rooms.get_mut(room).current_of += 1;
         info!("#{id} joined as {name}");
-        to(out, id, protocol::you_are(name));
+        to(out, id, Notice::YouAre { name: name.into() });
         self.enter(id, name, room, history, out);
         for line in live {
             to(out, id, Notice::from_chat_line(self.room_name(room), line));
@@ -558,7 +564,8 @@ impl Chat {
     ) {
         self.rooms.add(room, id);
         if let Some(topic) = &self.rooms.get(room).topic {
-            to(out, id, protocol::topic(topic));
+            let (room, text) = (self.room_name(room).into(), Some(topic.clone()));
+            to(out, id, Notice::Topic { room, text });
         }
         if !history.is_empty() {
             to(out, id, protocol::history_header(history.len()));
@@ -571,7 +578,7 @@ impl Chat {
             to(out, id, protocol::online_count(self.members_of(room)));
             self.rooms.get_mut(room).joins_untold += 1;
         } else {
-            to(out, id, self.online_line(room));
+            to(out, id, self.members_notice(room, false));
             room_but(out, room, id, Notice::joined(name));
         }
     }
@@ -593,12 +600,12 @@ impl Chat {
 
     /// Checks that `name` is valid and not in use by anyone but `owner`, here or on another node,
     /// returning the error line.
-    fn check_free(&self, name: &str, owner: Option<ClientId>) -> Result<(), String> {
-        check_name(name).map_err(protocol::name_refused)?;
+    fn check_free(&self, name: &str, owner: Option<ClientId>) -> Result<(), Notice> {
+        check_name(name).map_err(|e| Notice::Text(protocol::name_refused(e)))?;
         let holder = self.local(name);
         let holder = holder.or_else(|| self.cluster.as_ref()?.holder(&name_key(name)));
         match holder {
-            Some(holder) if Some(holder) != owner => Err(protocol::name_taken(name)),
+            Some(holder) if Some(holder) != owner => Err(Notice::NameTaken { name: name.into() }),
             _ => Ok(()),
         }
     }
@@ -640,7 +647,7 @@ impl Chat {
             "me" => self.chat(id, name, at, Words::Action(rest), out),
             "msg" => self.private(id, name, rest, out),
             c if is_quit(c) => {
-                to(out, id, protocol::GOODBYE);
+                to(out, id, Notice::Goodbye);
                 let reason = if rest.is_empty() {
                     protocol::REASON_QUIT
                 } else {
@@ -715,7 +722,7 @@ impl Chat {
         }
         self.names.insert(id, new, |other| self.clients.name(other));
         info!("#{id} {old} is now {new}");
-        to(out, id, protocol::you_are(new));
+        to(out, id, Notice::YouAre { name: new.into() });
         // Once in each of their rooms.
         for &room in self.rooms_of(id) {
             room_but(out, room, id, Notice::renamed(old, new));
@@ -879,7 +886,8 @@ impl Chat {
             && self.rooms_of(id).contains(&room)
         {
             self.change_rooms(id, |rooms| rooms.switch(room));
-            return to(out, id, protocol::now_talking(self.room_name(room)));
+            let room = self.room_name(room).into();
+            return to(out, id, Notice::NowTalking { room });
         }
         let limit = self.config.max_rooms_per_user;
         if self.rooms_of(id).len() >= limit {
@@ -903,7 +911,8 @@ impl Chat {
             }
         };
         self.change_rooms(id, |rooms| rooms.join(room));
-        to(out, id, protocol::you_joined(self.room_name(room)));
+        let joined = self.room_name(room).into();
+        to(out, id, Notice::YouJoined { room: joined });
         let history = self.rooms.get(room).history.iter().cloned().collect();
         self.enter(id, name, room, history, out);
     }
@@ -954,13 +963,17 @@ impl Chat {
             out.push(Delivery::Cluster(part));
         }
         info!("#{id} left {room_name} ({reason})");
-        to(out, id, protocol::you_left(&room_name));
+        let left = room_name.as_str().into();
+        to(out, id, Notice::YouLeft { room: left });
         let parted = Notice::left(name, reason, Leaving::Parted);
         self.left_room(id, room, &parted, out);
         if was_current {
             match self.current_room(id) {
-                Some(now) => to(out, id, protocol::now_talking(self.room_name(now))),
-                None => to(out, id, protocol::NO_ROOM_LEFT),
+                Some(now) => {
+                    let room = self.room_name(now).into();
+                    to(out, id, Notice::NowTalking { room })
+                }
+                None => to(out, id, Notice::NoRoomLeft),
             }
         }
     }
@@ -1004,10 +1017,9 @@ impl Chat {
             return to(out, id, protocol::IN_NO_ROOM);
         };
         if text.is_empty() {
-            return match &self.rooms.get(room).topic {
-                Some(topic) => to(out, id, protocol::topic(topic)),
-                None => to(out, id, protocol::NO_TOPIC),
-            };
+            let chat_room = self.rooms.get(room);
+            let (room, text) = (chat_room.name.as_str().into(), chat_room.topic.clone());
+            return to(out, id, Notice::Topic { room, text });
         }
         if let Some(cluster) = &self.cluster
             && cluster.is_up()
@@ -1060,12 +1072,8 @@ impl Chat {
             }
             self.listed.insert(id, now);
         }
-        let line = self.online_line(room);
-        if Some(room) == current {
-            to(out, id, line);
-        } else {
-            to(out, id, protocol::in_room(self.room_name(room), &line));
-        }
+        let members = self.members_notice(room, Some(room) != current);
+        to(out, id, members);
     }
 
     /// A join or leave of another node's user in `room`: at once in a small room, in the next
@@ -1147,10 +1155,10 @@ impl Chat {
         self.listed.clear();
     }
 
-    /// `*** online (N): ...` for `room`, names sorted without regard to case so the list reads the
+    /// Who is in `room` (`*** online (N): ...`), with the room's name in front if `in_front`, names sorted without regard to case so the list reads the
     /// same for all. In a cluster, the default room's names the users of every node. Operators are
     /// marked `@ana` (on this node: another node's are not known here).
-    fn online_line(&self, room: RoomId) -> String {
+    fn members_notice(&self, room: RoomId, in_front: bool) -> Notice {
         let members = &self.rooms.get(room).members;
         let mut names: Vec<(&str, bool)> = members
             .iter()
@@ -1172,14 +1180,18 @@ impl Chat {
                 .map(|name| (name.as_str(), false)),
         );
         names.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
-        let marked: Vec<std::borrow::Cow<str>> = names
+        let names = names
             .into_iter()
             .map(|(name, operator)| match operator {
-                true => format!("@{name}").into(),
+                true => compact_str::format_compact!("@{name}"),
                 false => name.into(),
             })
             .collect();
-        protocol::online(marked.iter().map(|name| name.as_ref()))
+        Notice::Members {
+            room: self.room_name(room).into(),
+            names,
+            in_front,
+        }
     }
 
     /// The local user called `name` (in any case).

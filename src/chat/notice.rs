@@ -71,6 +71,37 @@ pub enum Notice {
     /// `[you -> bea] TEXT`: the sender's copy of its private message, with the name as its
     /// recipient spells it.
     PrivateOut { to: CompactString, text: String },
+    /// `*** welcome to pollchat ...; N online`, on connecting.
+    Greeting { online: usize },
+    /// `*** your name?`: the connection may (again) give a name.
+    NamePrompt,
+    /// `*** you are NAME`: the name was taken, on joining or on a rename, spelled as the chat keeps
+    /// it. IRC welcomes (the first time) or says `NICK` (after).
+    YouAre { name: CompactString },
+    /// `! the name NAME is taken`, for a first name or a rename.
+    NameTaken { name: CompactString },
+    /// `*** you joined #room`.
+    YouJoined { room: CompactString },
+    /// `*** now talking in #room`: a room one is in became current.
+    NowTalking { room: CompactString },
+    /// `*** you left #room`.
+    YouLeft { room: CompactString },
+    /// `*** you are in no room; ...`, after parting the last one.
+    NoRoomLeft,
+    /// `*** topic: TEXT`, or with no text `*** no topic; ...`: the topic of `room`.
+    Topic {
+        room: CompactString,
+        text: Option<String>,
+    },
+    /// `*** online (N): a, @b, c`: who is in `room`, in the order to show, operators marked `@`.
+    /// `in_front`: the line face puts the room's name in front (`/list #other`).
+    Members {
+        room: CompactString,
+        names: Box<[CompactString]>,
+        in_front: bool,
+    },
+    /// `*** bye`, before the close that follows a quit.
+    Goodbye,
     /// A line not yet given a structure: the line face sends it as is.
     Text(String),
     /// A history line, replayed to a newcomer: what was said, and when (Unix seconds; 0 if not
@@ -206,6 +237,30 @@ impl Notice {
             Notice::PrivateIn { from, text } => protocol::private_in(from, text).into(),
             Notice::PrivateOut { to, text } => protocol::private_out(to, text).into(),
             Notice::History { at, said } => protocol::stamped(*at, &said.line()).into(),
+            Notice::Greeting { online } => protocol::greeting(*online).into(),
+            Notice::NamePrompt => Cow::Borrowed(protocol::NAME_PROMPT),
+            Notice::YouAre { name } => protocol::you_are(name).into(),
+            Notice::NameTaken { name } => protocol::name_taken(name).into(),
+            Notice::YouJoined { room } => protocol::you_joined(room).into(),
+            Notice::NowTalking { room } => protocol::now_talking(room).into(),
+            Notice::YouLeft { room } => protocol::you_left(room).into(),
+            Notice::NoRoomLeft => Cow::Borrowed(protocol::NO_ROOM_LEFT),
+            Notice::Topic {
+                text: Some(text), ..
+            } => protocol::topic(text).into(),
+            Notice::Topic { text: None, .. } => Cow::Borrowed(protocol::NO_TOPIC),
+            Notice::Members {
+                room,
+                names,
+                in_front,
+            } => {
+                let line = protocol::online(names.iter().map(CompactString::as_str));
+                match in_front {
+                    true => protocol::in_room(room, &line).into(),
+                    false => line.into(),
+                }
+            }
+            Notice::Goodbye => Cow::Borrowed(protocol::GOODBYE),
         }
     }
 
@@ -299,6 +354,60 @@ mod tests {
                 Notice::Text(protocol::GOODBYE.into()),
                 protocol::GOODBYE.into(),
             ),
+            (Notice::Greeting { online: 3 }, protocol::greeting(3)),
+            (Notice::NamePrompt, protocol::NAME_PROMPT.into()),
+            (
+                Notice::YouAre { name: name("ana") },
+                protocol::you_are("ana"),
+            ),
+            (
+                Notice::NameTaken { name: name("Ana") },
+                protocol::name_taken("Ana"),
+            ),
+            (
+                Notice::YouJoined { room: name("#dev") },
+                protocol::you_joined("#dev"),
+            ),
+            (
+                Notice::NowTalking { room: name("#dev") },
+                protocol::now_talking("#dev"),
+            ),
+            (
+                Notice::YouLeft { room: name("#dev") },
+                protocol::you_left("#dev"),
+            ),
+            (Notice::NoRoomLeft, protocol::NO_ROOM_LEFT.into()),
+            (
+                Notice::Topic {
+                    room: name("#dev"),
+                    text: Some("ship it".into()),
+                },
+                protocol::topic("ship it"),
+            ),
+            (
+                Notice::Topic {
+                    room: name("#dev"),
+                    text: None,
+                },
+                protocol::NO_TOPIC.into(),
+            ),
+            (
+                Notice::Members {
+                    room: name("#dev"),
+                    names: Box::new([name("@ana"), name("bea")]),
+                    in_front: false,
+                },
+                protocol::online(["@ana", "bea"].into_iter()),
+            ),
+            (
+                Notice::Members {
+                    room: name("#dev"),
+                    names: Box::new([name("bea")]),
+                    in_front: true,
+                },
+                protocol::in_room("#dev", &protocol::online(["bea"].into_iter())),
+            ),
+            (Notice::Goodbye, protocol::GOODBYE.into()),
         ];
         for (notice, want) in cases {
             assert_eq!(notice.line(), want, "{notice:?}");

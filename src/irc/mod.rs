@@ -1,16 +1,22 @@
 //! The IRC face, sans IO: what an IRC client (irssi, WeeChat, HexChat) says, and what it is told.
 //!
 //! A third face beside the line protocol and the web page (issue 18; the design is docs/irc.md).
-//! Like the chat core, nothing here touches a socket: the edge in `server/` hands in lines and
-//! carries out what comes back. This is the foundation only: messages (`message.rs`) and a
-//! connection's registration (`registration.rs`); the edge, the commands of a registered client
-//! and the formatting of the chat's deliveries as IRC messages come next.
+//! Like the chat core, nothing here touches a socket: the edge (`server/irc.rs`) hands in lines and
+//! carries out what comes back. `message.rs` parses and writes messages, `registration.rs` takes a
+//! connection to the welcome, `session.rs` turns a registered client's commands into the core's
+//! events, and `format.rs` words the core's notices as IRC messages.
 //!
 //! The chat core learns nothing about IRC: an IRC nick is a pollchat name, a channel is a room, and
 //! what an IRC client does becomes the events a line client's lines become.
 
+pub mod format;
 pub mod message;
 pub mod registration;
+pub mod session;
+
+/// The source of the server's own messages. It has a dot, as server names do, so that clients do
+/// not take it for a user's nick.
+pub const SERVER_NAME: &str = "irc.pollchat";
 
 /// The host part of every user's source, `ana!ana@pollchat`, whatever their face or node. pollchat
 /// never shows addresses, and users have no ident: the user part is the name again.
@@ -25,13 +31,26 @@ pub fn user_source(name: &str) -> String {
     source
 }
 
-/// The numeric replies the foundation sends, by their names in the modern documents.
+/// The numeric replies the face sends, by their names in the modern documents.
 pub mod numeric {
     pub const RPL_WELCOME: &str = "001";
     pub const RPL_YOURHOST: &str = "002";
     pub const RPL_CREATED: &str = "003";
     pub const RPL_MYINFO: &str = "004";
     pub const RPL_ISUPPORT: &str = "005";
+    pub const RPL_UMODEIS: &str = "221";
+    pub const RPL_UNAWAY: &str = "305";
+    pub const RPL_NOWAWAY: &str = "306";
+    pub const RPL_ENDOFWHO: &str = "315";
+    pub const RPL_ENDOFWHOIS: &str = "318";
+    pub const RPL_LISTSTART: &str = "321";
+    pub const RPL_LISTEND: &str = "323";
+    pub const RPL_CHANNELMODEIS: &str = "324";
+    pub const RPL_NOTOPIC: &str = "331";
+    pub const RPL_TOPIC: &str = "332";
+    pub const RPL_NAMREPLY: &str = "353";
+    pub const RPL_ENDOFNAMES: &str = "366";
+    pub const RPL_ENDOFBANLIST: &str = "368";
     pub const RPL_MOTD: &str = "372";
     pub const RPL_MOTDSTART: &str = "375";
     pub const RPL_ENDOFMOTD: &str = "376";
@@ -45,4 +64,7 @@ pub mod numeric {
     pub const ERR_NOTREGISTERED: &str = "451";
     pub const ERR_NEEDMOREPARAMS: &str = "461";
     pub const ERR_ALREADYREGISTERED: &str = "462";
+    pub const ERR_NORECIPIENT: &str = "411";
+    pub const ERR_NOTEXTTOSEND: &str = "412";
+    pub const ERR_USERSDONTMATCH: &str = "502";
 }

@@ -49,17 +49,21 @@ pub struct ServerInfo {
     pub max_rooms_per_user: usize,
     /// The message of the day, one entry per line; none gets 422.
     pub motd: Vec<String>,
+    /// The room every user is in once named (`--default-room`): the channel a client is told it
+    /// joined right after the welcome.
+    pub default_room: String,
 }
 
 impl Default for ServerInfo {
     fn default() -> ServerInfo {
         ServerInfo {
-            server_name: "irc.pollchat".to_string(),
+            server_name: super::SERVER_NAME.to_string(),
             network: "pollchat".to_string(),
             version: format!("pollchat-{}", env!("CARGO_PKG_VERSION")),
             created: "at start-up".to_string(),
             max_rooms_per_user: 20,
             motd: Vec::new(),
+            default_room: "#general".to_string(),
         }
     }
 }
@@ -226,6 +230,11 @@ impl Registration {
         params.push("are supported by this server");
         self.reply(info, out, RPL_ISUPPORT, &params);
         self.motd(info, out);
+    }
+
+    /// The chat core renamed the user (`NICK` after registration): replies name it from now on.
+    pub fn renamed(&mut self, name: &str) {
+        self.nick = Some(name.to_string());
     }
 
     /// The chat core refused the name as taken (`! the name NAME is taken`): 433, and the client

@@ -99,6 +99,7 @@ impl Server {
                     // not have: it only sees the close.)
                     let refusal = match face {
                         Face::Chat => format!("{}\n", protocol::SERVER_FULL_NO_FDS).into_bytes(),
+                        Face::Irc => super::irc::closing_link(protocol::SERVER_FULL_NO_FDS),
                         Face::Web | Face::Metrics => http::unavailable(),
                     };
                     if face != Face::Metrics {
@@ -135,7 +136,9 @@ impl Server {
             return;
         }
         let full = match face {
-            Face::Chat => self.clients + self.closing >= self.config.max_clients as usize,
+            Face::Chat | Face::Irc => {
+                self.clients + self.closing >= self.config.max_clients as usize
+            }
             Face::Web => self.requests >= self.config.max_http as usize,
             Face::Metrics => self.scrapes >= SCRAPES_MAX,
         };
@@ -143,6 +146,7 @@ impl Server {
             self.config.max_clients as usize + self.config.max_http as usize + REFUSING_MAX;
         let transport = match face {
             Face::Chat => Transport::Tcp(LineReader::new(self.config.max_line as usize)),
+            Face::Irc => self.irc_transport(),
             // A scrape has the web face's bounds: `http::MAX_HEAD` and `--web-deadline-secs`.
             Face::Web | Face::Metrics => {
                 let deadline = Instant::now() + self.config.web_deadline();
@@ -159,7 +163,7 @@ impl Server {
         // Scrapes are not counted against `--max-per-ip`: a scraper must never take a user's place.
         let per_ip = match face {
             Face::Metrics => Ok(()),
-            Face::Chat | Face::Web => self.hosts.admit(key, peer.ip(), Instant::now()),
+            Face::Chat | Face::Web | Face::Irc => self.hosts.admit(key, peer.ip(), Instant::now()),
         };
         let refusal = match per_ip {
             Ok(()) => full.then_some(Refusal::Full),
@@ -203,7 +207,7 @@ impl Server {
             return self.refuse(key, face, refusal);
         }
         match face {
-            Face::Chat => self.join_room(key, peer.ip()),
+            Face::Chat | Face::Irc => self.join_room(key, peer.ip()),
             Face::Web => self.requests += 1,
             Face::Metrics => return self.scrapes += 1,
         }
@@ -221,6 +225,7 @@ impl Server {
         };
         match face {
             Face::Chat => conn.output.push_line(line),
+            Face::Irc => conn.output.push(&super::irc::closing_link(line)),
             Face::Web | Face::Metrics => conn.output.push(&http::unavailable()),
         }
         if face != Face::Metrics {

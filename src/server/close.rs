@@ -60,8 +60,10 @@ impl Server {
             deadline: Instant::now() + linger,
         };
         conn.input = Input::Reading;
-        if let Transport::Tcp(reader) = &mut conn.transport {
-            reader.discard();
+        match &mut conn.transport {
+            Transport::Tcp(reader) => reader.discard(),
+            Transport::Irc(irc) => irc.reader.discard(),
+            Transport::Http(_) | Transport::WebSocket(_) => {}
         }
         self.held.remove(&key);
         // A browser gets a close frame after what is queued: 1001 when the server is going away.

@@ -1,30 +1,47 @@
-//! Framing: how one notice of the chat becomes bytes on each transport. It is worded as a line of
-//! the chat protocol ([`Notice::into_line`]) once, and that line carries no terminator; a TCP client
-//! gets the line and `\n`, a browser gets it as one WebSocket text message. This is the one place
-//! that decides it.
+//! Framing: how one notice of the chat becomes bytes on each transport. A TCP client gets its
+//! line ([`Notice::line`]) and `\n`, a browser the line as one WebSocket text message, an IRC client
+//! the IRC messages it stands for (`irc/format.rs`), each with `\r\n`. This is the one place that
+//! decides it.
+
+use std::borrow::Cow;
+
+use compact_str::CompactString;
 
 use crate::chat::Notice;
 use crate::connection::Transport;
+use crate::irc::{self, format};
 use crate::websocket;
 
-/// One notice, worded once and framed for each transport at most once: a notice to a whole room is
-/// framed once per transport that someone in the room uses, and every recipient gets a copy of the
-/// same bytes.
+/// One notice, framed for each transport at most once, lazily: a notice to a whole room is framed
+/// once per transport that someone in the room uses (IRC included: its form of a room's notice
+/// does not depend on the recipient), and every recipient gets a copy of the same bytes.
 pub struct Framed {
-    /// The line; once the TCP framing is asked for, with its `\n` (the room builds chat lines with
-    /// room for it, so adding it moves nothing).
-    line: Vec<u8>,
-    terminated: bool,
+    notice: Notice,
+    /// The room the notice went to, which IRC names (`JOIN #dev`); `None` for one to everyone.
+    room: Option<CompactString>,
+    /// The line and its `\n`.
+    line: Option<Vec<u8>>,
     websocket: Option<Vec<u8>>,
+    irc: Option<Vec<u8>>,
 }
 
 impl Framed {
-    /// Words `notice` as its line: a chat line's text is moved, not copied nor formatted.
+    /// A notice to one connection or to everyone.
     pub fn new(notice: Notice) -> Framed {
         Framed {
-            line: notice.into_line().into_bytes(),
-            terminated: false,
+            notice,
+            room: None,
+            line: None,
             websocket: None,
+            irc: None,
+        }
+    }
+
+    /// A notice to the members of `room`.
+    pub fn in_room(notice: Notice, room: &str) -> Framed {
+        Framed {
+            room: Some(room.into()),
+            ..Framed::new(notice)
         }
     }
 
@@ -33,30 +50,45 @@ impl Framed {
     pub fn bytes(&mut self, transport: &Transport) -> Option<&[u8]> {
         match transport {
             Transport::Tcp(_) => {
-                if !self.terminated {
-                    self.terminated = true;
-                    self.line.push(b'\n');
-                }
-                Some(&self.line)
+                // One copy of the line per delivery (not per recipient): the notice keeps it,
+                // since the IRC form may still be asked for.
+                let notice = &self.notice;
+                let line = self.line.get_or_insert_with(|| {
+                    let line = notice.line();
+                    let mut bytes = Vec::with_capacity(line.len() + 1);
+                    bytes.extend_from_slice(line.as_bytes());
+                    bytes.push(b'\n');
+                    bytes
+                });
+                Some(line)
             }
             Transport::WebSocket(_) => {
                 if self.websocket.is_none() {
-                    self.websocket = Some(text_frame(self.text()));
+                    self.websocket = Some(text_frame(&self.notice.line()));
                 }
                 self.websocket.as_deref()
+            }
+            Transport::Irc(_) => {
+                let (notice, room) = (&self.notice, self.room.as_deref());
+                let irc = self.irc.get_or_insert_with(|| {
+                    let mut out = String::new();
+                    format::room_notice(irc::SERVER_NAME, notice, room, &mut out);
+                    out.into_bytes()
+                });
+                Some(irc)
             }
             Transport::Http(_) => None,
         }
     }
 
-    /// The line without its terminator. It came from a `String`, and only ASCII `\n` was added.
-    pub fn text(&self) -> &str {
-        let line = if self.terminated {
-            &self.line[..self.line.len() - 1]
-        } else {
-            &self.line[..]
-        };
-        std::str::from_utf8(line).unwrap_or_default()
+    /// The line-protocol line, without its terminator.
+    pub fn text(&self) -> Cow<'_, str> {
+        self.notice.line()
+    }
+
+    /// The notice itself (the IRC face drops repeats of a QUIT or NICK: `Session::wants`).
+    pub fn notice(&self) -> &Notice {
+        &self.notice
     }
 }
 

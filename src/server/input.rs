@@ -142,6 +142,14 @@ impl Server {
                 }
                 flow
             }
+            Transport::Irc(irc) if irc.reader.has_kept() => {
+                let mut reader = std::mem::take(&mut irc.reader);
+                let flow = reader.resume(|piece| self.irc_piece(key, piece));
+                if let Transport::Irc(irc) = &mut self.connections[key].transport {
+                    irc.reader = reader;
+                }
+                flow
+            }
             Transport::WebSocket(session) if session.frames.has_kept() => {
                 let mut frames = std::mem::take(&mut session.frames);
                 let flow = frames.resume(|event| self.websocket_event(key, event));
@@ -191,6 +199,14 @@ impl Server {
                 ControlFlow::Continue(())
             }
             Transport::WebSocket(_) => self.websocket_received(key, bytes),
+            Transport::Irc(irc) => {
+                let mut reader = std::mem::take(&mut irc.reader);
+                let flow = reader.feed(bytes, |piece| self.irc_piece(key, piece));
+                if let Transport::Irc(irc) = &mut self.connections[key].transport {
+                    irc.reader = reader;
+                }
+                flow
+            }
         }
     }
 
@@ -233,7 +249,7 @@ impl Server {
         self.queue(key, line);
     }
 
-    fn spend_token(&mut self, key: usize) {
+    pub(super) fn spend_token(&mut self, key: usize) {
         if self.flood.is_on()
             && self.chat.has_joined(key)
             && let Some(bucket) = self.connections[key].bucket()
@@ -332,6 +348,7 @@ impl Server {
         let kept = match &conn.transport {
             Transport::Tcp(reader) => reader.has_kept(),
             Transport::WebSocket(session) => session.frames.has_kept(),
+            Transport::Irc(irc) => irc.reader.has_kept(),
             Transport::Http(_) => false,
         };
         kept || matches!(conn.stream.peek(&mut [0]), Ok(n) if n > 0)
@@ -389,9 +406,16 @@ impl Server {
         conn.peer_closed = true;
         match conn.state {
             State::Open { .. } => {
-                if let Transport::Tcp(reader) = &mut conn.transport {
-                    let mut reader = std::mem::take(reader);
-                    reader.finish(|piece| self.piece(key, piece));
+                match &mut conn.transport {
+                    Transport::Tcp(reader) => {
+                        let mut reader = std::mem::take(reader);
+                        reader.finish(|piece| self.piece(key, piece));
+                    }
+                    Transport::Irc(irc) => {
+                        let mut reader = std::mem::take(&mut irc.reader);
+                        reader.finish(|piece| self.irc_piece(key, piece));
+                    }
+                    Transport::Http(_) | Transport::WebSocket(_) => {}
                 }
                 self.leave(key, protocol::REASON_LOST, Ending::Graceful);
             }

@@ -44,6 +44,7 @@ use crate::config::{self, Config, Web};
 use crate::connection::{Connection, Transport};
 use crate::flood::FloodLimit;
 use crate::host_limit::HostLimit;
+use crate::irc::registration::ServerInfo;
 use crate::metrics::Metrics;
 use crate::socket;
 
@@ -53,6 +54,7 @@ mod close;
 mod cluster_edge;
 mod framing;
 mod input;
+mod irc;
 mod key_set;
 mod metrics;
 mod output;
@@ -92,12 +94,13 @@ const LISTENER_TOKEN_BASE: usize = usize::MAX;
 /// The write timer's token (see [`WriteTimer`]); the cluster's links have the two just above it.
 const WRITE_TIMER: Token = Token(usize::MAX / 2 - 1);
 
-/// Which face of the server a listener is: plain TCP chat, the web page and its WebSocket, or
-/// Prometheus metrics (`--metrics`, `metrics.rs`).
+/// Which face of the server a listener is: plain TCP chat, the web page and its WebSocket, IRC
+/// (`--irc`, `irc.rs`), or Prometheus metrics (`--metrics`, `metrics.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Face {
     Chat,
     Web,
+    Irc,
     Metrics,
 }
 
@@ -207,6 +210,8 @@ pub struct Server {
     /// message (its lines arrive together) after flood control or the cluster stopped taking them.
     /// At most one message's worth, since the socket is not read while any are held.
     held: HashMap<usize, VecDeque<String>>,
+    /// What the IRC face's welcome says about the server (`irc/registration.rs`).
+    irc_info: ServerInfo,
 }
 
 /// At most this many lines handed to the room in one pass, and at most `PASS_DELIVERIES` lines queued
@@ -287,6 +292,28 @@ impl Server {
                 Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
             },
         }
+        match config.irc().map_err(config::usage)? {
+            Web::Off => {}
+            Web::Given { addrs, .. } => {
+                for addr in addrs {
+                    listeners.push(Listener {
+                        socket: socket::listen(addr, config.reuseport)
+                            .map_err(|e| cannot(addr, e))?,
+                        face: Face::Irc,
+                        tls: false,
+                    });
+                }
+            }
+            // Like the web face's default: a taken port (another IRC server, say) only warns.
+            Web::Default(addr) => match socket::listen(addr, config.reuseport) {
+                Ok(socket) => listeners.push(Listener {
+                    socket,
+                    face: Face::Irc,
+                    tls: false,
+                }),
+                Err(e) => warn!("no IRC face: cannot listen on {addr}: {e} (use --irc ADDR:PORT)"),
+            },
+        }
         for addr in config.metrics().map_err(config::usage)? {
             listeners.push(Listener {
                 socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
@@ -329,6 +356,12 @@ impl Server {
             config.flood_kick(),
             now,
         );
+        let irc_info = ServerInfo {
+            max_rooms_per_user: config.max_rooms_per_user as usize,
+            default_room: config.default_room.clone(),
+            created: format!("{} s after the epoch", unix_now()),
+            ..ServerInfo::default()
+        };
         let mut server = Server {
             poll,
             listeners,
@@ -365,6 +398,7 @@ impl Server {
             config,
             cluster,
             held: HashMap::new(),
+            irc_info,
         };
         server.link_cluster()?;
         Ok(server)
@@ -614,6 +648,13 @@ impl Server {
             self.begin_close(key);
         }
     }
+}
+
+/// Seconds since the Unix epoch, for the IRC welcome's "created" line.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Returns the heap's free memory to the system. A crowd joining leaves much of what its join

@@ -60,14 +60,17 @@ impl Server {
     /// of the same bytes. The chat's member list is walked in place, while the recipients' queues are filled:
     /// two borrows of different parts of the server (see [`Server::chat_and_queues`]).
     fn deliver_to_room(&mut self, room: RoomId, except: Option<ClientId>, notice: Notice) {
-        let mut plain = Framed::new(notice);
-        let mut prefixed: Option<Framed> = None;
         let (chat, mut queues) = self.chat_and_queues();
+        let room_name = chat.room_name(room);
+        let mut plain = Framed::in_room(notice, room_name);
+        let mut prefixed: Option<Framed> = None;
         let (mut delivered, mut queued) = (0, 0);
         chat.room_recipients(room, except, |id, in_front| {
-            let framed = if in_front {
+            // An IRC message always names its channel: IRC members get the plain form.
+            let framed = if in_front && !queues.is_irc(id) {
                 prefixed.get_or_insert_with(|| {
-                    Framed::new(protocol::in_room(chat.room_name(room), plain.text()).into())
+                    let line = protocol::in_room(room_name, &plain.text());
+                    Framed::in_room(line.into(), room_name)
                 })
             } else {
                 &mut plain
@@ -97,9 +100,19 @@ impl Server {
     /// worded and framed for its transport.
     pub(super) fn queue(&mut self, key: usize, notice: impl Into<Notice>) {
         self.pass.deliveries += 1;
-        let queued = self
-            .queues()
-            .push_framed(key, &mut Framed::new(notice.into()));
+        let notice = notice.into();
+        // To an IRC client, what a notice says may depend on who reads it (numerics name it) and
+        // where its session is (the welcome): its session words it.
+        if let Some(Transport::Irc(irc)) = self.connections.get_mut(key).map(|c| &mut c.transport) {
+            let mut out = String::new();
+            irc.session.to_me(&self.irc_info, &notice, &mut out);
+            if !out.is_empty() {
+                let queued = self.queues().push(key, out.as_bytes());
+                self.metrics.deliveries += u64::from(queued);
+            }
+            return;
+        }
+        let queued = self.queues().push_framed(key, &mut Framed::new(notice));
         self.metrics.deliveries += u64::from(queued);
     }
 
@@ -162,6 +175,11 @@ impl Server {
                     let mut frame = Vec::new();
                     websocket::text_frame(protocol::NOT_READING, &mut frame);
                     conn.output.push(&frame);
+                }
+                Transport::Irc(_) => {
+                    conn.output.drop_unsent_lines();
+                    conn.output
+                        .push(&super::irc::closing_link(protocol::NOT_READING));
                 }
                 Transport::Http(_) => {}
             }
@@ -249,13 +267,26 @@ impl Queues<'_> {
     /// Queues `framed` for connection `key`, in the framing of its transport. False if it was not
     /// queued (a user of another node, a connection closing or over the cap).
     fn push_framed(&mut self, key: usize, framed: &mut Framed) -> bool {
-        let Some(conn) = self.connections.get(key) else {
+        let Some(conn) = self.connections.get_mut(key) else {
             return false; // A user of another cluster node.
         };
+        if let Transport::Irc(irc) = &mut conn.transport
+            && !irc.session.wants(framed.notice())
+        {
+            return false; // A QUIT or NICK it was sent already, from another of its rooms.
+        }
         match framed.bytes(&conn.transport) {
             Some(bytes) => self.push(key, bytes),
             None => false,
         }
+    }
+
+    /// Whether connection `key` is an IRC client.
+    fn is_irc(&self, key: usize) -> bool {
+        matches!(
+            self.connections.get(key).map(|c| &c.transport),
+            Some(Transport::Irc(_))
+        )
     }
 
     /// Queues bytes that are already framed; false if the connection takes no more.

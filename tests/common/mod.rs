@@ -23,6 +23,8 @@ pub struct Server {
     pub addrs: Vec<SocketAddr>,
     /// The web face's address, if it has one.
     pub web: Option<SocketAddr>,
+    /// The IRC face's address (`--irc`), if it has one.
+    pub irc: Option<SocketAddr>,
     /// The metrics listener's address (`--metrics`), if it has one.
     pub metrics: Option<SocketAddr>,
     /// The chat addresses that speak TLS (`tls://` on the start-up line).
@@ -45,6 +47,10 @@ impl Server {
         command.args(["--listen", listen]).args(args);
         if !args.iter().any(|a| a.starts_with("--web")) {
             command.args(["--web", "off"]);
+        }
+        // Likewise the IRC face: port 6667 is not the tests' to take.
+        if !args.iter().any(|a| a.starts_with("--irc")) {
+            command.args(["--irc", "off"]);
         }
         Server::spawn(command)
     }
@@ -74,7 +80,8 @@ impl Server {
                 let log = fs::read_to_string(&log).unwrap_or_default();
                 panic!("unexpected start-up line {first:?}; log: {log}")
             });
-        // `ADDR, tls://ADDR; web http[s]://ADDR/; metrics http://ADDR/metrics; tls sha256 FINGERPRINT`
+        // `ADDR, tls://ADDR; web http[s]://ADDR/; irc ADDR; metrics http://ADDR/metrics; tls sha256
+        // FINGERPRINT`
         let (rest, fingerprint) = match rest.split_once("; tls sha256 ") {
             Some((rest, fingerprint)) => (rest, Some(fingerprint.to_string())),
             None => (rest, None),
@@ -84,6 +91,10 @@ impl Server {
                 let addr = metrics.split('/').next().unwrap_or(metrics);
                 (rest, Some(addr.parse().expect("metrics address")))
             }
+            None => (rest, None),
+        };
+        let (rest, irc) = match rest.split_once("; irc ") {
+            Some((rest, irc)) => (rest, Some(irc.parse().expect("irc address"))),
             None => (rest, None),
         };
         let (chat, web) = match rest.split_once("; web ") {
@@ -113,6 +124,7 @@ impl Server {
             addr,
             addrs,
             web,
+            irc,
             metrics,
             tls_addrs,
             fingerprint,

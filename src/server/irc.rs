@@ -1,0 +1,107 @@
+//! The IRC face of the loop (`--irc`, issue 18, docs/irc.md): a third transport beside TCP lines and
+//! WebSocket, on the same thread. Its bytes are cut into lines (no Telnet stripping: byte 255 is
+//! `ÿ` to a Latin-1 IRC client), each line is handed to the connection's IRC session
+//! (`irc/session.rs`), and what the session makes of it goes to the chat core as any face's lines
+//! do. Everything the loop does for a chat connection applies unchanged: `--max-clients`,
+//! `--max-per-ip`, the name timeout (the core's), flood control (one token per IRC line),
+//! cluster waits, the slow-consumer cap, graceful closes.
+
+use std::ops::ControlFlow;
+
+use super::Server;
+use crate::chat::Event;
+use crate::connection::{IrcConnection, Transport};
+use crate::irc::message::{MAX_BODY, MAX_CLIENT_TAGS};
+use crate::irc::numeric::ERR_INPUTTOOLONG;
+use crate::irc::session::{Command, Session};
+use crate::irc::{SERVER_NAME, format};
+use crate::line_reader::{LineReader, Piece};
+
+/// The longest line an IRC client may send: its tags, the message, and `\r\n`. A longer one is
+/// answered with 417 and dropped (`irc/message.rs`).
+const MAX_IRC_LINE: usize = MAX_CLIENT_TAGS + MAX_BODY + 2;
+
+impl Server {
+    /// The transport of a new connection to the IRC listener.
+    pub(super) fn irc_transport(&self) -> Transport {
+        Transport::Irc(Box::new(IrcConnection {
+            reader: LineReader::without_telnet(MAX_IRC_LINE),
+            session: Session::new(self.config.max_line as usize),
+        }))
+    }
+
+    /// One line (or an overlong one) from an IRC connection. `Break` once the loop takes no more
+    /// lines from it for now, or at all (see [`Server::check_input`]).
+    pub(super) fn irc_piece(&mut self, key: usize, piece: Piece<'_>) -> ControlFlow<()> {
+        match piece {
+            // Invalid UTF-8 becomes U+FFFD; the parser's limits count that, as `--max-line` does.
+            Piece::Line(bytes) => self.irc_line(key, &String::from_utf8_lossy(bytes)),
+            Piece::TooLong => {
+                self.spend_token(key);
+                let mut out = String::new();
+                let nick = self.irc_nick(key);
+                let reply = [nick.as_str(), "Input line was too long"];
+                format::write(&mut out, SERVER_NAME, ERR_INPUTTOOLONG, &reply);
+                self.queue_bytes(key, out.as_bytes());
+            }
+        }
+        self.check_input(key)
+    }
+
+    /// One IRC line: the session's replies are queued, and its commands handed to the chat core in
+    /// order, as a line client's lines would be.
+    fn irc_line(&mut self, key: usize, line: &str) {
+        self.spend_token(key);
+        self.metrics.lines_received += 1;
+        let Some(Transport::Irc(irc)) = self.connections.get_mut(key).map(|c| &mut c.transport)
+        else {
+            return;
+        };
+        let (mut out, mut commands) = (String::new(), Vec::new());
+        irc.session
+            .line(&self.irc_info, line, &mut out, &mut commands);
+        if !out.is_empty() {
+            self.queue_bytes(key, out.as_bytes());
+        }
+        let before = self.pass.deliveries;
+        for command in &commands {
+            // A QUIT among them closes the connection: nothing after it counts.
+            if !self.connections.get(key).is_some_and(|c| c.is_open()) {
+                break;
+            }
+            let event = match command {
+                Command::Line(text) => Event::Line { id: key, text },
+                Command::InRoom { room, text } => Event::InRoom {
+                    id: key,
+                    room,
+                    text,
+                },
+            };
+            self.chat.handle(event, &mut self.deliveries);
+            self.deliver();
+        }
+        self.pass.lines += 1;
+        let caused = self.pass.deliveries - before;
+        if caused > 0 {
+            *self.pass.by_sender.entry(key).or_default() += caused;
+        }
+    }
+
+    /// The nick replies to connection `key` are addressed to.
+    fn irc_nick(&self, key: usize) -> String {
+        match self.connections.get(key).map(|c| &c.transport) {
+            Some(Transport::Irc(irc)) => irc.session.nick().to_string(),
+            _ => "*".to_string(),
+        }
+    }
+}
+
+/// `ERROR :Closing link (REASON)`: the edge's own last word to an IRC client it turns away or drops
+/// (server full, too slow), from a line of the line protocol (`! server full`).
+pub(super) fn closing_link(line: &str) -> Vec<u8> {
+    let reason = line.strip_prefix("! ").unwrap_or(line);
+    let mut out = String::new();
+    let reason = format!("Closing link ({reason})");
+    format::write(&mut out, SERVER_NAME, "ERROR", &[&reason]);
+    out.into_bytes()
+}

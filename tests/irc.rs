@@ -1,0 +1,270 @@
+//! The IRC face (`--irc`, issue 18) over raw sockets: IRC conversations with the real binary on
+//! loopback, beside line (`nc`-style) users in the same rooms. Every read has a timeout; nothing
+//! sleeps: each step waits for the line it expects (a `PING` and its `PONG` mark where the
+//! server's answers to a step end).
+
+mod common;
+
+use common::{Client, Server};
+
+fn server() -> Server {
+    Server::start(&["--irc", "127.0.0.1:0"])
+}
+
+/// An IRC client: lines end in `\r\n` both ways.
+struct Irc(Client);
+
+impl Irc {
+    fn connect(server: &Server) -> Irc {
+        Irc(Client::connect(server.irc.expect("an IRC address")))
+    }
+
+    /// Connects and registers as `nick` (without CAP), reading up to the JOIN of the default
+    /// room and the member list after it.
+    fn register(server: &Server, nick: &str) -> Irc {
+        let mut irc = Irc::connect(server);
+        irc.send(&format!("NICK {nick}"));
+        irc.send(&format!("USER {nick} 0 * :{nick}"));
+        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
+        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
+        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
+        irc
+    }
+
+    fn send(&mut self, line: &str) {
+        self.0.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    fn line(&mut self) -> String {
+        let line = self.0.line();
+        match line.strip_suffix('\r') {
+            Some(line) => line.to_string(),
+            None => panic!("an IRC line without \\r\\n: {line:?}"),
+        }
+    }
+
+    fn expect(&mut self, want: &str) {
+        assert_eq!(self.line(), want);
+    }
+
+    /// Reads until a line starting with `start`, returning it.
+    fn skip_until(&mut self, start: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.starts_with(start) {
+                return line;
+            }
+        }
+    }
+
+    /// Every line up to the answer to a `PING` sent now: what the server said before it.
+    fn lines_before_pong(&mut self) -> Vec<String> {
+        self.send("PING :sync");
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            if line == ":irc.pollchat PONG irc.pollchat sync" {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+}
+
+#[test]
+fn the_start_up_line_names_the_irc_face() {
+    let server = server();
+    assert!(server.irc.is_some());
+    let off = Server::start(&[]);
+    assert!(off.irc.is_none());
+}
+
+#[test]
+fn registration_without_cap_welcomes_and_joins_the_default_room() {
+    let server = server();
+    let mut irc = Irc::connect(&server);
+    irc.send("NICK ana");
+    irc.send("USER ana 0 * :Ana Real");
+    irc.expect(":irc.pollchat 001 ana :Welcome to the pollchat IRC network, ana!ana@pollchat");
+    for numeric in ["002", "003", "004", "005", "422"] {
+        assert!(
+            irc.line()
+                .starts_with(&format!(":irc.pollchat {numeric} ana "))
+        );
+    }
+    irc.expect(":ana!ana@pollchat JOIN #general");
+    irc.expect(":irc.pollchat 353 ana = #general ana");
+    irc.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
+}
+
+#[test]
+fn registration_with_cap_waits_for_cap_end() {
+    let server = server();
+    let mut irc = Irc::connect(&server);
+    irc.send("CAP LS 302");
+    irc.expect(":irc.pollchat CAP * LS :");
+    irc.send("NICK ana");
+    irc.send("USER ana 0 * :Ana");
+    irc.send("CAP REQ :multi-prefix");
+    irc.expect(":irc.pollchat CAP ana NAK multi-prefix");
+    // Not welcomed yet: only the PONG comes.
+    assert_eq!(irc.lines_before_pong(), Vec::<String>::new());
+    irc.send("CAP END");
+    irc.skip_until(":irc.pollchat 001 ana ");
+    irc.skip_until(":ana!ana@pollchat JOIN #general");
+}
+
+#[test]
+fn irc_and_line_users_chat_in_the_same_room() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+
+    ana.send("PRIVMSG #general :hola bea");
+    bea.expect("<ana> hola bea");
+    ana.send("PRIVMSG #general :\x01ACTION waves\x01");
+    bea.expect("* ana waves");
+    ana.send("PRIVMSG #general :/shrug");
+    bea.expect("<ana> /shrug");
+
+    bea.send("hola ana");
+    ana.expect(":bea!bea@pollchat PRIVMSG #general :hola ana");
+    bea.send("/me smiles");
+    ana.expect(":bea!bea@pollchat PRIVMSG #general :\x01ACTION smiles\x01");
+
+    // Private messages, both ways.
+    bea.send("/msg ana psst");
+    ana.expect(":bea!bea@pollchat PRIVMSG ana psst");
+    bea.expect("[you -> ana] psst");
+    ana.send("PRIVMSG bea :back at you");
+    bea.expect("[ana -> you] back at you");
+    // Not echoed to the IRC sender: its client shows what it sent.
+    assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
+}
+
+#[test]
+fn join_names_topic_and_part() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    bea.send("/join #dev");
+    bea.skip_until(|l| l.starts_with("*** online ("));
+
+    ana.send("JOIN #dev");
+    ana.expect(":ana!ana@pollchat JOIN #dev");
+    ana.expect(":irc.pollchat 353 ana = #dev :ana bea");
+    ana.expect(":irc.pollchat 366 ana #dev :End of /NAMES list");
+    bea.expect("*** ana joined");
+
+    ana.send("NAMES #general");
+    ana.expect(":irc.pollchat 353 ana = #general :ana bea");
+    ana.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
+
+    ana.send("TOPIC #dev :ship it");
+    ana.expect(":ana!ana@pollchat TOPIC #dev :ship it");
+    bea.expect("*** ana set the topic: ship it");
+    ana.send("TOPIC #dev");
+    ana.expect(":irc.pollchat 332 ana #dev :ship it");
+
+    // A line in #dev, which is not the IRC user's current room in the core.
+    ana.send("PRIVMSG #dev :in dev");
+    bea.expect("<ana> in dev");
+    bea.send("/join #general");
+    bea.expect("*** now talking in #general");
+    ana.send("PRIVMSG #dev :still here");
+    bea.expect("#dev <ana> still here");
+
+    ana.send("PART #dev :bye all");
+    ana.expect(":ana!ana@pollchat PART #dev");
+    bea.expect("#dev *** ana left (bye all)");
+    // Not in it any more: the core's refusal, as a NOTICE.
+    ana.send("PRIVMSG #dev :hello?");
+    ana.expect(":irc.pollchat NOTICE ana :you are not in #dev");
+}
+
+#[test]
+fn a_quit_reaches_line_users_and_the_irc_client_gets_error() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    ana.send("QUIT :see you");
+    ana.expect(":irc.pollchat ERROR :Closing link (quit)");
+    bea.expect("*** ana left (see you)");
+    assert_eq!(ana.0.try_line().ok().flatten(), None);
+}
+
+#[test]
+fn a_line_users_quit_and_rename_reach_irc_once_though_in_two_rooms() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    ana.send("JOIN #dev");
+    ana.skip_until(":irc.pollchat 366 ana #dev ");
+    bea.send("/join #dev");
+    ana.expect(":bea!bea@pollchat JOIN #dev");
+    bea.send("/name beatriz");
+    ana.expect(":bea!bea@pollchat NICK beatriz");
+    bea.send("/quit later");
+    ana.expect(":beatriz!beatriz@pollchat QUIT later");
+    assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_command_gets_421_and_the_connection_goes_on() {
+    let server = server();
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("FROB x y");
+    ana.expect(":irc.pollchat 421 ana FROB :Unknown command");
+    ana.send("MODE #general");
+    ana.expect(":irc.pollchat 324 ana #general +n");
+    assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
+}
+
+#[test]
+fn bad_and_taken_nicks_get_432_and_433() {
+    let server = server();
+    let _bea = server.join("bea");
+    let mut irc = Irc::connect(&server);
+    irc.send("NICK [bea]");
+    irc.expect(
+        ":irc.pollchat 432 * [bea] :Erroneous nickname: a name cannot contain '['; use letters, \
+         digits, '_', '-' and '.'",
+    );
+    irc.send("NICK Bea");
+    irc.send("USER bea 0 * :Bea");
+    irc.expect(":irc.pollchat 433 * Bea :Nickname is already in use");
+    irc.send("NICK bea_");
+    irc.skip_until(":irc.pollchat 366 bea_ #general ");
+    irc.send("NICK ana|away");
+    irc.expect(
+        ":irc.pollchat 432 bea_ ana|away :Erroneous nickname: a name cannot contain '|'; use \
+         letters, digits, '_', '-' and '.'",
+    );
+    irc.send("NICK ana");
+    irc.skip_until(":bea_!bea_@pollchat NICK ana");
+}
+
+#[test]
+fn before_registration_commands_get_451() {
+    let server = server();
+    let mut irc = Irc::connect(&server);
+    irc.send("JOIN #general");
+    irc.expect(":irc.pollchat 451 * :You have not registered");
+}
+
+#[test]
+fn a_half_registered_connection_times_out() {
+    let server = Server::start(&["--irc", "127.0.0.1:0", "--name-timeout", "1"]);
+    let mut irc = Irc::connect(&server);
+    irc.send("NICK ana");
+    let last = irc.line();
+    assert!(
+        last.starts_with(":irc.pollchat ERROR :Closing link (") && last.contains("name"),
+        "{last}"
+    );
+    assert_eq!(irc.0.try_line().ok().flatten(), None);
+}
