@@ -1,69 +1,13 @@
 //! Kicks and bans across a cluster: two real nodes joined through a real `redis-server`. An operator
 //! on one node removes a user of the other; a ban by name made there reaches the first node too.
 //! Without redis-server the test is skipped with a loud message, except under CI (`CI=true`).
-//!
-//! (Its own small Redis starter, not tests/cluster.rs's: that file is being changed on main for rooms
-//! across a cluster; the two can share `common/` once merged.)
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use common::Server;
-
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            let message = "redis-server is not installed: the cluster moderation test is SKIPPED";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message}");
-            }
-            eprintln!("\n*** {message}\n");
-            return None;
-        }
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-            if lines.any(|l| l.is_ok_and(|l| l.contains("Ready to accept connections"))) {
-                std::thread::spawn(move || lines.for_each(drop));
-                return Some(Redis { child, port });
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server would not start on any of 5 free ports");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::redis::Redis;
 
 fn node(redis: &Redis, name: &str, password: &str) -> Server {
     let url = format!("redis://127.0.0.1:{}", redis.port);

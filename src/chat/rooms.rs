@@ -308,7 +308,10 @@ mod tests {
             list.part(room);
         }
         assert!(matches!(list.0, Repr::Few { .. }));
-        assert_eq!((list.rooms(), list.current()), (&[0, 1, 2, 3, 4, 5][..], Some(5)));
+        assert_eq!(
+            (list.rooms(), list.current()),
+            (&[0, 1, 2, 3, 4, 5][..], Some(5))
+        );
         // Leaving every room: no current room.
         for room in 0..=5 {
             list.part(room);

@@ -903,12 +903,7 @@ impl Cluster {
                     return;
                 };
                 let names = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
-                let topic = items
-                    .pop()
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                let topic = topic.filter(|t| !t.is_empty());
+                let topic = non_empty(items.pop());
                 let members = Remote::RoomMembers {
                     room,
                     names,
@@ -962,12 +957,7 @@ impl Cluster {
         let history = strings(items.pop().unwrap_or(Value::Nil));
         let history = history.iter().map(|entry| said_at(entry)).collect();
         let members = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
-        let topic = items
-            .pop()
-            .as_ref()
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let topic = topic.filter(|t| !t.is_empty());
+        let topic = non_empty(items.pop());
         let room = items
             .pop()
             .as_ref()
@@ -1145,12 +1135,7 @@ fn answer(asked: Asked, reply: Value) -> Answer {
                 return Answer::Refused;
             }
             let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-            let topic = items
-                .pop()
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let topic = topic.filter(|t| !t.is_empty());
+            let topic = non_empty(items.pop());
             let history = strings(items.pop().unwrap_or(Value::Nil))
                 .into_iter()
                 .filter_map(|entry| {
@@ -1218,6 +1203,12 @@ fn said_at(entry: &str) -> (u64, String) {
         }
         _ => (0, entry.to_string()),
     }
+}
+
+/// A string reply, unless it is empty or missing (a room without a topic).
+fn non_empty(reply: Option<Value>) -> Option<String> {
+    let text = reply.as_ref().and_then(Value::as_str)?;
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// The strings of an array reply (anything else: none).

@@ -63,7 +63,9 @@ pub fn room_topic(key: &str) -> String {
     format!("{ROOM_PREFIX}{key}:topic")
 }
 
-/// Lua shared by the scripts that take members out of rooms. `drop_if_empty(key)`: a room whose
+/// Lua shared by the scripts that take members out of rooms. `take_if_mine(hash, key, mine)`:
+/// deletes the field if its value (`NODE NAME`) starts with `mine` (`NODE `), saying whether it did.
+/// `drop_if_empty(key)`: a room whose
 /// members hash has gone (Redis deletes an empty hash) goes with its history and topic.
 /// `drop_node(node, keep, why)`: takes NODE's users out of every room but the memberships in
 /// `keep` (`ROOMKEY NAMEKEY` → true), publishing an `rpart` for each when `why` is given.
@@ -74,6 +76,14 @@ macro_rules! lua_prelude {
             room_prefix!(),
             "'\n",
             r"
+local function take_if_mine(hash, key, mine)
+  local holder = redis.call('HGET', hash, key)
+  if holder and string.sub(holder, 1, #mine) == mine then
+    redis.call('HDEL', hash, key)
+    return true
+  end
+  return false
+end
 local function drop_if_empty(key)
   if redis.call('EXISTS', ROOM .. key .. ':members') == 0 then
     redis.call('DEL', ROOM .. key .. ':history', ROOM .. key .. ':topic')
@@ -212,15 +222,9 @@ const RELEASE: &str = concat!(
     lua_prelude!(),
     r"
 local mine = ARGV[2] .. ' '
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if holder and string.sub(holder, 1, #mine) == mine then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
-end
+if take_if_mine(KEYS[1], ARGV[1], mine) then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 for i = 5, #ARGV do
-  local members = ROOM .. ARGV[i] .. ':members'
-  local member = redis.call('HGET', members, ARGV[1])
-  if member and string.sub(member, 1, #mine) == mine then redis.call('HDEL', members, ARGV[1]) end
+  take_if_mine(ROOM .. ARGV[i] .. ':members', ARGV[1], mine)
   drop_if_empty(ARGV[i])
 end
 return 0
@@ -422,12 +426,7 @@ return {1, spelled, redis.call('GET', KEYS[4]) or '', redis.call('HVALS', KEYS[2
 const ROOM_PART: &str = concat!(
     lua_prelude!(),
     r"
-local mine = ARGV[2] .. ' '
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if holder and string.sub(holder, 1, #mine) == mine then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
-end
+if take_if_mine(KEYS[1], ARGV[1], ARGV[2] .. ' ') then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 drop_if_empty(ARGV[5])
 return 0
 "

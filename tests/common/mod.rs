@@ -3,6 +3,8 @@
 //! sleeps to wait for the server, it waits for the line it expects.
 #![allow(dead_code)] // Each test file uses its own part of the harness.
 
+pub mod redis;
+
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
