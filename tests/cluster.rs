@@ -10,6 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::irc::Irc;
 use common::redis::Redis;
 use common::{Client, Server};
 
@@ -647,4 +648,35 @@ fn metrics_show_the_cluster_link_and_the_redis_commands() {
     assert_eq!(scrape(&a, "pollchat_cluster_up"), 1);
     // Counted over every link made, not only the current one.
     assert!(scrape(&a, "pollchat_redis_commands_total") > before);
+}
+
+#[test]
+fn irc_users_on_two_nodes_share_rooms_with_each_other_and_with_line_users() {
+    let Some(redis) = Redis::start() else { return };
+    let irc = ["--irc", "127.0.0.1:0"];
+    let (a, b) = (node(&redis, "a", &irc), node(&redis, "b", &irc));
+    let mut ana = Irc::register(&a, "ana");
+    let mut bea = Irc::register(&b, "bea");
+    let mut cid = a.join("cid");
+    ana.skip_until(":bea!bea@pollchat JOIN #general");
+
+    // A room spanning both nodes, joined from IRC on each.
+    ana.send("JOIN #dev");
+    ana.skip_until(":irc.pollchat 366 ana #dev ");
+    bea.send("JOIN #dev");
+    bea.skip_until(":irc.pollchat 366 bea #dev ");
+    ana.skip_until(":bea!bea@pollchat JOIN #dev");
+    ana.send("PRIVMSG #dev :hello from node a");
+    bea.skip_until(":ana!ana@pollchat PRIVMSG #dev :hello from node a");
+    // An IRC user on node b talks in the default room: a line user on node a reads it.
+    bea.send("PRIVMSG #general :hi cid");
+    cid.skip_until(|l| l == "<bea> hi cid");
+    // And a private message crosses nodes both ways.
+    cid.send("/msg bea psst, bea");
+    bea.skip_until(":cid!cid@pollchat PRIVMSG bea :psst, bea");
+    bea.send("PRIVMSG cid :back at you");
+    cid.skip_until(|l| l == "[bea -> you] back at you");
+    // Quitting on node b is seen on node a, in the shared room.
+    bea.send("QUIT :bye all");
+    ana.skip_until(":bea!bea@pollchat QUIT :bye all");
 }

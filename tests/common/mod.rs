@@ -3,6 +3,7 @@
 //! sleeps to wait for the server, it waits for the line it expects.
 #![allow(dead_code)] // Each test file uses its own part of the harness.
 
+pub mod irc;
 pub mod redis;
 
 use std::fs;

@@ -1,0 +1,50 @@
+//! A raw-socket IRC client for the tests of the IRC face (`--irc`): lines end in `\r\n` both ways,
+//! and every read has the harness's timeout.
+
+use super::{Client, Server};
+
+pub struct Irc(pub Client);
+
+impl Irc {
+    pub fn connect(server: &Server) -> Irc {
+        Irc(Client::connect(server.irc.expect("an IRC address")))
+    }
+
+    /// Connects and registers as `nick` (without CAP), reading up to the JOIN of the default
+    /// room and the member list after it.
+    pub fn register(server: &Server, nick: &str) -> Irc {
+        let mut irc = Irc::connect(server);
+        irc.send(&format!("NICK {nick}"));
+        irc.send(&format!("USER {nick} 0 * :{nick}"));
+        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
+        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
+        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
+        irc
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.0.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn line(&mut self) -> String {
+        let line = self.0.line();
+        match line.strip_suffix('\r') {
+            Some(line) => line.to_string(),
+            None => panic!("an IRC line without \\r\\n: {line:?}"),
+        }
+    }
+
+    pub fn expect(&mut self, want: &str) {
+        assert_eq!(self.line(), want);
+    }
+
+    /// Reads until a line starting with `start`, returning it.
+    pub fn skip_until(&mut self, start: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.starts_with(start) {
+                return line;
+            }
+        }
+    }
+}
