@@ -111,6 +111,11 @@ pub struct Args {
     /// Drive Redis pub/sub: every client SUBSCRIBEs, each sender PUBLISHes on a connection of its own.
     #[arg(long)]
     pub redis: bool,
+    /// Speak IRC (pollchat's --irc, ngircd, inspircd...): each client registers (NICK, USER), joins
+    /// #general, and has joined at the end of its names list (366); lines are PRIVMSG #general.
+    /// Give --addr the IRC port.
+    #[arg(long, conflicts_with = "redis")]
+    pub irc: bool,
     /// Most connects in flight at once (started, not joined yet).
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub connecting: usize,
@@ -274,10 +279,18 @@ impl Args {
         if self.redis {
             return Protocol::Redis;
         }
+        if self.irc {
+            return Protocol::Chat {
+                join: Some("NICK {name}\nUSER {name} 0 * :{name}".into()),
+                joined: None,
+                irc: true,
+            };
+        }
         let given = |s: &str| (!s.is_empty() && s != "none").then(|| s.to_string());
         Protocol::Chat {
             join: given(&self.join_line),
             joined: given(&self.joined_prefix),
+            irc: false,
         }
     }
 }
@@ -451,9 +464,12 @@ mod tests {
             o.protocol,
             Protocol::Chat {
                 join: None,
-                joined: None
+                joined: None,
+                irc: false
             }
         );
+        let o = options(&["--irc"]).unwrap();
+        assert!(matches!(o.protocol, Protocol::Chat { irc: true, .. }));
         let o = options(&["--redis", "--clients", "10", "--senders", "2"]).unwrap();
         assert_eq!((o.recipients(0), o.connections()), (10, 12));
     }

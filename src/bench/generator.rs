@@ -546,12 +546,12 @@ impl<'a> Generator<'a> {
                 resp::command(&[b"SUBSCRIBE", CHANNEL], &mut request);
                 false
             }
-            (Protocol::Chat { join, joined }, _) => {
+            (Protocol::Chat { join, joined, irc }, _) => {
                 if let Some(template) = join {
                     let line = template.replace("{name}", &format!("b{index}"));
                     self.frame_line(index, line.as_bytes(), &mut request);
                 }
-                joined.is_none()
+                joined.is_none() && !irc
             }
         };
         if !request.is_empty() {
@@ -727,11 +727,27 @@ impl<'a> Generator<'a> {
         let peer = &self.peers[index];
         match peer.state {
             State::Joining => {
-                let joined = match &self.options.protocol {
-                    Protocol::Chat { joined, .. } => joined.as_deref(),
-                    Protocol::Redis => None,
+                let (joined, irc) = match &self.options.protocol {
+                    Protocol::Chat { joined, irc, .. } => (joined.as_deref(), *irc),
+                    Protocol::Redis => (None, false),
                 };
-                if room.is_none() && joined.is_none_or(|p| line.starts_with(p.as_bytes())) {
+                // IRC: `:SERVER 366 NICK #general :End of /NAMES list.`, whatever SERVER is; the
+                // welcome (001) is when a JOIN is taken.
+                let numeric = line.split(|&b| b == b' ').nth(1);
+                if irc && numeric == Some(b"001") {
+                    let mut join = mem::take(&mut self.frame);
+                    join.clear();
+                    self.frame_line(index, b"JOIN #general", &mut join);
+                    self.write(index, &join);
+                    self.frame = join;
+                }
+                let names_end = || numeric == Some(b"366");
+                let named = match (irc, joined) {
+                    (true, _) => names_end(),
+                    (false, Some(prefix)) => line.starts_with(prefix.as_bytes()),
+                    (false, None) => true,
+                };
+                if room.is_none() && named {
                     self.named(index);
                 }
             }
@@ -964,6 +980,11 @@ impl<'a> Generator<'a> {
         frame.clear();
         match self.options.protocol {
             Protocol::Redis => resp::command(&[b"PUBLISH", CHANNEL, &line], &mut frame),
+            Protocol::Chat { irc: true, .. } => {
+                let mut privmsg = b"PRIVMSG #general :".to_vec();
+                privmsg.extend_from_slice(&line);
+                self.frame_line(peer, &privmsg, &mut frame);
+            }
             Protocol::Chat { .. } => self.frame_line(peer, &line, &mut frame),
         }
         self.write(peer, &frame);

@@ -65,6 +65,11 @@ pub enum Protocol {
     Chat {
         join: Option<String>,
         joined: Option<String>,
+        /// IRC: lines are `PRIVMSG #general :LINE`; the join is `NICK` and `USER`, then `JOIN
+        /// #general` once welcomed (`001`: some servers refuse a JOIN before), and a client has
+        /// joined when the end of the channel's names list (`366`) arrives, whatever the server's
+        /// name in front of it.
+        irc: bool,
     },
     /// Redis pub/sub: every client subscribes to one channel; each sender publishes on a connection
     /// of its own, so every client is a recipient.

@@ -601,6 +601,7 @@ mod tests {
             protocol: Protocol::Chat {
                 join: None,
                 joined: None,
+                irc: false,
             },
             server_pids: Vec::new(),
             companions: Vec::new(),
