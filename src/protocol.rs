@@ -201,6 +201,9 @@ pub fn rooms(rooms: &[(&str, usize, &str)]) -> String {
     line
 }
 
+/// On a cluster, a second request (a join, say) while the first is asked of Redis.
+pub const ONE_REQUEST_AT_A_TIME: &str =
+    "! one request at a time on a cluster: send it again once the last one is answered";
 pub const IN_NO_ROOM: &str = "! you are in no room; /join #ROOM";
 pub const BAD_ROOM_NAME: &str = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
 /// On a cluster, the default room cannot be left: every node counts every user of the cluster in it.

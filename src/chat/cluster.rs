@@ -444,6 +444,12 @@ impl ClusterState {
         if !self.up {
             return to(out, id, protocol::CLUSTER_UNAVAILABLE);
         }
+        // One request at a time: a line face cannot send another (its input waits), but one IRC
+        // line can hold several commands (`JOIN #a,#b`); a second request would overwrite the
+        // first's wait, and its answer would find no owner.
+        if self.waiting.contains_key(&id) {
+            return to(out, id, protocol::ONE_REQUEST_AT_A_TIME);
+        }
         let ticket = self.ticket();
         let request = match &wait {
             Wait::Rename { old, new, rooms } => {
@@ -1749,5 +1755,20 @@ mod tests {
             notices(out),
             [Notice::left("bo", "node lost", Leaving::Quit)]
         );
+    }
+
+    #[test]
+    fn a_second_request_while_one_is_asked_is_refused_not_lost() {
+        let mut room = room();
+        joined(&mut room, 1, "ana");
+        ask_room(&mut room, 1, "#a");
+        // An IRC line can carry two joins at once (`JOIN #a,#b`): the second must not take the
+        // first's place.
+        let out = handle(&mut room, line(1, "/join #b"));
+        assert_eq!(
+            lines_to(&out, 1),
+            ["! one request at a time on a cluster: send it again once the last one is answered"]
+        );
+        assert!(room.is_waiting(1));
     }
 }

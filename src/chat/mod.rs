@@ -35,8 +35,8 @@ mod rooms;
 
 pub use cluster::{Answer, Remote, Request};
 use cluster::{ClusterState, Wait};
-pub use moderation::ModAction;
 use moderation::Moderation;
+pub use moderation::{BAN_MINUTES_MAX, ModAction};
 use names::NameIndex;
 pub use notice::{Leaving, Notice};
 pub use rooms::RoomId;

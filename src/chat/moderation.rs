@@ -365,7 +365,9 @@ impl Chat {
                 if ban_minutes > 0
                     && let Some(addr) = self.moderation.addr(target)
                 {
-                    let until = self.clock + Duration::from_secs(ban_minutes * 60);
+                    // Another node's number: bounded as a ban typed here is.
+                    let minutes = ban_minutes.min(BAN_MINUTES_MAX);
+                    let until = self.clock + Duration::from_secs(minutes * 60);
                     self.add_ban(Banned::of(addr), until, &by, out);
                 }
                 self.remove(target, None, &by, &reason, out);

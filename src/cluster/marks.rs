@@ -21,8 +21,9 @@ enum Held {
 
 #[derive(Default)]
 pub struct Marks {
-    /// Replies that came before their marker: their events, and when they came.
-    replied: HashMap<u64, (Vec<Event<'static>>, Instant)>,
+    /// Replies that came before their marker: their events, and when they came (`None`: a marker
+    /// that may never come, see [`Marks::reply_maybe_unmarked`]).
+    replied: HashMap<u64, (Vec<Event<'static>>, Option<Instant>)>,
     /// A marker has come whose reply has not (its token, and since when): what follows waits.
     blocking: Option<(u64, Instant)>,
     held: VecDeque<Held>,
@@ -57,8 +58,32 @@ impl Marks {
         now: Instant,
         out: &mut Vec<Event<'static>>,
     ) {
+        self.replied_at(token, events, Some(now), now, out);
+    }
+
+    /// A reply whose marker may never come: it was published on a channel this node has since
+    /// left. It is handed over at its marker if that comes, but no one waits for it (a marker that
+    /// does not come back is otherwise taken for a broken subscription).
+    pub fn reply_maybe_unmarked(
+        &mut self,
+        token: u64,
+        events: Vec<Event<'static>>,
+        now: Instant,
+        out: &mut Vec<Event<'static>>,
+    ) {
+        self.replied_at(token, events, None, now, out);
+    }
+
+    fn replied_at(
+        &mut self,
+        token: u64,
+        events: Vec<Event<'static>>,
+        at: Option<Instant>,
+        now: Instant,
+        out: &mut Vec<Event<'static>>,
+    ) {
         if self.blocking.map(|(t, _)| t) != Some(token) {
-            self.replied.insert(token, (events, now));
+            self.replied.insert(token, (events, at));
             return;
         }
         self.blocking = None;
@@ -76,7 +101,7 @@ impl Marks {
     /// Since when a reply or a marker has waited for its other half, if one has: a marker that never
     /// comes back means the subscription is not what this node thinks.
     pub fn waiting_since(&self) -> Option<Instant> {
-        let replied = self.replied.values().map(|(_, at)| *at);
+        let replied = self.replied.values().filter_map(|(_, at)| *at);
         replied.chain(self.blocking.map(|(_, at)| at)).min()
     }
 

@@ -348,26 +348,36 @@ impl Cluster {
 
     /// Queues `EVALSHA script numkeys args...` (or `EVAL` while the scripts are loading).
     fn run(&mut self, script: Script, keys: usize, args: &[&str], expect: Expect, now: Instant) {
-        let Some(link) = &mut self.commands else {
+        if self.commands.is_none() {
             return;
-        };
+        }
         // Not loaded yet (a message on the subscription can ask for a read before the command link
         // has even connected): the script's text goes instead.
-        let sha = self.shas.get(script as usize).map_or("", String::as_str);
+        let sha = self.shas.get(script as usize).cloned().unwrap_or_default();
         let keys = keys.to_string();
         let mut command: Vec<&str> = Vec::with_capacity(args.len() + 3);
         if sha.is_empty() {
             command.extend(["EVAL", script.source()]);
         } else {
-            command.extend(["EVALSHA", sha]);
+            command.extend(["EVALSHA", &sha]);
         }
         command.push(&keys);
         command.extend_from_slice(args);
+        self.send(&command, expect, now);
+    }
+
+    /// Sends a command on the command link, or holds it while a room's subscription is unconfirmed
+    /// (see `gated`): every command goes this way, so none overtakes another and each reply meets
+    /// the request it answers in `expected`.
+    fn send(&mut self, command: &[&str], expect: Expect, now: Instant) {
+        let Some(link) = &mut self.commands else {
+            return;
+        };
         if self.unconfirmed > 0 {
             self.gated
                 .push_back(command.iter().map(|a| a.to_string()).collect());
         } else {
-            link.send(&command);
+            link.send(command);
         }
         self.expected.push_back((expect, now));
     }
@@ -603,10 +613,7 @@ impl Cluster {
             }
             ModAction::Unban { banned } => message::unban(node, &banned.to_string()),
         };
-        if let Some(link) = &mut self.commands {
-            link.send(&["PUBLISH", CHANNEL, &payload]);
-            self.expected.push_back((Expect::Nothing, now));
-        }
+        self.send(&["PUBLISH", CHANNEL, &payload], Expect::Nothing, now);
     }
 
     /// A chat line of `room` (`None`: the default room), sent with the rest of the pass's.
@@ -904,6 +911,8 @@ impl Cluster {
                 };
                 let names = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
                 let topic = non_empty(items.pop());
+                // Left meanwhile (its last member here parted): its marker may never come.
+                let heard = self.rooms.contains_key(&room_channel(&name_key(&room)));
                 let members = Remote::RoomMembers {
                     room,
                     names,
@@ -911,7 +920,12 @@ impl Cluster {
                     complete,
                 };
                 let events = vec![Event::Remote(members)];
-                self.marks.reply(token, events, now, &mut self.events);
+                if heard {
+                    self.marks.reply(token, events, now, &mut self.events);
+                } else {
+                    self.marks
+                        .reply_maybe_unmarked(token, events, now, &mut self.events);
+                }
             }
             Expect::Reclaim => {
                 for name in strings(reply) {
@@ -1074,10 +1088,13 @@ impl Cluster {
             }
             Message::Ban { address, until } => {
                 let unix_now = crate::ban_list::unix_now();
+                // A peer's number: bounded like a ban typed here, so no time can overflow.
+                let max_secs = crate::chat::BAN_MINUTES_MAX * 60;
+                let secs = until.saturating_sub(unix_now).min(max_secs);
                 if let Some(banned) = Banned::parse(address)
-                    && until > unix_now
+                    && secs > 0
                 {
-                    let until = Instant::now() + Duration::from_secs(until - unix_now);
+                    let until = Instant::now() + Duration::from_secs(secs);
                     self.emit(Remote::Moderation(ModAction::Ban { banned, until }));
                 }
             }

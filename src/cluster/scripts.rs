@@ -341,25 +341,30 @@ for i = 1, #all, 2 do
   end
 end
 local taken = {}
+local lost = {}
 for key, name in pairs(wanted) do
   local holder = redis.call('HGET', KEYS[1], key)
   if not holder then
     redis.call('HSET', KEYS[1], key, mine .. name)
   elseif string.sub(holder, 1, #mine) ~= mine then
     taken[#taken + 1] = name
+    lost[key] = true
   end
 end
 local keep = {}
 for i = last + 1, #ARGV, 4 do keep[ARGV[i] .. ' ' .. ARGV[i + 2]] = true end
 drop_node(ARGV[1], keep, ARGV[3])
+-- A name another node took meanwhile is that node's, in its rooms too: its user here is leaving.
 for i = last + 1, #ARGV, 4 do
   local key, members = ARGV[i], ROOM .. ARGV[i] .. ':members'
-  local spelled = redis.call('HGET', 'pollchat:rooms', key)
-  if not spelled then
-    spelled = ARGV[i + 1]
-    redis.call('HSET', 'pollchat:rooms', key, spelled)
-  end
-  if redis.call('HGET', members, ARGV[i + 2]) ~= mine .. ARGV[i + 3] then
+  local holder = redis.call('HGET', members, ARGV[i + 2])
+  local free = not holder or string.sub(holder, 1, #mine) == mine
+  if not lost[ARGV[i + 2]] and free and holder ~= mine .. ARGV[i + 3] then
+    local spelled = redis.call('HGET', 'pollchat:rooms', key)
+    if not spelled then
+      spelled = ARGV[i + 1]
+      redis.call('HSET', 'pollchat:rooms', key, spelled)
+    end
     redis.call('HSET', members, ARGV[i + 2], mine .. ARGV[i + 3])
     redis.call('PUBLISH', ROOM .. key, mine .. 'rjoin ' .. spelled .. ' 0 ' .. ARGV[i + 3])
   end

@@ -25,8 +25,8 @@
 //!   recipient per [`CAP`] (a room of 10,000 that hears 10 lines a second gets one line per write
 //!   whatever the window, so it would only wait).
 //!
-//! It halves (down to [`FLOOR`]) when the writes were full, or writing took under a third of the
-//! time ([`SHRINK_SHARE`]); otherwise it stays, so that it settles instead of swinging. A flush after a
+//! It halves (down to [`FLOOR`]) when the writes were full, lines were too rare to share a write,
+//! or writing took under a third of the time ([`SHRINK_SHARE`]); otherwise it stays, so that it settles instead of swinging. A flush after a
 //! second of quiet starts again from the floor: the load has gone, and a lone line should not wait
 //! for a crowd that left.
 //!
@@ -111,7 +111,7 @@ impl WindowSizer {
         let frequent = lines as f64 * CAP.as_secs_f64() >= writes as f64 * since.as_secs_f64();
         if share > GROW_SHARE && thin && frequent {
             self.window = (self.window * 2).min(CAP);
-        } else if !thin || share < SHRINK_SHARE {
+        } else if !thin || !frequent || share < SHRINK_SHARE {
             self.window = (self.window / 2).max(FLOOR);
         }
     }
@@ -179,10 +179,10 @@ mod tests {
     }
 
     #[test]
-    fn the_window_settles_where_writing_takes_between_a_quarter_and_a_half() {
+    fn the_window_settles_where_writing_takes_between_a_third_and_two_thirds() {
         let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
         // Flushes of 1 ms with thin writes: once the share has built up (a few horizons), it grows
-        // past 1 ms (a half) and stops by 3 ms.
+        // while writing takes over two thirds of the time and stops by 3 ms.
         let windows = run(&mut sizer, &mut now, 1000, MS, 1000, 1000);
         let last = &windows[800..];
         assert!(last.iter().all(|&w| w == last[0]), "{windows:?}");
@@ -202,6 +202,19 @@ mod tests {
             now += 12 * MS - Duration::from_micros(400);
             assert_eq!(sizer.window(now), FLOOR);
         }
+    }
+
+    #[test]
+    fn lines_becoming_rare_bring_a_grown_window_down() {
+        let (mut sizer, mut now) = (WindowSizer::default(), Instant::now());
+        run(&mut sizer, &mut now, 20, 30 * MS, 5000, 20_000);
+        assert_eq!(sizer.window(now), CAP);
+        // The crowd stays, but only 10 lines a second now: one line per write whatever the window.
+        for _ in 0..20 {
+            now += 100 * MS;
+            sizer.flushed(now, 70 * MS, 10_000, 10_000);
+        }
+        assert_eq!(sizer.window(now), FLOOR);
     }
 
     #[test]
