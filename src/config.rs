@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, value_name = "ADDR:PORT|off")]
     pub irc: Option<String>,
 
+    /// An IRC client silent this long, in seconds, is sent a PING; silent as long again, it is
+    /// dropped (`ping timeout`), and its nick is free again.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub irc_ping_secs: u64,
+
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP; port 7880 if left out).
     /// Off by default (`off` says so too). An address that cannot be bound is an error. Anyone who
     /// can reach it can read the counts: keep it on loopback or a private network.
@@ -466,6 +471,10 @@ impl Config {
 
     pub fn name_timeout(&self) -> Duration {
         Duration::from_secs(self.name_timeout)
+    }
+
+    pub fn irc_ping(&self) -> Duration {
+        Duration::from_secs(self.irc_ping_secs)
     }
 
     pub fn flood_kick(&self) -> Duration {

@@ -233,6 +233,8 @@ pub const REASON_QUIT: &str = "quit";
 pub const REASON_PART: &str = "parted";
 pub const REASON_LOST: &str = "connection lost";
 pub const REASON_SLOW: &str = "too slow";
+/// An IRC client that answered no PING (`--irc-ping-secs`).
+pub const REASON_PING_TIMEOUT: &str = "ping timeout";
 /// A user disconnected by flood control (see `flood.rs`).
 pub const REASON_FLOOD: &str = "flooding";
 /// The users of a node that is shutting down, as the other nodes announce them.

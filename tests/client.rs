@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
 use common::{READ_TIMEOUT, Server};
 
 /// A running `pollchat-client` with piped standard input and output.
@@ -715,87 +716,10 @@ fn a_name_still_held_by_a_dead_connection_is_retried_until_freed() {
     assert_eq!(client.wait().code(), Some(0));
 }
 
-/// A tmux server of its own (its own socket), running one command in a detached 80×20 window.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let socket = format!("pollchat-test-{}-{}", std::process::id(), free_port());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "80",
-                "-y",
-                "20",
-                command,
-            ])
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("tmux is needed for this test (.ci/run installs it: apt-get install tmux)");
-        assert!(status.success());
-        Tmux { socket }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// The screen's rows, trailing blank rows dropped.
-    fn screen(&self) -> Vec<String> {
-        let output = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let mut rows: Vec<String> = text.lines().map(|r| r.trim_end().to_string()).collect();
-        while rows.last().is_some_and(|r| r.is_empty()) {
-            rows.pop();
-        }
-        rows
-    }
-
-    /// Waits until the screen satisfies `test`; a screen has no readiness to wait on, so it is looked
-    /// at every 20 ms, for at most the usual read timeout.
-    fn wait_for(&self, what: &str, test: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + READ_TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if test(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {what}:\n{}",
-                screen.join("\n")
-            );
-            thread::sleep(Duration::from_millis(20)); // A tmux screen has no readiness to wait on.
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
-
 #[test]
 fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
     // Without tmux the test is skipped with a loud message, except under CI, which installs it.
-    if Command::new("tmux").arg("-V").output().is_err() {
+    if !Tmux::installed() {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         assert!(!ci, "the terminal test needs tmux (.ci/run installs it)");
         eprintln!(
@@ -817,7 +741,7 @@ fn in_a_terminal_arriving_lines_leave_the_half_typed_line_intact() {
         a = after.display(),
         addr = server.addr,
     );
-    let tmux = Tmux::start(&format!("sh -c \"{script}\""));
+    let tmux = Tmux::start(&format!("sh -c \"{script}\""), 80, 20);
     watcher.expect("*** ana joined");
     // The prompt shows the current room, once the client has learned the default room's name.
     tmux.wait_for("the prompt", |s| s.last().is_some_and(|r| r == "#general>"));

@@ -268,3 +268,21 @@ fn a_half_registered_connection_times_out() {
     );
     assert_eq!(irc.0.try_line().ok().flatten(), None);
 }
+
+#[test]
+fn an_idle_client_is_pinged_and_dropped_when_it_does_not_answer() {
+    let server = Server::start(&["--irc", "127.0.0.1:0", "--irc-ping-secs", "1"]);
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    // Silent for a second: pinged. The answer keeps it, until the next silence.
+    ana.expect(":irc.pollchat PING irc.pollchat");
+    ana.send("PONG :irc.pollchat");
+    ana.expect(":irc.pollchat PING irc.pollchat");
+    // This time no answer: dropped a second after the PING, and the room hears why.
+    ana.expect(":irc.pollchat ERROR :Closing link (ping timeout)");
+    bea.expect("*** ana left (ping timeout)");
+    assert_eq!(ana.0.try_line().ok().flatten(), None);
+    // Line users are never pinged: the line protocol has no PING to answer.
+    assert_eq!(bea.lines_before_sync(), Vec::<String>::new());
+}

@@ -20,9 +20,17 @@
 //! - QUIT and NICK are announced by the core once in each room (right for line users, who read
 //!   them per room); an IRC client must get each once. The repeats of one event reach a connection
 //!   consecutively, so the session drops a QUIT or NICK identical to the last notice it took.
+//! - An idle client is pinged, and closed if it stays silent ([`Session::idle_check`]). TCP
+//!   keepalive (`socket.rs`) notices a vanished host, but the kernel answers it for a client
+//!   that is hung or stopped (Ctrl+Z), which would hold its nick for ever; every IRC client
+//!   answers the server's PING by itself, so only a client that cannot is dropped. Any line
+//!   counts as an answer, not only PONG: a client that talks is alive. Only registered clients:
+//!   before the welcome the name timeout rules.
 //! - WHO and WHOIS answer only their end numerics, and LIST is the rooms' line as a NOTICE, until
 //!   the core can be asked (`Chat::find_user`, docs/irc.md step 2): clients get a well-formed, if
 //!   empty, answer instead of 421.
+
+use std::time::{Duration, Instant};
 
 use crate::chat::{Leaving, Notice};
 use crate::text::{check_name, folded};
@@ -31,7 +39,7 @@ use super::format::{self, write};
 use super::message;
 use super::numeric::*;
 use super::registration::{Registration, ServerInfo, Step};
-use super::user_source;
+use super::{SERVER_NAME, user_source};
 
 /// What the edge gives the chat core for a line of the client's, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,16 +60,56 @@ pub struct Session {
     last_repeatable: Option<Notice>,
     /// `--max-line`: the most bytes of text in one message.
     max_text: usize,
+    /// When the client last sent a line, or when it was pinged since: the idle check's clock.
+    quiet_since: Instant,
+    /// A PING went out at `quiet_since` and nothing has come since.
+    pinged: bool,
+}
+
+/// What the idle check found ([`Session::idle_check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Heard from recently enough (or still registering): nothing to do.
+    Alive,
+    /// Silent for the ping interval: a PING was appended to `out`, to be sent.
+    Pinged,
+    /// Silent for another interval after the PING: the edge closes the connection.
+    TimedOut,
 }
 
 impl Session {
-    pub fn new(max_text: usize) -> Session {
+    /// A session for a connection accepted at `now`.
+    pub fn new(max_text: usize, now: Instant) -> Session {
         Session {
             registration: Registration::new(),
             channels: Vec::new(),
             last_repeatable: None,
             max_text,
+            quiet_since: now,
+            pinged: false,
         }
+    }
+
+    /// The client sent a line at `now` (any line: a PONG, or anything else, shows it is there).
+    pub fn heard(&mut self, now: Instant) {
+        self.quiet_since = now;
+        self.pinged = false;
+    }
+
+    /// The edge asks, now and then, whether the client has been silent too long: after `after`
+    /// of silence it is pinged (the PING appended to `out`), after `after` more it has timed out.
+    /// The edge's clock only passes in: a test checks the whole cycle without waiting.
+    pub fn idle_check(&mut self, now: Instant, after: Duration, out: &mut String) -> Idle {
+        if !self.is_registered() || now.saturating_duration_since(self.quiet_since) < after {
+            return Idle::Alive;
+        }
+        if self.pinged {
+            return Idle::TimedOut;
+        }
+        write(out, SERVER_NAME, "PING", &[SERVER_NAME]);
+        self.quiet_since = now;
+        self.pinged = true;
+        Idle::Pinged
     }
 
     pub fn is_registered(&self) -> bool {
@@ -417,7 +465,7 @@ mod tests {
         fn new() -> Client {
             Client {
                 info: ServerInfo::default(),
-                session: Session::new(4096),
+                session: Session::new(4096, Instant::now()),
             }
         }
 
@@ -664,6 +712,57 @@ mod tests {
         assert!(client.session.wants(&quit));
         // Before the welcome, no room notice at all.
         assert!(!Client::new().session.wants(&Notice::joined("bea")));
+    }
+
+    #[test]
+    fn a_silent_client_is_pinged_then_timed_out_and_any_line_is_an_answer() {
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let every = Duration::from_secs(120);
+        let mut client = Client::new();
+        let mut out = String::new();
+        // Registering: the name timeout's business, never pinged.
+        assert_eq!(
+            client.session.idle_check(at(500), every, &mut out),
+            Idle::Alive
+        );
+        let mut client = Client::registered();
+        client.session.heard(at(0));
+        assert_eq!(
+            client.session.idle_check(at(119), every, &mut out),
+            Idle::Alive
+        );
+        assert_eq!(
+            client.session.idle_check(at(120), every, &mut out),
+            Idle::Pinged
+        );
+        assert_eq!(out, ":irc.pollchat PING irc.pollchat\r\n");
+        // One PING per silence, and the answer gets a full interval from the PING.
+        out.clear();
+        assert_eq!(
+            client.session.idle_check(at(239), every, &mut out),
+            Idle::Alive
+        );
+        assert_eq!(out, "");
+        // The PONG (or any line) starts the clock again.
+        client.session.heard(at(200));
+        assert_eq!(
+            client.session.idle_check(at(319), every, &mut out),
+            Idle::Alive
+        );
+        assert_eq!(
+            client.session.idle_check(at(320), every, &mut out),
+            Idle::Pinged
+        );
+        // No answer within another interval: timed out, and it stays so.
+        assert_eq!(
+            client.session.idle_check(at(440), every, &mut out),
+            Idle::TimedOut
+        );
+        assert_eq!(
+            client.session.idle_check(at(441), every, &mut out),
+            Idle::TimedOut
+        );
     }
 
     /// Whatever a client sends, replies stay within the limits and nothing panics.

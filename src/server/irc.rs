@@ -7,15 +7,18 @@
 //! cluster waits, the slow-consumer cap, graceful closes.
 
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use super::Server;
+use super::close::Ending;
 use crate::chat::Event;
 use crate::connection::{IrcConnection, Transport};
 use crate::irc::message::{MAX_BODY, MAX_CLIENT_TAGS};
 use crate::irc::numeric::ERR_INPUTTOOLONG;
-use crate::irc::session::{Command, Session};
+use crate::irc::session::{Command, Idle, Session};
 use crate::irc::{SERVER_NAME, format};
 use crate::line_reader::{LineReader, Piece};
+use crate::protocol;
 
 /// The longest line an IRC client may send: its tags, the message, and `\r\n`. A longer one is
 /// answered with 417 and dropped (`irc/message.rs`).
@@ -26,13 +29,16 @@ impl Server {
     pub(super) fn irc_transport(&self) -> Transport {
         Transport::Irc(Box::new(IrcConnection {
             reader: LineReader::without_telnet(MAX_IRC_LINE),
-            session: Session::new(self.config.max_line as usize),
+            session: Session::new(self.config.max_line as usize, Instant::now()),
         }))
     }
 
     /// One line (or an overlong one) from an IRC connection. `Break` once the loop takes no more
     /// lines from it for now, or at all (see [`Server::check_input`]).
     pub(super) fn irc_piece(&mut self, key: usize, piece: Piece<'_>) -> ControlFlow<()> {
+        if let Some(Transport::Irc(irc)) = self.connections.get_mut(key).map(|c| &mut c.transport) {
+            irc.session.heard(Instant::now());
+        }
         match piece {
             // Invalid UTF-8 becomes U+FFFD; the parser's limits count that, as `--max-line` does.
             Piece::Line(bytes) => self.irc_line(key, &String::from_utf8_lossy(bytes)),
@@ -84,6 +90,35 @@ impl Server {
         let caused = self.pass.deliveries - before;
         if caused > 0 {
             *self.pass.by_sender.entry(key).or_default() += caused;
+        }
+    }
+
+    /// On the tick: IRC clients silent for `--irc-ping-secs` are pinged, and those silent as long
+    /// again after their PING are dropped (`ping timeout`: the room hears it, the client gets
+    /// `ERROR`). The session decides (`Session::idle_check`); the loop only passes the time in.
+    pub(super) fn irc_idle(&mut self, now: Instant) {
+        let after = self.config.irc_ping();
+        let (mut pinged, mut timed_out) = (Vec::new(), Vec::new());
+        for (key, conn) in self.connections.iter_mut() {
+            if !conn.is_open() {
+                continue;
+            }
+            let Transport::Irc(irc) = &mut conn.transport else {
+                continue;
+            };
+            let mut out = String::new();
+            match irc.session.idle_check(now, after, &mut out) {
+                Idle::Alive => {}
+                Idle::Pinged => pinged.push((key, out)),
+                Idle::TimedOut => timed_out.push(key),
+            }
+        }
+        for (key, ping) in pinged {
+            self.queue_bytes(key, ping.as_bytes());
+        }
+        for key in timed_out {
+            self.queue_bytes(key, &closing_link(protocol::REASON_PING_TIMEOUT));
+            self.leave(key, protocol::REASON_PING_TIMEOUT, Ending::Graceful);
         }
     }
 

@@ -556,6 +556,7 @@ impl Server {
         self.chat.handle(Event::Tick { now }, &mut self.deliveries);
         self.deliver();
         self.cluster_tick(now);
+        self.irc_idle(now);
         let (mut expired, mut slow_requests) = (Vec::new(), Vec::new());
         for (key, conn) in self.connections.iter_mut() {
             if conn.close_deadline().is_some_and(|d| d <= now) {

@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod tmux;
+
 /// How long any single expected line may take to arrive.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 

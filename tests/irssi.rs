@@ -1,0 +1,104 @@
+//! A real IRC client against the IRC face (`--irc`, issue 18): Debian's irssi in a tmux window
+//! connects, joins `#general` and chats with a line (`nc`-style) user, and sees that user's rename.
+//! What irssi shows is read from the screen (`tmux capture-pane`), polled until a deadline; what the
+//! line user sees is read from its socket with a timeout. Without irssi or tmux the test is skipped
+//! with a loud message, except under CI (`CI=true`), where that is a failure: `.ci/run` installs
+//! both.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Server;
+use common::tmux::Tmux;
+
+/// Whether `program --version`-style `args` run: the program is installed.
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok()
+}
+
+/// A row of irssi's screen ends with `text` (rows start with a time stamp, `06:35 `).
+fn shows(screen: &[String], text: &str) -> bool {
+    screen.iter().any(|row| row.ends_with(text))
+}
+
+#[test]
+fn irssi_joins_general_and_chats_with_a_line_user() {
+    let (irssi, tmux) = (runs("irssi", &["--version"]), Tmux::installed());
+    if !irssi || !tmux {
+        let what = format!("irssi installed: {irssi}, tmux installed: {tmux}");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the irssi test needs irssi and tmux ({what}; .ci/run installs them)");
+        }
+        eprintln!("\n!!! SKIPPED the irssi test ({what}): apt-get install irssi tmux\n");
+        return;
+    }
+    let server = Server::start(&["--irc", "127.0.0.1:0"]);
+    let irc = server.irc.expect("the IRC address on the start-up line");
+    let mut bob = server.join("bob");
+
+    // A home of its own, so the user's own ~/.irssi is never read or touched. irssi asks no
+    // questions on a first start; it fills in what the config leaves out.
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("irssi-home-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&home);
+    fs::create_dir_all(&home).unwrap();
+    // irssi's own flood protection sends at most 5 commands at once, then one every 2.2 s; its
+    // channel sync (MODE, WHO, MODE b) uses them up, so a line typed right after the join would
+    // wait seconds in irssi. Lifted, so that the test's deadlines measure the server, not irssi.
+    let config =
+        r#"settings = { "irc/core" = { cmd_queue_speed = "0"; cmds_max_at_once = "100"; }; };"#;
+    fs::write(home.join("config"), format!("{config}\n")).unwrap();
+    let command = format!(
+        "LANG=C.UTF-8 irssi --home='{}' -n irsa -c {} -p {}",
+        home.display(),
+        irc.ip(),
+        irc.port()
+    );
+    let tmux = Tmux::start(&command, 100, 30);
+
+    // Registered: the line user sees the join, irssi the welcome in its status window.
+    bob.expect("*** irsa joined");
+    tmux.wait_for("the welcome", |s| {
+        shows(s, "Welcome to the pollchat IRC network, irsa!irsa@pollchat")
+    });
+    // The server has put irssi in #general already (a window of its own); `/join` of a channel
+    // it is in makes that window current, and the prompt names it.
+    tmux.type_line("/join #general");
+    tmux.wait_for("#general as the current window", |s| {
+        s.last().is_some_and(|r| r == "[#general]")
+    });
+    tmux.wait_for("its own join in #general", |s| {
+        shows(s, "irsa [irsa@pollchat] has joined #general")
+    });
+
+    // irssi to the line user.
+    tmux.type_line("hello from irssi");
+    bob.expect("<irsa> hello from irssi");
+    tmux.wait_for("its own line", |s| shows(s, "< irsa> hello from irssi"));
+
+    // The line user to irssi, then an action.
+    bob.send("hello from a line user");
+    tmux.wait_for("the line user's line", |s| {
+        shows(s, "< bob> hello from a line user")
+    });
+    bob.send("/me waves");
+    tmux.wait_for("the line user's action", |s| shows(s, "* bob waves"));
+
+    // The line user's rename reaches irssi as a NICK: irssi's member list follows it.
+    bob.send("/name robert");
+    bob.expect("*** you are robert");
+    tmux.wait_for("the rename", |s| shows(s, "bob is now known as robert"));
+    bob.send("still me");
+    tmux.wait_for("a line under the new name", |s| {
+        shows(s, "< robert> still me")
+    });
+
+    // irssi leaves; the line user sees it go with irssi's reason.
+    tmux.type_line("/quit see you");
+    bob.expect("*** irsa left (see you)");
+    drop(tmux);
+    let _ = fs::remove_dir_all(&home);
+}
