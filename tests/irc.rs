@@ -5,70 +5,11 @@
 
 mod common;
 
-use common::{Client, Server};
+use common::Server;
+use common::irc::Irc;
 
 fn server() -> Server {
     Server::start(&["--irc", "127.0.0.1:0"])
-}
-
-/// An IRC client: lines end in `\r\n` both ways.
-struct Irc(Client);
-
-impl Irc {
-    fn connect(server: &Server) -> Irc {
-        Irc(Client::connect(server.irc.expect("an IRC address")))
-    }
-
-    /// Connects and registers as `nick` (without CAP), reading up to the JOIN of the default
-    /// room and the member list after it.
-    fn register(server: &Server, nick: &str) -> Irc {
-        let mut irc = Irc::connect(server);
-        irc.send(&format!("NICK {nick}"));
-        irc.send(&format!("USER {nick} 0 * :{nick}"));
-        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
-        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
-        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
-        irc
-    }
-
-    fn send(&mut self, line: &str) {
-        self.0.send_raw(format!("{line}\r\n").as_bytes());
-    }
-
-    fn line(&mut self) -> String {
-        let line = self.0.line();
-        match line.strip_suffix('\r') {
-            Some(line) => line.to_string(),
-            None => panic!("an IRC line without \\r\\n: {line:?}"),
-        }
-    }
-
-    fn expect(&mut self, want: &str) {
-        assert_eq!(self.line(), want);
-    }
-
-    /// Reads until a line starting with `start`, returning it.
-    fn skip_until(&mut self, start: &str) -> String {
-        loop {
-            let line = self.line();
-            if line.starts_with(start) {
-                return line;
-            }
-        }
-    }
-
-    /// Every line up to the answer to a `PING` sent now: what the server said before it.
-    fn lines_before_pong(&mut self) -> Vec<String> {
-        self.send("PING :sync");
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line();
-            if line == ":irc.pollchat PONG irc.pollchat sync" {
-                return lines;
-            }
-            lines.push(line);
-        }
-    }
 }
 
 #[test]

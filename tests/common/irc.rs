@@ -47,4 +47,17 @@ impl Irc {
             }
         }
     }
+
+    /// Every line up to the answer to a `PING` sent now: what the server said before it.
+    pub fn lines_before_pong(&mut self) -> Vec<String> {
+        self.send("PING :sync");
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            if line == ":irc.pollchat PONG irc.pollchat sync" {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
 }
