@@ -575,7 +575,15 @@ impl Chat {
             }
         }
         if self.is_big(room) {
-            to(out, id, protocol::online_count(self.members_of(room)));
+            let (room_name, count) = (self.room_name(room).into(), self.members_of(room));
+            to(
+                out,
+                id,
+                Notice::Crowd {
+                    room: room_name,
+                    count,
+                },
+            );
             self.rooms.get_mut(room).joins_untold += 1;
         } else {
             to(out, id, self.members_notice(room, false));

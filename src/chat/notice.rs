@@ -102,6 +102,9 @@ pub enum Notice {
     },
     /// `*** bye`, before the close that follows a quit.
     Goodbye,
+    /// `*** 250 online (/list to see them)`: who is in a big room `room`, counted instead of named
+    /// on joining it.
+    Crowd { room: CompactString, count: usize },
     /// A line not yet given a structure: the line face sends it as is.
     Text(String),
     /// A history line, replayed to a newcomer: what was said, and when (Unix seconds; 0 if not
@@ -261,6 +264,7 @@ impl Notice {
                 }
             }
             Notice::Goodbye => Cow::Borrowed(protocol::GOODBYE),
+            Notice::Crowd { count, .. } => protocol::online_count(*count).into(),
         }
     }
 

@@ -119,6 +119,18 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             );
         }
         Notice::Goodbye => write(out, server, "ERROR", &["Closing link (quit)"]),
+        // A big room is counted, not named, on joining: the names list still ends (clients wait
+        // for 366 to call a channel joined), with the user alone in it, and the count follows.
+        Notice::Crowd { room, .. } => {
+            write(out, server, RPL_NAMREPLY, &[nick, "=", room, nick]);
+            write(
+                out,
+                server,
+                RPL_ENDOFNAMES,
+                &[nick, room, "End of /NAMES list"],
+            );
+            server_notice(server, nick, &notice.line(), out);
+        }
         Notice::Greeting { .. }
         | Notice::NamePrompt
         | Notice::YouAre { .. }
@@ -370,5 +382,21 @@ mod tests {
         to_user("irc.pollchat", "bea", &history, &mut replayed);
         assert_eq!(replayed, plain);
         assert_eq!(replayed, ":ana!ana@pollchat PRIVMSG #dev earlier\r\n");
+    }
+
+    #[test]
+    fn a_big_room_still_ends_its_names_list() {
+        let crowd = Notice::Crowd {
+            room: "#general".into(),
+            count: 250,
+        };
+        let mut out = String::new();
+        to_user("irc.pollchat", "bea", &crowd, &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat 353 bea = #general bea\r\n\
+             :irc.pollchat 366 bea #general :End of /NAMES list\r\n\
+             :irc.pollchat NOTICE bea :250 online (/list to see them)\r\n"
+        );
     }
 }
