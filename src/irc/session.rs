@@ -32,6 +32,8 @@
 
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
+
 use crate::chat::{Leaving, Notice};
 use crate::text::{check_name, folded};
 
@@ -54,8 +56,9 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Session {
     registration: Registration,
-    /// The channels the client was told it joined, as the core spells them.
-    channels: Vec<String>,
+    /// The channels the client was told it joined, as the core spells them. A room name (at most
+    /// 33 bytes) is nearly always short enough to be stored inline: no allocation per channel.
+    channels: Vec<CompactString>,
     /// The last QUIT or NICK taken, to drop its repeats (see the top of this file).
     last_repeatable: Option<Notice>,
     /// `--max-line`: the most bytes of text in one message.
@@ -122,7 +125,7 @@ impl Session {
     }
 
     /// The channels the client is in.
-    pub fn channels(&self) -> &[String] {
+    pub fn channels(&self) -> &[CompactString] {
         &self.channels
     }
 
@@ -258,7 +261,7 @@ impl Session {
             "NAMES" => {
                 let rooms: Vec<&str> = match param(0) {
                     Some(rooms) => rooms.split(',').filter(|r| !r.is_empty()).collect(),
-                    None => self.channels.iter().map(String::as_str).collect(),
+                    None => self.channels.iter().map(CompactString::as_str).collect(),
                 };
                 for room in rooms {
                     commands.push(Command::Line(format!("/list {room}")));
@@ -356,7 +359,7 @@ impl Session {
                 // Named users are in the default room: the client opens its channel now, and the
                 // core's topic, history and names for it follow.
                 write(out, &user_source(name), "JOIN", &[&info.default_room]);
-                self.channels = vec![info.default_room.clone()];
+                self.channels = vec![CompactString::new(&info.default_room)];
             }
             Notice::YouAre { name } => {
                 let old = user_source(self.nick());
@@ -379,7 +382,7 @@ impl Session {
             }
             Notice::YouJoined { room } => {
                 if !self.channels.iter().any(|c| c == room.as_str()) {
-                    self.channels.push(room.to_string());
+                    self.channels.push(CompactString::new(room.as_str()));
                 }
                 format::to_user(server, self.nick(), notice, out);
             }
