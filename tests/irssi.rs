@@ -1,5 +1,6 @@
 //! A real IRC client against the IRC face (`--irc`, issue 18): Debian's irssi in a tmux window
-//! connects, joins `#general` and chats with a line (`nc`-style) user, and sees that user's rename.
+//! connects, joins `#general` and chats with a line (`nc`-style) user and a WebSocket user, and sees
+//! the line user's rename.
 //! What irssi shows is read from the screen (`tmux capture-pane`), polled until a deadline; what the
 //! line user sees is read from its socket with a timeout. Without irssi or tmux the test is skipped
 //! with a loud message, except under CI (`CI=true`), where that is a failure: `.ci/run` installs
@@ -13,6 +14,7 @@ use std::process::Command;
 
 use common::Server;
 use common::tmux::Tmux;
+use common::ws::Ws;
 
 /// Whether `program --version`-style `args` run: the program is installed.
 fn runs(program: &str, args: &[&str]) -> bool {
@@ -35,9 +37,12 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
         eprintln!("\n!!! SKIPPED the irssi test ({what}): apt-get install irssi tmux\n");
         return;
     }
-    let server = Server::start(&["--irc", "127.0.0.1:0"]);
+    let server = Server::start(&["--irc", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
     let irc = server.irc.expect("the IRC address on the start-up line");
     let mut bob = server.join("bob");
+    // A browser's user too, over WebSocket.
+    let mut web = Ws::join(server.web.expect("the web address"), "webby");
+    bob.expect("*** webby joined");
 
     // A home of its own, so the user's own ~/.irssi is never read or touched. irssi asks no
     // questions on a first start; it fills in what the config leaves out.
@@ -59,8 +64,9 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     );
     let tmux = Tmux::start(&command, 100, 30);
 
-    // Registered: the line user sees the join, irssi the welcome in its status window.
+    // Registered: the line and web users see the join, irssi the welcome in its status window.
     bob.expect("*** irsa joined");
+    web.skip_to("*** irsa joined");
     tmux.wait_for("the welcome", |s| {
         shows(s, "Welcome to the pollchat IRC network, irsa!irsa@pollchat")
     });
@@ -77,6 +83,7 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     // irssi to the line user.
     tmux.type_line("hello from irssi");
     bob.expect("<irsa> hello from irssi");
+    web.skip_to("<irsa> hello from irssi");
     tmux.wait_for("its own line", |s| shows(s, "< irsa> hello from irssi"));
 
     // The line user to irssi, then an action.
@@ -86,6 +93,12 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     });
     bob.send("/me waves");
     tmux.wait_for("the line user's action", |s| shows(s, "* bob waves"));
+    // The web user to irssi.
+    web.text("hello from a browser");
+    bob.expect("<webby> hello from a browser");
+    tmux.wait_for("the web user's line", |s| {
+        shows(s, "< webby> hello from a browser")
+    });
 
     // The line user's rename reaches irssi as a NICK: irssi's member list follows it.
     bob.send("/name robert");

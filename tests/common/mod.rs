@@ -5,6 +5,7 @@
 
 pub mod irc;
 pub mod redis;
+pub mod ws;
 
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
