@@ -227,3 +227,15 @@ fn an_idle_client_is_pinged_and_dropped_when_it_does_not_answer() {
     // Line users are never pinged: the line protocol has no PING to answer.
     assert_eq!(bea.lines_before_sync(), Vec::<String>::new());
 }
+
+#[test]
+fn refusals_come_as_the_numerics_clients_know() {
+    let server = server();
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("PRIVMSG zed :are you there");
+    ana.expect(":irc.pollchat 401 ana zed :No such nick/channel");
+    ana.send("PRIVMSG #nowhere :anyone");
+    ana.expect(":irc.pollchat 403 ana #nowhere :No such channel");
+    // And the connection goes on.
+    assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
+}

@@ -486,12 +486,16 @@ impl Chat {
     }
 
     /// The room called `wanted` if user `id` is in it; otherwise the error line that says why not.
-    fn my_room(&self, id: ClientId, wanted: &str) -> Result<RoomId, String> {
+    fn my_room(&self, id: ClientId, wanted: &str) -> Result<RoomId, Notice> {
         match self.rooms.find(wanted) {
             Some(room) if self.rooms_of(id).contains(&room) => Ok(room),
-            Some(_) => Err(protocol::not_in_room(wanted)),
-            None if is_room_name(wanted) => Err(protocol::no_such_room(wanted)),
-            None => Err(protocol::BAD_ROOM_NAME.to_string()),
+            Some(_) => Err(Notice::NotInRoom {
+                room: wanted.into(),
+            }),
+            None if is_room_name(wanted) => Err(Notice::NoSuchRoom {
+                room: wanted.into(),
+            }),
+            None => Err(protocol::BAD_ROOM_NAME.into()),
         }
     }
 
@@ -760,7 +764,13 @@ impl Chat {
             Some(cluster) if cluster.is_remote(&key) => {
                 cluster.ask(id, Wait::private(from, target, text), out)
             }
-            _ => to(out, id, protocol::no_such_user(target)),
+            _ => to(
+                out,
+                id,
+                Notice::NoSuchUser {
+                    name: target.into(),
+                },
+            ),
         }
     }
 
@@ -1065,7 +1075,10 @@ impl Chat {
                     let room = wanted.to_string();
                     return cluster.ask(id, Wait::Members { room }, out);
                 }
-                (None, None) => return to(out, id, protocol::no_such_room(wanted)),
+                (None, None) => {
+                    let room = wanted.into();
+                    return to(out, id, Notice::NoSuchRoom { room });
+                }
             },
         };
         if self.is_big(room) {

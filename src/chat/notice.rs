@@ -102,6 +102,12 @@ pub enum Notice {
     },
     /// `*** bye`, before the close that follows a quit.
     Goodbye,
+    /// `! no such user: NAME`: a private message (or a kick) to nobody of that name.
+    NoSuchUser { name: CompactString },
+    /// `! no such room: #ROOM`.
+    NoSuchRoom { room: CompactString },
+    /// `! you are not in #ROOM`: a part, or a line said in a room, the user is not in.
+    NotInRoom { room: CompactString },
     /// `*** 250 online (/list to see them)`: who is in a big room `room`, counted instead of named
     /// on joining it.
     Crowd { room: CompactString, count: usize },
@@ -265,6 +271,9 @@ impl Notice {
             }
             Notice::Goodbye => Cow::Borrowed(protocol::GOODBYE),
             Notice::Crowd { count, .. } => protocol::online_count(*count).into(),
+            Notice::NoSuchUser { name } => protocol::no_such_user(name).into(),
+            Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
+            Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
         }
     }
 

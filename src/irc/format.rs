@@ -119,6 +119,25 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             );
         }
         Notice::Goodbye => write(out, server, "ERROR", &["Closing link (quit)"]),
+        // The refusals clients know by number: they show them where the user typed.
+        Notice::NoSuchUser { name } => write(
+            out,
+            server,
+            ERR_NOSUCHNICK,
+            &[nick, name, "No such nick/channel"],
+        ),
+        Notice::NoSuchRoom { room } => write(
+            out,
+            server,
+            ERR_NOSUCHCHANNEL,
+            &[nick, room, "No such channel"],
+        ),
+        Notice::NotInRoom { room } => write(
+            out,
+            server,
+            ERR_NOTONCHANNEL,
+            &[nick, room, "You're not on that channel"],
+        ),
         // A big room is counted, not named, on joining: the names list still ends (clients wait
         // for 366 to call a channel joined), with the user alone in it, and the count follows.
         Notice::Crowd { room, .. } => {
@@ -398,5 +417,32 @@ mod tests {
              :irc.pollchat 366 bea #general :End of /NAMES list\r\n\
              :irc.pollchat NOTICE bea :250 online (/list to see them)\r\n"
         );
+    }
+
+    #[test]
+    fn refusals_clients_know_by_number_get_their_numerics() {
+        let cases = [
+            (
+                Notice::NoSuchUser { name: "zed".into() },
+                ":irc.pollchat 401 bea zed :No such nick/channel\r\n",
+            ),
+            (
+                Notice::NoSuchRoom {
+                    room: "#nope".into(),
+                },
+                ":irc.pollchat 403 bea #nope :No such channel\r\n",
+            ),
+            (
+                Notice::NotInRoom {
+                    room: "#dev".into(),
+                },
+                ":irc.pollchat 442 bea #dev :You're not on that channel\r\n",
+            ),
+        ];
+        for (notice, want) in cases {
+            let mut out = String::new();
+            to_user("irc.pollchat", "bea", &notice, &mut out);
+            assert_eq!(out, want);
+        }
     }
 }

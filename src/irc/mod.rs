@@ -54,6 +54,9 @@ pub mod numeric {
     pub const RPL_MOTD: &str = "372";
     pub const RPL_MOTDSTART: &str = "375";
     pub const RPL_ENDOFMOTD: &str = "376";
+    pub const ERR_NOSUCHNICK: &str = "401";
+    pub const ERR_NOSUCHCHANNEL: &str = "403";
+    pub const ERR_NOTONCHANNEL: &str = "442";
     pub const ERR_INVALIDCAPCMD: &str = "410";
     pub const ERR_INPUTTOOLONG: &str = "417";
     pub const ERR_UNKNOWNCOMMAND: &str = "421";
