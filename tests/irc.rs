@@ -120,9 +120,9 @@ fn join_names_topic_and_part() {
     ana.send("PART #dev :bye all");
     ana.expect(":ana!ana@pollchat PART #dev");
     bea.expect("#dev *** ana left (bye all)");
-    // Not in it any more: the core's refusal, as a NOTICE.
+    // Not in it any more: the core's refusal, as the numeric clients know.
     ana.send("PRIVMSG #dev :hello?");
-    ana.expect(":irc.pollchat NOTICE ana :you are not in #dev");
+    ana.expect(":irc.pollchat 442 ana #dev :You're not on that channel");
 }
 
 #[test]
