@@ -239,3 +239,16 @@ fn refusals_come_as_the_numerics_clients_know() {
     // And the connection goes on.
     assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
 }
+
+#[test]
+fn list_is_a_channel_list() {
+    let server = server();
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("JOIN #dev");
+    ana.skip_until(":irc.pollchat 366 ana #dev ");
+    ana.send("LIST");
+    ana.expect(":irc.pollchat 321 ana Channel :Users  Name");
+    ana.expect(":irc.pollchat 322 ana #dev 1 :");
+    ana.expect(":irc.pollchat 322 ana #general 1 :");
+    ana.expect(":irc.pollchat 323 ana :End of /LIST");
+}

@@ -720,7 +720,11 @@ impl Chat {
             })
             .collect();
         listed.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
-        to(out, id, protocol::rooms(&listed));
+        let rooms = listed
+            .into_iter()
+            .map(|(name, count, mark)| (name.into(), count, mark))
+            .collect();
+        to(out, id, Notice::Rooms { rooms });
     }
 
     /// An answer for a connection that is gone (or whose id a new connection now has): the name it

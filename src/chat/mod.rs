@@ -1018,7 +1018,11 @@ impl Chat {
             })
             .collect();
         rooms.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
-        to(out, id, protocol::rooms(&rooms));
+        let rooms = rooms
+            .into_iter()
+            .map(|(name, count, mark)| (name.into(), count, mark))
+            .collect();
+        to(out, id, Notice::Rooms { rooms });
     }
 
     /// `/topic [TEXT]`: shows, or sets, the topic of the room the line was said in (`at`, or else

@@ -102,6 +102,12 @@ pub enum Notice {
     },
     /// `*** bye`, before the close that follows a quit.
     Goodbye,
+    /// `*** rooms (2): #dev (3, current), #general (9, joined)`: every room, with how many are in
+    /// it and whether it is the user's current room (`current`), one of theirs (`joined`) or not
+    /// (empty).
+    Rooms {
+        rooms: Vec<(CompactString, usize, &'static str)>,
+    },
     /// `! no such user: NAME`: a private message (or a kick) to nobody of that name.
     NoSuchUser { name: CompactString },
     /// `! no such room: #ROOM`.
@@ -272,6 +278,13 @@ impl Notice {
             Notice::Goodbye => Cow::Borrowed(protocol::GOODBYE),
             Notice::Crowd { count, .. } => protocol::online_count(*count).into(),
             Notice::NoSuchUser { name } => protocol::no_such_user(name).into(),
+            Notice::Rooms { rooms } => {
+                let listed: Vec<(&str, usize, &str)> = rooms
+                    .iter()
+                    .map(|(name, count, mark)| (name.as_str(), *count, *mark))
+                    .collect();
+                protocol::rooms(&listed).into()
+            }
             Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
             Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
         }

@@ -119,6 +119,20 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             );
         }
         Notice::Goodbye => write(out, server, "ERROR", &["Closing link (quit)"]),
+        // LIST: a channel list clients show in a window of its own. The topic is not in the
+        // rooms list (nor in Redis's answer on a cluster): it stays empty.
+        Notice::Rooms { rooms } => {
+            write(
+                out,
+                server,
+                RPL_LISTSTART,
+                &[nick, "Channel", "Users  Name"],
+            );
+            for (room, count, _) in rooms {
+                write(out, server, RPL_LIST, &[nick, room, &count.to_string(), ""]);
+            }
+            write(out, server, RPL_LISTEND, &[nick, "End of /LIST"]);
+        }
         // The refusals clients know by number: they show them where the user typed.
         Notice::NoSuchUser { name } => write(
             out,
@@ -444,5 +458,21 @@ mod tests {
             to_user("irc.pollchat", "bea", &notice, &mut out);
             assert_eq!(out, want);
         }
+    }
+
+    #[test]
+    fn the_rooms_list_is_a_channel_list() {
+        let rooms = Notice::Rooms {
+            rooms: vec![("#dev".into(), 3, "current"), ("#general".into(), 9, "")],
+        };
+        let mut out = String::new();
+        to_user("irc.pollchat", "bea", &rooms, &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat 321 bea Channel :Users  Name\r\n\
+             :irc.pollchat 322 bea #dev 3 :\r\n\
+             :irc.pollchat 322 bea #general 9 :\r\n\
+             :irc.pollchat 323 bea :End of /LIST\r\n"
+        );
     }
 }
