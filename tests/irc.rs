@@ -252,3 +252,16 @@ fn list_is_a_channel_list() {
     ana.expect(":irc.pollchat 322 ana #general 1 :");
     ana.expect(":irc.pollchat 323 ana :End of /LIST");
 }
+
+#[test]
+fn whois_names_a_user_of_any_face_or_says_there_is_none() {
+    let server = server();
+    let _bea = server.join("Bea");
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("WHOIS bea");
+    ana.expect(":irc.pollchat 311 ana Bea Bea pollchat * Bea");
+    ana.expect(":irc.pollchat 318 ana Bea :End of /WHOIS list");
+    ana.send("WHOIS zed");
+    ana.expect(":irc.pollchat 401 ana zed :No such nick/channel");
+    ana.expect(":irc.pollchat 318 ana zed :End of /WHOIS list");
+}

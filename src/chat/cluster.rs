@@ -338,6 +338,11 @@ impl ClusterState {
         self.waiting.contains_key(&id)
     }
 
+    /// The name of the other nodes' user with this key, as spelled.
+    pub(super) fn remote_name(&self, key: &str) -> Option<&str> {
+        self.remote.get(key).map(String::as_str)
+    }
+
     pub(super) fn is_remote(&self, key: &str) -> bool {
         self.remote.contains_key(key)
     }

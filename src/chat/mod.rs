@@ -1219,6 +1219,17 @@ impl Chat {
         }
     }
 
+    /// The user called `name` (in any case), here or on another node, as spelled: what an IRC
+    /// `WHOIS` asks.
+    pub fn find_user(&self, name: &str) -> Option<&str> {
+        if let Some(id) = self.local(name)
+            && self.has_joined(id)
+        {
+            return Some(self.clients.name(id));
+        }
+        self.cluster.as_ref()?.remote_name(&name_key(name))
+    }
+
     /// The local user called `name` (in any case).
     fn local(&self, name: &str) -> Option<ClientId> {
         self.names.get(name, |id| self.clients.name(id))

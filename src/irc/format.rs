@@ -174,6 +174,33 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
     }
 }
 
+/// The answer to `WHOIS whom` from `nick`: `311` with the user's name as the chat spells it (user
+/// and host as every pollchat user has them, no address shown), then `318`; or `401` and `318` if
+/// there is no such user (`found`: what the chat answered).
+pub fn whois(server: &str, nick: &str, whom: &str, found: Option<&str>, out: &mut String) {
+    match found {
+        Some(name) => write(
+            out,
+            server,
+            RPL_WHOISUSER,
+            &[nick, name, name, super::USER_HOST, "*", name],
+        ),
+        None => write(
+            out,
+            server,
+            ERR_NOSUCHNICK,
+            &[nick, whom, "No such nick/channel"],
+        ),
+    }
+    let end = "End of /WHOIS list";
+    write(
+        out,
+        server,
+        RPL_ENDOFWHOIS,
+        &[nick, found.unwrap_or(whom), end],
+    );
+}
+
 /// A chat or action line as its author's `PRIVMSG` to `room` (an action as CTCP ACTION).
 fn said(notice: &Notice, room: &str, out: &mut String) {
     let (Some(author), Some(words)) = (notice.author(), notice.words()) else {

@@ -55,6 +55,7 @@ pub mod numeric {
     pub const RPL_MOTDSTART: &str = "375";
     pub const RPL_ENDOFMOTD: &str = "376";
     pub const RPL_LIST: &str = "322";
+    pub const RPL_WHOISUSER: &str = "311";
     pub const ERR_NOSUCHNICK: &str = "401";
     pub const ERR_NOSUCHCHANNEL: &str = "403";
     pub const ERR_NOTONCHANNEL: &str = "442";

@@ -50,6 +50,8 @@ pub enum Command {
     Line(String),
     /// A line said in `room` without making it current.
     InRoom { room: String, text: String },
+    /// `WHOIS nick`: the edge asks the chat whether there is such a user, and answers.
+    Whois(String),
 }
 
 /// The state of one IRC connection.
@@ -277,13 +279,12 @@ impl Session {
                 Some(whom) => {
                     // `WHOIS server nick` names the nick second.
                     let whom = param(1).unwrap_or(whom);
-                    let whom = if message::is_middle(whom) { whom } else { "*" };
-                    write(
-                        out,
-                        server,
-                        RPL_ENDOFWHOIS,
-                        &[&nick, whom, "End of /WHOIS list"],
-                    );
+                    if message::is_middle(whom) {
+                        commands.push(Command::Whois(whom.to_string()));
+                    } else {
+                        let end = "End of /WHOIS list";
+                        write(out, server, RPL_ENDOFWHOIS, &[&nick, "*", end]);
+                    }
                 }
             },
             "MODE" => match param(0) {
@@ -679,10 +680,6 @@ mod tests {
                 ":irc.pollchat 315 ana #dev :End of WHO list\r\n",
             ),
             (
-                "WHOIS bea",
-                ":irc.pollchat 318 ana bea :End of /WHOIS list\r\n",
-            ),
-            (
                 "AWAY :lunch",
                 ":irc.pollchat 306 ana :You have been marked as being away\r\n",
             ),
@@ -691,6 +688,9 @@ mod tests {
         for (sent, want) in replies {
             assert_eq!(client.send(sent), (want.to_string(), vec![]), "{sent}");
         }
+        // WHOIS is the chat's to answer (does such a user exist?): the edge is handed it.
+        let handed = vec![Command::Whois("bea".into())];
+        assert_eq!(client.send("WHOIS bea"), (String::new(), handed));
     }
 
     #[test]

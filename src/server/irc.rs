@@ -76,6 +76,19 @@ impl Server {
                 break;
             }
             let event = match command {
+                Command::Whois(whom) => {
+                    let mut out = String::new();
+                    let nick = self.irc_nick(key);
+                    format::whois(
+                        SERVER_NAME,
+                        &nick,
+                        whom,
+                        self.chat.find_user(whom),
+                        &mut out,
+                    );
+                    self.queue_bytes(key, out.as_bytes());
+                    continue;
+                }
                 Command::Line(text) => Event::Line { id: key, text },
                 Command::InRoom { room, text } => Event::InRoom {
                     id: key,
