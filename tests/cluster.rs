@@ -230,17 +230,8 @@ fn redis_going_away_keeps_local_chat_and_the_cluster_heals_after() {
 fn two_live_nodes_cannot_share_a_name() {
     let Some(redis) = Redis::start() else { return };
     let _a = node(&redis, "a", &[]);
-    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "off",
-            "--irc",
-            "off",
-            "--node",
-            "a",
-        ])
+    let output = common::pollchat_without_faces()
+        .args(["--node", "a"])
         .args(["--cluster", &redis.url()])
         .output()
         .expect("run a second node");
@@ -357,17 +348,8 @@ fn a_node_joins_a_redis_with_a_password_and_a_wrong_one_is_a_clear_error() {
     let _cai = c.join("cai");
     ana.expect("*** cai joined");
     // A wrong password: the node does not start, and says why, without the password.
-    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "off",
-            "--irc",
-            "off",
-            "--cluster",
-            &wrong,
-        ])
+    let output = common::pollchat_without_faces()
+        .args(["--cluster", &wrong])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -429,17 +411,8 @@ fn nodes_link_to_redis_over_tls() {
     bea.expect("<ana> over rediss");
     a.wait_for_log("linked to Redis at rediss://");
     // Without the CA, the certificate is not trusted: the node does not start.
-    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "off",
-            "--irc",
-            "off",
-            "--cluster",
-            &url,
-        ])
+    let output = common::pollchat_without_faces()
+        .args(["--cluster", &url])
         .env("SSL_CERT_FILE", &cert_file) // Some other roots than the CA.
         .output()
         .unwrap();

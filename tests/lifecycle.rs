@@ -54,17 +54,8 @@ fn a_second_signal_exits_at_once_with_130() {
 #[test]
 fn a_cluster_node_names_itself_in_every_log_line() {
     // No Redis is needed to see it: the node logs its attempts to reach one before it gives up.
-    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "off",
-            "--irc",
-            "off",
-            "--node",
-            "east",
-        ])
+    let output = common::pollchat_without_faces()
+        .args(["--node", "east"])
         .args(["--cluster", "redis://127.0.0.1:1"])
         .env("RUST_LOG", "info")
         .output()

@@ -392,3 +392,11 @@ pub fn history_line(line: &str) -> Option<&str> {
         (now.saturating_sub(60)..=now + 1).any(|t| pollchat::protocol::utc_time(t) == stamp);
     recent.then_some(rest)
 }
+
+/// The server binary with its chat listener on a free loopback port and its web and IRC faces off:
+/// for tests that only look at how it starts, or refuses to.
+pub fn pollchat_without_faces() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pollchat"));
+    command.args(["--listen", "127.0.0.1:0", "--web", "off", "--irc", "off"]);
+    command
+}
