@@ -116,6 +116,11 @@ pub struct Args {
     /// Give --addr the IRC port.
     #[arg(long, conflicts_with = "redis")]
     pub irc: bool,
+    /// With --irc and --exec: write this IRC daemon's configuration (a listener on --addr's port,
+    /// its flood limits lifted, as pollchat runs with --flood-rate 0) to a temporary file, and put
+    /// the file's path where --exec says `{config}`, e.g. --exec "ngircd -n -f {config}".
+    #[arg(long, value_name = "DAEMON", requires_all = ["irc", "exec", "addr"])]
+    pub irc_config: Option<crate::bench::irc_daemons::Daemon>,
     /// Most connects in flight at once (started, not joined yet).
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub connecting: usize,

@@ -23,11 +23,13 @@
 //! The files: `generator` is the event loop and its phases; `payload`, `order` and `histogram` are
 //! what it writes into lines and what it counts; `rooms` is who is in which room; `resp` and
 //! `ws_client` are the other wire formats; `tls` puts rustls between a client and its socket (`--tls`); `procfs` reads CPU and memory; `report` prints the result;
-//! `cli` and `server_process` are the command line and the server it may start.
+//! `cli` and `server_process` are the command line and the server it may start, and `irc_daemons`
+//! the configurations it writes for the IRC daemons it is compared with.
 
 pub mod cli;
 pub mod generator;
 pub mod histogram;
+pub mod irc_daemons;
 pub mod order;
 pub mod payload;
 pub mod procfs;

@@ -1,11 +1,13 @@
 //! `pollchat-bench`: a load generator for pollchat, other line-based chat servers and Redis pub/sub.
-//! This file only wires things up: the flags, the open-file limit, the server if it is to be started,
-//! the report and the exit status. The generator is `src/bench/`.
+//! This file only wires things up: the flags, the open-file limit, the server if it is to be started
+//! (with the IRC daemon configuration it may write), the report and the exit status. The generator
+//! is `src/bench/`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use pollchat::bench::cli::Args;
+use pollchat::bench::irc_daemons::command_with_config;
 use pollchat::bench::server_process::ServerProcess;
 
 fn main() -> ExitCode {
@@ -16,7 +18,11 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(e) => return fail(&e),
     };
-    let server = match &args.exec {
+    let exec = match exec_command(&args) {
+        Ok(exec) => exec,
+        Err(e) => return fail(&e),
+    };
+    let server = match &exec {
         Some(command) => match ServerProcess::start(command, args.addr.first().copied()) {
             Ok(server) => {
                 // --exec starts one server: the one node (the flags were checked for that).
@@ -63,6 +69,24 @@ fn main() -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The command --exec starts, with the configuration --irc-config wrote put in its place.
+fn exec_command(args: &Args) -> Result<Option<String>, String> {
+    let (Some(command), Some(daemon)) = (&args.exec, args.irc_config) else {
+        return Ok(args.exec.clone());
+    };
+    // clap has checked that --addr is given with --irc-config.
+    let port = args.addr.first().map_or(0, |addr| addr.port());
+    let config = daemon
+        .write_config(port)
+        .map_err(|e| format!("--irc-config: writing the configuration: {e}"))?;
+    eprintln!(
+        "pollchat-bench: {} configuration written to {}",
+        daemon.name(),
+        config.display()
+    );
+    command_with_config(command, &config).map(Some)
 }
 
 /// What only a started server can settle: a web address for the WebSocket clients.
