@@ -369,7 +369,12 @@ pub fn you_were_removed(by: &str, reason: &str) -> String {
 
 /// In each room of a removed user, instead of the ordinary leave line.
 pub fn removed(name: &str, by: &str, reason: &str) -> String {
-    format!("*** {name} was removed by {by}{}", removal_reason(reason))
+    was(name, &removed_reason(by, reason))
+}
+
+/// `*** ana was removed by teacher (why)`, from what happened (`removed_reason`).
+pub fn was(name: &str, what: &str) -> String {
+    format!("*** {name} was {what}")
 }
 
 /// The reason shown when a user is removed by a ban.

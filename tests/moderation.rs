@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::Server;
+use common::irc::Irc;
 
 /// A file in the tests' scratch directory, with `text` in it.
 fn scratch_file(name: &str, text: &str) -> PathBuf {
@@ -20,6 +21,38 @@ fn scratch_file(name: &str, text: &str) -> PathBuf {
 
 fn password_file(name: &str) -> PathBuf {
     scratch_file(name, "  letmein \n# the rest is not read\n")
+}
+
+/// An IRC client keeps its member lists from JOIN, PART and QUIT: a removal must be one of them, or
+/// the kicked user would stay in its channel list.
+#[test]
+fn an_irc_user_sees_a_removal_as_a_quit() {
+    let password = password_file("kick-irc");
+    let server = Server::start(&[
+        "--oper-password-file",
+        password.to_str().unwrap(),
+        "--irc",
+        "127.0.0.1:0",
+    ]);
+    let [mut teacher, mut ana] = server.join_all(["teacher", "ana"]);
+    let mut cy = Irc::register(&server, "cy");
+    teacher.expect("*** cy joined");
+    ana.send("/join #dev");
+    ana.skip_until(|l| l.starts_with("*** online ("));
+    cy.send("JOIN #dev");
+    cy.skip_until(":irc.pollchat 366 cy #dev ");
+    teacher.send("/oper letmein");
+    teacher.expect("*** you are now an operator");
+    teacher.send("/kick ana spam");
+    // One QUIT for both shared channels, with what happened as its reason.
+    cy.skip_until(":ana!ana@pollchat QUIT :removed by teacher (spam)");
+    let after = cy.lines_before_pong();
+    assert!(
+        !after.iter().any(|l| l.contains("ana")),
+        "more about ana: {after:?}"
+    );
+    // The line face's wording is unchanged.
+    teacher.expect("*** ana was removed by teacher (spam)");
 }
 
 #[test]

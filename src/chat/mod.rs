@@ -775,7 +775,7 @@ impl Chat {
     }
 
     fn leave(&mut self, id: ClientId, reason: &str, out: &mut Vec<Delivery>) {
-        self.leave_announcing(id, reason, None, out)
+        self.leave_announcing(id, reason, Leaving::Quit, out)
     }
 
     /// [`Chat::leave`], with `line` in each room instead of `*** NAME left (REASON)` if given (the
@@ -784,7 +784,7 @@ impl Chat {
         &mut self,
         id: ClientId,
         reason: &str,
-        line: Option<&str>,
+        how: Leaving,
         out: &mut Vec<Delivery>,
     ) {
         self.listed.remove(&id);
@@ -809,14 +809,7 @@ impl Chat {
                 if let Some(current) = rooms.current() {
                     self.rooms.get_mut(current).current_of -= 1;
                 }
-                let notice = match line {
-                    Some(line) => Notice::Text(line.to_string()),
-                    None => Notice::Left {
-                        name,
-                        reason: reason.to_string(),
-                        how: Leaving::Quit,
-                    },
-                };
+                let notice = Notice::left(&name, reason, how);
                 for &room in rooms.rooms() {
                     self.left_room(id, room, &notice, out);
                 }

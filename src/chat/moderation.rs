@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use ring::digest::{SHA256, digest};
 
-use super::{Chat, ClientId, Delivery, Request, to};
+use super::{Chat, ClientId, Delivery, Leaving, Request, to};
 use crate::ban_list::{BanList, Banned};
 use crate::protocol;
 use crate::text::name_key;
@@ -346,7 +346,7 @@ impl Chat {
         info!("#{target} {name} removed by {by} ({reason})");
         to(out, target, protocol::you_were_removed(by, reason));
         let cluster_reason = protocol::removed_reason(by, reason);
-        self.leave_announcing(target, &cluster_reason, Some(&line), out);
+        self.leave_announcing(target, &cluster_reason, Leaving::Removed, out);
         out.push(Delivery::Close { id: target });
     }
 

@@ -31,6 +31,10 @@ pub enum Leaving {
     Parted,
     /// Gone from the chat: `/quit`, a lost connection, a node down.
     Quit,
+    /// Removed by a moderator (`/kick`, `/ban`): gone from the chat too. The reason is what
+    /// happened, `removed by teacher (spam)`, and the line says it as `*** ana was removed by
+    /// teacher (spam)`; IRC tells it as a QUIT, so clients take the nick off every channel.
+    Removed,
 }
 
 /// One thing the chat tells its users. See the module's documentation.
@@ -246,6 +250,11 @@ impl Notice {
                 Cow::Borrowed(line)
             }
             Notice::Joined { name } => protocol::joined(name).into(),
+            Notice::Left {
+                name,
+                reason,
+                how: Leaving::Removed,
+            } => protocol::was(name, reason).into(),
             Notice::Left { name, reason, .. } => protocol::left(name, reason).into(),
             Notice::Renamed { old, new } => protocol::renamed(old, new).into(),
             Notice::TopicSet { name, text } => protocol::topic_set(name, text).into(),
@@ -347,6 +356,14 @@ mod tests {
                     how: Leaving::Quit,
                 },
                 protocol::left("ana", "see you"),
+            ),
+            (
+                Notice::Left {
+                    name: name("ana"),
+                    reason: protocol::removed_reason("teacher", "spam"),
+                    how: Leaving::Removed,
+                },
+                protocol::removed("ana", "teacher", "spam"),
             ),
             (
                 Notice::Renamed {

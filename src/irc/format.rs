@@ -34,10 +34,11 @@ pub fn room_notice(server: &str, notice: &Notice, room: Option<&str>, out: &mut 
             reason,
             how: Leaving::Parted,
         } => write(out, &user_source(name), "PART", &[channel, reason]),
+        // A removal is a QUIT too: the user is gone from every channel.
         Notice::Left {
             name,
             reason,
-            how: Leaving::Quit,
+            how: Leaving::Quit | Leaving::Removed,
         } => write(out, &user_source(name), "QUIT", &[reason]),
         Notice::Renamed { old, new } => write(out, &user_source(old), "NICK", &[new]),
         Notice::TopicSet { name, text } => {

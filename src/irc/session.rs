@@ -405,7 +405,7 @@ impl Session {
         let repeatable = matches!(
             notice,
             Notice::Left {
-                how: Leaving::Quit,
+                how: Leaving::Quit | Leaving::Removed,
                 ..
             } | Notice::Renamed { .. }
         );
