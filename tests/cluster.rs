@@ -649,6 +649,28 @@ fn irc_users_on_two_nodes_share_rooms_with_each_other_and_with_line_users() {
     bea.skip_until(":cid!cid@pollchat PRIVMSG bea :psst, bea");
     bea.send("PRIVMSG cid :back at you");
     cid.skip_until(|l| l == "[bea -> you] back at you");
+    // One JOIN, two rooms: each join waits for Redis, the second after the first.
+    ana.send("JOIN #ops,#qa");
+    let mut lines = vec![ana.skip_until(":irc.pollchat 366 ana #ops ")];
+    loop {
+        let line = ana.line();
+        let done = line.starts_with(":irc.pollchat 366 ana #qa ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l == ":ana!ana@pollchat JOIN #qa")
+            && !lines.iter().any(|l| l.contains("request")),
+        "{lines:?}"
+    );
+    // Both memberships are in Redis: node b, with nobody in #qa, names ana in it.
+    bea.send("NAMES #qa");
+    assert_eq!(
+        bea.skip_until(":irc.pollchat 353 bea "),
+        ":irc.pollchat 353 bea = #qa ana"
+    );
     // Quitting on node b is seen on node a, in the shared room.
     bea.send("QUIT :bye all");
     ana.skip_until(":bea!bea@pollchat QUIT :bye all");

@@ -66,6 +66,7 @@ impl Server {
             Transport::Http(_) | Transport::WebSocket(_) => {}
         }
         self.held.remove(&key);
+        self.irc_rest.remove(&key);
         // A browser gets a close frame after what is queued: 1001 when the server is going away.
         let code = if self.shutdown_deadline.is_some() {
             websocket::GOING_AWAY
@@ -150,6 +151,7 @@ impl Server {
                 self.throttled.end(key);
             }
             self.held.remove(&key);
+            self.irc_rest.remove(&key);
             // A new connection given this key must start on no list.
             self.unread.remove(key);
             self.dirty.remove(key);

@@ -124,7 +124,7 @@ impl Server {
     }
 
     /// Hands the room what connection `key` was stopped with: held lines (the rest of a WebSocket
-    /// message), then lines its reader kept. `Break` if it is stopped again before the end.
+    /// message) or commands (the rest of an IRC line), then lines its reader kept. `Break` if it is stopped again before the end.
     fn take_kept(&mut self, key: usize) -> ControlFlow<()> {
         self.check_input(key)?;
         while let Some(text) = self.held.get_mut(&key).and_then(|held| held.pop_front()) {
@@ -132,6 +132,15 @@ impl Server {
             self.check_input(key)?;
         }
         self.held.remove(&key);
+        while let Some(command) = self
+            .irc_rest
+            .get_mut(&key)
+            .and_then(|rest| rest.pop_front())
+        {
+            self.irc_command(key, command);
+            self.check_input(key)?;
+        }
+        self.irc_rest.remove(&key);
         let conn = &mut self.connections[key];
         match &mut conn.transport {
             Transport::Tcp(reader) if reader.has_kept() => {
@@ -341,7 +350,9 @@ impl Server {
     /// Whether connection `key` has input the loop has not taken: lines held or kept, or bytes
     /// waiting in the socket (looked at with `peek`, which leaves them there).
     fn has_waiting_input(&mut self, key: usize) -> bool {
-        if self.held.get(&key).is_some_and(|held| !held.is_empty()) {
+        if self.held.get(&key).is_some_and(|held| !held.is_empty())
+            || self.irc_rest.contains_key(&key)
+        {
             return true;
         }
         let conn = &self.connections[key];

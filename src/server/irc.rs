@@ -6,6 +6,7 @@
 //! `--max-per-ip`, the name timeout (the core's), flood control (one token per IRC line),
 //! cluster waits, the slow-consumer cap, graceful closes.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -55,10 +56,13 @@ impl Server {
     }
 
     /// One IRC line: the session's replies are queued, and its commands handed to the chat core in
-    /// order, as a line client's lines would be.
+    /// order, as a line client's lines would be. One line may be several commands (`JOIN #a,#b`);
+    /// if one of them waits for the cluster's answer, the rest wait too, in `irc_rest`, and are
+    /// handed over when the loop comes back to the connection (`take_kept`).
     fn irc_line(&mut self, key: usize, line: &str) {
         self.spend_token(key);
         self.metrics.lines_received += 1;
+        self.pass.lines += 1;
         let Some(Transport::Irc(irc)) = self.connections.get_mut(key).map(|c| &mut c.transport)
         else {
             return;
@@ -69,37 +73,44 @@ impl Server {
         if !out.is_empty() {
             self.queue_bytes(key, out.as_bytes());
         }
-        let before = self.pass.deliveries;
-        for command in &commands {
-            // A QUIT among them closes the connection: nothing after it counts.
-            if !self.connections.get(key).is_some_and(|c| c.is_open()) {
-                break;
-            }
-            let event = match command {
-                Command::Whois(whom) => {
-                    let mut out = String::new();
-                    let nick = self.irc_nick(key);
-                    format::whois(
-                        SERVER_NAME,
-                        &nick,
-                        whom,
-                        self.chat.find_user(whom),
-                        &mut out,
-                    );
-                    self.queue_bytes(key, out.as_bytes());
-                    continue;
+        let mut commands = commands.into_iter();
+        while let Some(command) = commands.next() {
+            self.irc_command(key, command);
+            if self.chat.is_waiting(key) {
+                let rest: VecDeque<Command> = commands.collect();
+                if !rest.is_empty() {
+                    self.irc_rest.insert(key, rest);
                 }
-                Command::Line(text) => Event::Line { id: key, text },
-                Command::InRoom { room, text } => Event::InRoom {
-                    id: key,
-                    room,
-                    text,
-                },
-            };
-            self.chat.handle(event, &mut self.deliveries);
-            self.deliver();
+                return;
+            }
         }
-        self.pass.lines += 1;
+    }
+
+    /// One command of an IRC line, handed to the chat core (or, for WHOIS, answered from it).
+    pub(super) fn irc_command(&mut self, key: usize, command: Command) {
+        // A QUIT before it closed the connection: nothing after it counts.
+        if !self.connections.get(key).is_some_and(|c| c.is_open()) {
+            return;
+        }
+        let event = match &command {
+            Command::Whois(whom) => {
+                let mut out = String::new();
+                let nick = self.irc_nick(key);
+                let found = self.chat.find_user(whom);
+                format::whois(SERVER_NAME, &nick, whom, found, &mut out);
+                self.queue_bytes(key, out.as_bytes());
+                return;
+            }
+            Command::Line(text) => Event::Line { id: key, text },
+            Command::InRoom { room, text } => Event::InRoom {
+                id: key,
+                room,
+                text,
+            },
+        };
+        let before = self.pass.deliveries;
+        self.chat.handle(event, &mut self.deliveries);
+        self.deliver();
         let caused = self.pass.deliveries - before;
         if caused > 0 {
             *self.pass.by_sender.entry(key).or_default() += caused;

@@ -45,6 +45,7 @@ use crate::connection::{Connection, Transport};
 use crate::flood::FloodLimit;
 use crate::host_limit::HostLimit;
 use crate::irc::registration::ServerInfo;
+use crate::irc::session::Command;
 use crate::metrics::Metrics;
 use crate::socket;
 
@@ -210,6 +211,9 @@ pub struct Server {
     /// message (its lines arrive together) after flood control or the cluster stopped taking them.
     /// At most one message's worth, since the socket is not read while any are held.
     held: HashMap<usize, VecDeque<String>>,
+    /// The rest of an IRC line's commands after one that waits for the cluster: `JOIN #a,#b` is two
+    /// joins, and the second must not overtake the first's round trip to Redis.
+    irc_rest: HashMap<usize, VecDeque<Command>>,
     /// What the IRC face's welcome says about the server (`irc/registration.rs`).
     irc_info: ServerInfo,
 }
@@ -398,6 +402,7 @@ impl Server {
             config,
             cluster,
             held: HashMap::new(),
+            irc_rest: HashMap::new(),
             irc_info,
         };
         server.link_cluster()?;
