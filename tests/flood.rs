@@ -1,6 +1,7 @@
 //! Flood control and the slow-consumer rule, on real sockets: a flooder is slowed down by not being
-//! read, never by losing anyone else; a paste arrives whole; a reader at full speed is never taken
-//! for a slow one; and the limits on connections per address and on descriptors hold.
+//! read, never by losing anyone else; a paste arrives whole (from a line client or an IRC one); a
+//! reader at full speed is never taken for a slow one; and the limits on connections per address
+//! and on descriptors hold.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::irc::Irc;
 use common::{Client, Server};
 
 /// Sends `line` over and over, as `yes line | nc` does, until `limit` has passed. Each write gives up
@@ -112,6 +114,38 @@ fn a_paste_arrives_whole_and_in_order_only_slower() {
     paster.send("done");
     reader.expect("<paster> done");
     assert!(paster.lines_before_sync().is_empty());
+}
+
+/// The same from an IRC client (irssi pastes as one PRIVMSG per line, sent together): one token per
+/// IRC line, held back by not reading, nothing lost, nothing reordered, and the IRC reader in the
+/// room gets every line as the paster's PRIVMSG.
+#[test]
+fn an_irc_paste_arrives_whole_and_in_order_only_slower() {
+    let server = Server::start(&[
+        "--flood-burst",
+        "10",
+        "--flood-rate",
+        "20",
+        "--irc",
+        "127.0.0.1:0",
+    ]);
+    let mut paster = Irc::register(&server, "paster");
+    let mut irc_reader = Irc::register(&server, "ircreader");
+    let mut reader = server.join("reader");
+    paster.skip_until(":reader!reader@pollchat JOIN #general");
+    irc_reader.skip_until(":reader!reader@pollchat JOIN #general");
+    let paste: String = (0..60)
+        .map(|i| format!("PRIVMSG #general :pasted line {i}\r\n"))
+        .collect();
+    paster.0.send_raw(paste.as_bytes());
+    for i in 0..60 {
+        reader.expect(&format!("<paster> pasted line {i}"));
+        irc_reader.expect(&format!(
+            ":paster!paster@pollchat PRIVMSG #general :pasted line {i}"
+        ));
+    }
+    // Held back, not cut off: a PING after the paste is answered, with nothing before it.
+    assert!(paster.lines_before_pong().is_empty());
 }
 
 #[test]
