@@ -165,6 +165,48 @@ fn an_unknown_command_gets_421_and_the_connection_goes_on() {
     assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
 }
 
+/// What clients send on their own (modes, away) is answered with what they expect, and a command
+/// short of its parameters gets 461: never a disconnect.
+#[test]
+fn modes_away_and_missing_parameters_are_answered() {
+    let server = server();
+    let mut ana = Irc::register(&server, "ana");
+    let _bea = Irc::register(&server, "bea");
+    ana.skip_until(":bea!bea@pollchat JOIN #general");
+    for (send, want) in [
+        (
+            "MODE #general b",
+            ":irc.pollchat 368 ana #general :End of channel ban list",
+        ),
+        (
+            "MODE #general +o bea",
+            ":irc.pollchat 482 ana #general :You're not channel operator",
+        ),
+        ("MODE ana", ":irc.pollchat 221 ana +"),
+        (
+            "MODE bea",
+            ":irc.pollchat 502 ana :Cant change mode for other users",
+        ),
+        (
+            "AWAY :lunch",
+            ":irc.pollchat 306 ana :You have been marked as being away",
+        ),
+        (
+            "AWAY",
+            ":irc.pollchat 305 ana :You are no longer marked as being away",
+        ),
+        ("JOIN", ":irc.pollchat 461 ana JOIN :Not enough parameters"),
+        ("PART", ":irc.pollchat 461 ana PART :Not enough parameters"),
+        ("PRIVMSG", ":irc.pollchat 411 ana :No recipient given"),
+    ] {
+        ana.send(send);
+        ana.expect(want);
+    }
+    // `MODE ana +i`, which clients send on connecting, is taken without a word.
+    ana.send("MODE ana +i");
+    assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
+}
+
 #[test]
 fn bad_and_taken_nicks_get_432_and_433() {
     let server = server();
