@@ -43,7 +43,7 @@ fn registration_with_cap_waits_for_cap_end() {
     let server = server();
     let mut irc = Irc::connect(&server);
     irc.send("CAP LS 302");
-    irc.expect(":irc.pollchat CAP * LS :");
+    irc.expect(":irc.pollchat CAP * LS server-time");
     irc.send("NICK ana");
     irc.send("USER ana 0 * :Ana");
     irc.send("CAP REQ :multi-prefix");
@@ -306,4 +306,113 @@ fn whois_names_a_user_of_any_face_or_says_there_is_none() {
     ana.send("WHOIS zed");
     ana.expect(":irc.pollchat 401 ana zed :No such nick/channel");
     ana.expect(":irc.pollchat 318 ana zed :End of /WHOIS list");
+}
+
+/// Seconds since 1970 by this machine's clock, which is the server's.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+/// Reads what joining `room` sends after the JOIN, up to its end of names, and returns the
+/// replayed history: the PRIVMSGs among it, as sent (tags included).
+fn replayed_history(irc: &mut Irc, nick: &str, room: &str) -> Vec<String> {
+    irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN {room}"));
+    let end = format!(":irc.pollchat 366 {nick} {room} ");
+    let mut history = Vec::new();
+    loop {
+        let line = irc.line();
+        if line.starts_with(&end) {
+            return history;
+        }
+        if line.contains(" PRIVMSG ") {
+            history.push(line);
+        }
+    }
+}
+
+/// Splits `@time=...Z rest` into the time, to the second as the line face stamps it
+/// (`2026-12-06T03:34:10Z`), and the message after the tag. Panics if the tag is not there in
+/// the form the `server-time` specification requires (milliseconds included).
+fn time_tagged(line: &str) -> (String, &str) {
+    let tagged = line.strip_prefix("@time=");
+    let (time, rest) = tagged.and_then(|t| t.split_once(' ')).expect(line);
+    let seconds = time.strip_suffix(".000Z").expect(line);
+    (format!("{seconds}Z"), rest)
+}
+
+#[test]
+fn history_carries_server_time_for_clients_that_ask_and_nothing_for_others() {
+    let server = server();
+    let mut bea = server.join("bea");
+    // The chat is told the time on each tick (--tick-ms, 250): its stamp may be a second behind.
+    let said_from = unix_now();
+    bea.send("hola");
+    bea.send("/me waves");
+    bea.send("/join #dev");
+    bea.send("in dev");
+    // The server has taken every line once it answers the next.
+    bea.lines_before_sync();
+    let said_by = unix_now();
+    let said_then =
+        |stamp: &str| (said_from - 1..=said_by).any(|t| pollchat::protocol::utc_time(t) == stamp);
+
+    let mut ana = Irc::connect(&server);
+    ana.send("CAP LS 302");
+    ana.expect(":irc.pollchat CAP * LS server-time");
+    ana.send("NICK ana");
+    ana.send("USER ana 0 * :Ana");
+    ana.send("CAP REQ :server-time");
+    ana.expect(":irc.pollchat CAP ana ACK server-time");
+    ana.send("CAP LIST");
+    ana.expect(":irc.pollchat CAP ana LIST server-time");
+    ana.send("CAP END");
+    let general = replayed_history(&mut ana, "ana", "#general");
+    let untagged: Vec<(String, &str)> = general.iter().map(|l| time_tagged(l)).collect();
+    let messages: Vec<&str> = untagged.iter().map(|(_, rest)| *rest).collect();
+    assert_eq!(
+        messages,
+        [
+            ":bea!bea@pollchat PRIVMSG #general hola",
+            ":bea!bea@pollchat PRIVMSG #general :\x01ACTION waves\x01",
+        ]
+    );
+    for (stamp, _) in &untagged {
+        assert!(said_then(stamp), "{stamp} not in {said_from}-1..={said_by}");
+    }
+
+    // Joining another room replays its history the same way, at the time the line face shows.
+    ana.send("JOIN #dev");
+    let dev = replayed_history(&mut ana, "ana", "#dev");
+    assert_eq!(dev.len(), 1, "{dev:?}");
+    let (stamp, message) = time_tagged(&dev[0]);
+    assert_eq!(message, ":bea!bea@pollchat PRIVMSG #dev :in dev");
+    let mut cai = server.join("cai");
+    cai.send("/join #dev");
+    let line = cai.skip_until(|l| l.ends_with(" <bea> in dev"));
+    assert_eq!(line, format!("{stamp} <bea> in dev"));
+
+    // A client that did not ask: today's bytes, no tags.
+    let mut dan = Irc::connect(&server);
+    dan.send("NICK dan");
+    dan.send("USER dan 0 * :Dan");
+    assert_eq!(
+        replayed_history(&mut dan, "dan", "#general"),
+        [
+            ":bea!bea@pollchat PRIVMSG #general hola",
+            ":bea!bea@pollchat PRIVMSG #general :\x01ACTION waves\x01",
+        ]
+    );
+    // Live lines are untagged for both (docs/irc.md, *History on IRC*).
+    cai.send("/join #general");
+    cai.send("now");
+    for irc in [&mut ana, &mut dan] {
+        let live = std::iter::repeat_with(|| irc.line()).find(|l| l.contains(" PRIVMSG "));
+        assert_eq!(
+            live.as_deref(),
+            Some(":cai!cai@pollchat PRIVMSG #general now")
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! A real IRC client against the IRC face (`--irc`, issue 18): Debian's irssi in a tmux window
-//! connects, joins `#general` and chats with a line (`nc`-style) user and a WebSocket user, and sees
-//! the line user's rename.
+//! connects, joins `#general` and chats with a line (`nc`-style) user and a WebSocket user, sees
+//! the line user's rename, and joins `#dev`, whose history it shows at the time each line was said
+//! (`server-time`: irssi asks for it by itself; its `show_server_time`, off by default, is on here).
 //! What irssi shows is read from the screen (`tmux capture-pane`), polled until a deadline; what the
 //! line user sees is read from its socket with a timeout. Without irssi or tmux the test is skipped
 //! with a loud message, except under CI (`CI=true`), where that is a failure: `.ci/run` installs
@@ -19,6 +20,14 @@ use common::ws::Ws;
 /// Whether `program --version`-style `args` run: the program is installed.
 fn runs(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok()
+}
+
+/// Seconds since 1970 by this machine's clock, which is the server's.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
 }
 
 /// A row of irssi's screen ends with `text` (rows start with a time stamp, `06:35 `).
@@ -40,6 +49,14 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     let server = Server::start(&["--irc", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
     let irc = server.irc.expect("the IRC address on the start-up line");
     let mut bob = server.join("bob");
+    // A line in #dev before irssi comes, for its history when it joins #dev at the end.
+    // The chat is told the time on each tick (--tick-ms, 250): its stamp may be a second behind.
+    let said_from = unix_now();
+    bob.send("/join #dev");
+    bob.send("said before irssi came");
+    bob.send("/join #general");
+    bob.skip_until(|l| l == "*** now talking in #general");
+    let said_by = unix_now();
     // A browser's user too, over WebSocket.
     let mut web = Ws::join(server.web.expect("the web address"), "webby");
     bob.expect("*** webby joined");
@@ -53,11 +70,16 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     // irssi's own flood protection sends at most 5 commands at once, then one every 2.2 s; its
     // channel sync (MODE, WHO, MODE b) uses them up, so a line typed right after the join would
     // wait seconds in irssi. Lifted, so that the test's deadlines measure the server, not irssi.
-    let config =
-        r#"settings = { "irc/core" = { cmd_queue_speed = "0"; cmds_max_at_once = "100"; }; };"#;
+    // Rows are stamped to the second, and a line with a `server-time` tag at that time (irssi asks
+    // for the capability by itself, but shows the tag's time only with `show_server_time`).
+    let config = r#"settings = {
+        "irc/core" = { cmd_queue_speed = "0"; cmds_max_at_once = "100"; };
+        "core" = { timestamp_format = "%H:%M:%S"; };
+        "fe-text" = { show_server_time = "yes"; };
+    };"#;
     fs::write(home.join("config"), format!("{config}\n")).unwrap();
     let command = format!(
-        "LANG=C.UTF-8 irssi --home='{}' -n irsa -c {} -p {}",
+        "LANG=C.UTF-8 TZ=UTC irssi --home='{}' -n irsa -c {} -p {}",
         home.display(),
         irc.ip(),
         irc.port()
@@ -109,9 +131,41 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
         shows(s, "< robert> still me")
     });
 
+    // History at the time it was said: bob's line in #dev, said before irssi started, is shown
+    // at that second (UTC, as irssi runs here), not at the later second irssi joins. The test
+    // may have run within one second so far: the clock must move on first, or a line shown on
+    // arrival would look the same. (A wait for the clock, at most a second; nothing else is.)
+    while unix_now() <= said_by {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tmux.type_line("/join #dev");
+    let history = " < bob> said before irssi came";
+    bob.expect("#dev *** irsa joined");
+    let screen = tmux.wait_for("the history of #dev", |s| shows(s, history));
+    let row_time = |end: &str| {
+        let row = screen.iter().find(|row| row.ends_with(end));
+        row.and_then(|row| row.get(..8))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let said_at = row_time(history);
+    let joined_at = row_time("-!- irsa [irsa@pollchat] has joined #dev");
+    let said_then: Vec<String> = (said_from - 1..=said_by)
+        .map(|t| pollchat::protocol::utc_time(t)[11..19].to_string())
+        .collect();
+    assert!(
+        said_then.contains(&said_at),
+        "{said_at} not in {said_then:?}"
+    );
+    assert!(
+        !said_then.contains(&joined_at),
+        "joined at {joined_at}, in {said_then:?}"
+    );
+
     // irssi leaves; the line user sees it go with irssi's reason.
     tmux.type_line("/quit see you");
-    bob.expect("*** irsa left (see you)");
+    // (In each room they share: #general's line is the one without a prefix.)
+    bob.skip_until(|l| l == "*** irsa left (see you)");
     drop(tmux);
     let _ = fs::remove_dir_all(&home);
 }

@@ -7,7 +7,10 @@
 //!   on who reads it (`:ana!ana@pollchat PRIVMSG #dev :hi`), so the edge formats it once per
 //!   delivery and every IRC member gets a copy of the same bytes.
 //! - [`to_user`]: a notice to one connection. Numerics name their recipient (`353 bea = #dev ...`),
-//!   so these are formatted for it; they are `To` deliveries, one connection each anyway.
+//!   so these are formatted for it; they are `To` deliveries, one connection each anyway. A
+//!   history line to a client with `server-time` goes through [`history`], which tags it with
+//!   the time it was said. Live lines are never tagged: a room's notice keeps one IRC form for
+//!   all its readers (docs/irc.md, *History on IRC*, says why).
 //!
 //! Every message ends in `\r\n` and is appended to a `String` of wire bytes. A long text becomes
 //! several messages (`message::split_text`), never one over 512 bytes. Whatever has no IRC form
@@ -21,6 +24,7 @@ use super::message::{self, Outgoing};
 use super::numeric::*;
 use super::user_source;
 use crate::chat::{Leaving, Notice};
+use crate::protocol;
 
 /// Appends a notice to the members of `room` (`None` for one to everyone) as IRC messages, the
 /// same for every recipient. `server` is the server's source (`irc.pollchat`).
@@ -60,8 +64,8 @@ pub fn room_notice(server: &str, notice: &Notice, room: Option<&str>, out: &mut 
 pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
     let me = || user_source(nick);
     match notice {
-        // History: each line as its author's message, so the conversation reads right. (Its time
-        // would go in a `server-time` tag, once that capability is offered.)
+        // History: each line as its author's message, so the conversation reads right. Its time
+        // goes only to clients with `server-time` (`history`): the others get today's bytes.
         Notice::Said { room, .. } | Notice::Action { room, .. } => said(notice, room, out),
         Notice::History { said: line, .. } => to_user(server, nick, line, out),
         Notice::PrivateIn { from, text } => {
@@ -173,6 +177,31 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
         | Notice::PrivateOut { .. } => {}
         other => server_notice(server, nick, &other.line(), out),
     }
+}
+
+/// A history line to a client with `server-time`: what [`to_user`] makes of it, each message
+/// tagged with the time the line was said (`@time=2026-12-06T03:34:10.000Z`), so the client shows
+/// it at that time rather than when it arrives. A line of unknown time (0) goes untagged. Tags do
+/// not count toward the 512 bytes of a message, so the untagged messages only gain a prefix.
+pub fn history(server: &str, nick: &str, at: u64, said: &Notice, out: &mut String) {
+    if at == 0 {
+        return to_user(server, nick, said, out);
+    }
+    let mut untagged = String::new();
+    to_user(server, nick, said, &mut untagged);
+    let tag = time_tag(at);
+    for message in untagged.split_inclusive("\r\n") {
+        out.push_str(&tag);
+        out.push_str(message);
+    }
+}
+
+/// `@time=YYYY-MM-DDThh:mm:ss.sssZ ` for a time in Unix seconds: the `server-time` tag, with the
+/// milliseconds it requires (zero: history keeps seconds). Nothing in it needs escaping.
+fn time_tag(at: u64) -> String {
+    let time = protocol::utc_time(at);
+    let seconds = time.strip_suffix('Z').unwrap_or(&time);
+    format!("@time={seconds}.000Z ")
 }
 
 /// The answer to `WHOIS whom` from `nick`: `311` with the user's name as the chat spells it (user
@@ -443,6 +472,36 @@ mod tests {
         to_user("irc.pollchat", "bea", &history, &mut replayed);
         assert_eq!(replayed, plain);
         assert_eq!(replayed, ":ana!ana@pollchat PRIVMSG #dev earlier\r\n");
+    }
+
+    #[test]
+    fn history_carries_its_time_for_clients_with_server_time() {
+        let mut out = String::new();
+        let said = Notice::said("#dev", "ana", "earlier");
+        // 2026-12-06T03:34:10Z, as the line face shows it.
+        history(SERVER, "bea", 1_796_528_050, &said, &mut out);
+        assert_eq!(
+            out,
+            "@time=2026-12-06T03:34:10.000Z :ana!ana@pollchat PRIVMSG #dev earlier\r\n"
+        );
+        // Every message of a long line carries it, and each stays within 512 bytes after it.
+        let mut out = String::new();
+        let long = Notice::action("#dev", "ana", &"ü".repeat(400));
+        history(SERVER, "bea", 1_796_528_050, &long, &mut out);
+        let messages: Vec<&str> = out.split_terminator("\r\n").collect();
+        assert_eq!(messages.len(), 2);
+        for line in messages {
+            let (tag, body) = line.split_once(' ').unwrap_or_default();
+            assert_eq!(tag, "@time=2026-12-06T03:34:10.000Z");
+            assert!(body.len() <= message::MAX_BODY);
+            let tags: Vec<_> = message::parse(line).iter().flat_map(|m| m.tags()).collect();
+            assert_eq!(tags.len(), 1);
+            assert_eq!(tags[0].value(), "2026-12-06T03:34:10.000Z");
+        }
+        // A line of unknown time: no tag rather than 1970.
+        let mut out = String::new();
+        history(SERVER, "bea", 0, &said, &mut out);
+        assert_eq!(out, ":ana!ana@pollchat PRIVMSG #dev earlier\r\n");
     }
 
     #[test]

@@ -14,10 +14,15 @@
 //!
 //! Decisions, and why:
 //!
-//! - `CAP LS` answers an empty list. A capability is offered only once it is implemented fully;
-//!   `server-time` would need history that carries times, which it does not yet. `CAP REQ` of
-//!   anything is NAK'd; `CAP LS` or `REQ` holds registration until `CAP END`, as the specification
-//!   requires, so a client that negotiates is never welcomed mid-negotiation.
+//! - `CAP LS` (and `CAP LS 302`) offers one capability, `server-time`: history replayed on joining
+//!   carries the time each line was said (`format::history`). A capability is offered only once it
+//!   is implemented fully. `CAP REQ` is answered whole, as the capability negotiation
+//!   specification requires: `ACK` if every name in it is one we offer (`-server-time` turns it
+//!   off), else `NAK` and nothing changes. `CAP LIST` says what is on. `CAP LS` or `REQ` holds
+//!   registration until `CAP END`, so a client that negotiates is never welcomed mid-negotiation.
+//!   What a connection has enabled is one bool: an idle connection's memory is counted per user.
+//!   `302` asks for nothing more: no capability here has a value, and none is ever added or removed
+//!   while a client is connected (no `CAP NEW`/`DEL`).
 //! - `PASS` is ignored before registration (pollchat has no passwords), `462` after.
 //! - A nick must be a valid pollchat name (`text::check_name`): else 432, with pollchat's own reason
 //!   (`a name cannot contain '['; use letters, digits, ...`), so a user learns what to pick.
@@ -115,6 +120,9 @@ pub struct Registration {
     user_given: bool,
     /// `CAP LS` or `CAP REQ` came and `CAP END` not yet: registration waits for it.
     negotiating: bool,
+    /// The client enabled `server-time` (`CAP REQ :server-time`): replayed history carries the
+    /// time each line was said.
+    server_time: bool,
 }
 
 impl Default for Registration {
@@ -130,7 +138,13 @@ impl Registration {
             nick: None,
             user_given: false,
             negotiating: false,
+            server_time: false,
         }
+    }
+
+    /// Whether the client enabled `server-time`.
+    pub fn has_server_time(&self) -> bool {
+        self.server_time
     }
 
     /// Whether the welcome has been sent.
@@ -263,24 +277,28 @@ impl Registration {
         let server = Some(info.server_name.as_str());
         let nick = self.nick();
         match subcommand.to_ascii_uppercase().as_str() {
-            // No capability is offered (see the top of this file); `302` changes nothing then.
-            "LS" | "LIST" => {
-                let sub = if subcommand.eq_ignore_ascii_case("LS") {
-                    "LS"
-                } else {
-                    "LIST"
-                };
-                write(out, Outgoing::new(server, "CAP", &[nick, sub, ""]));
-                if sub == "LS" && !self.is_registered() {
+            "LS" => {
+                write(out, Outgoing::new(server, "CAP", &[nick, "LS", OFFERED]));
+                if !self.is_registered() {
                     self.negotiating = true;
                 }
                 Step::Done
             }
+            "LIST" => {
+                let enabled = if self.server_time { OFFERED } else { "" };
+                write(out, Outgoing::new(server, "CAP", &[nick, "LIST", enabled]));
+                Step::Done
+            }
             "REQ" => {
                 let asked = message.param(1).unwrap_or("");
-                if !write(out, Outgoing::new(server, "CAP", &[nick, "NAK", asked])) {
-                    // Too long to echo: a NAK of nothing still answers the request.
-                    write(out, Outgoing::new(server, "CAP", &[nick, "NAK", ""]));
+                match requested_server_time(asked) {
+                    Some(on) => {
+                        // Too long to echo (a name repeated): the outcome still answers it.
+                        let outcome = if on { OFFERED } else { "-server-time" };
+                        answer(out, server, nick, "ACK", asked, outcome);
+                        self.server_time = on;
+                    }
+                    None => answer(out, server, nick, "NAK", asked, ""),
                 }
                 if !self.is_registered() {
                     self.negotiating = true;
@@ -426,6 +444,46 @@ fn isupport(info: &ServerInfo) -> Vec<String> {
         format!("NICKLEN={MAX_NAME_CHARS}"),
         "PREFIX=(ov)@+".to_string(),
     ]
+}
+
+/// The capabilities `CAP LS` offers, as its parameter: one, so far.
+const OFFERED: &str = "server-time";
+
+/// What `CAP REQ :LIST` asks `server-time` to become, if the server can grant the whole list: each
+/// name is `server-time` (on) or `-server-time` (off), the last one says. `None`, to be NAK'd
+/// whole, if any name is one we do not offer, or there is none. Asking for what is already so is
+/// granted, as the specification says.
+fn requested_server_time(asked: &str) -> Option<bool> {
+    let mut outcome = None;
+    for name in asked.split(' ').filter(|name| !name.is_empty()) {
+        outcome = Some(match name.strip_prefix('-') {
+            Some(OFFERED) => false,
+            None if name == OFFERED => true,
+            _ => return None,
+        });
+    }
+    outcome
+}
+
+/// `CAP NICK ACK|NAK :LIST`, echoing the client's list; if that is too long to send (a client's
+/// doing, so no warning), `fallback`.
+fn answer(
+    out: &mut Vec<String>,
+    server: Option<&str>,
+    nick: &str,
+    verdict: &str,
+    asked: &str,
+    fallback: &str,
+) {
+    match Outgoing::new(server, "CAP", &[nick, verdict, asked]).to_line() {
+        Ok(line) => out.push(line),
+        Err(_) => {
+            write(
+                out,
+                Outgoing::new(server, "CAP", &[nick, verdict, fallback]),
+            );
+        }
+    }
 }
 
 /// A word a client sent, made safe to echo as a middle parameter: itself, or `*` if it cannot be
@@ -574,16 +632,118 @@ mod tests {
     #[test]
     fn cap_negotiation_holds_registration_until_cap_end() {
         let mut client = Client::new();
-        assert_eq!(client.replies("CAP LS 302"), [":irc.pollchat CAP * LS :"]);
+        assert_eq!(
+            client.replies("CAP LS 302"),
+            [":irc.pollchat CAP * LS server-time"]
+        );
         client.send("NICK ana");
         assert_eq!(client.send("USER ana 0 * :Ana").0, "Done");
         assert_eq!(
-            client.replies("CAP REQ :server-time multi-prefix"),
-            [":irc.pollchat CAP ana NAK :server-time multi-prefix"]
+            client.replies("CAP REQ :server-time"),
+            [":irc.pollchat CAP ana ACK server-time"]
         );
-        assert_eq!(client.replies("CAP LIST"), [":irc.pollchat CAP ana LIST :"]);
+        assert_eq!(
+            client.replies("CAP LIST"),
+            [":irc.pollchat CAP ana LIST server-time"]
+        );
         assert_eq!(client.send("CAP END").0, "Claim");
         assert_eq!(client.registration.claimed_nick(), Some("ana"));
+        assert!(client.registration.has_server_time());
+    }
+
+    #[test]
+    fn cap_ls_without_302_offers_the_same() {
+        let mut client = Client::new();
+        assert_eq!(
+            client.replies("CAP LS"),
+            [":irc.pollchat CAP * LS server-time"]
+        );
+        assert_eq!(client.replies("CAP LIST"), [":irc.pollchat CAP * LIST :"]);
+        client.send("NICK ana");
+        assert_eq!(client.send("USER ana 0 * :Ana").0, "Done");
+        assert_eq!(client.send("CAP END").0, "Claim");
+        assert!(!client.registration.has_server_time());
+    }
+
+    #[test]
+    fn a_request_is_granted_or_refused_whole() {
+        let mut client = Client::new();
+        // One name we do not offer: the whole request is NAK'd, server-time stays off.
+        assert_eq!(
+            client.replies("CAP REQ :server-time multi-prefix"),
+            [":irc.pollchat CAP * NAK :server-time multi-prefix"]
+        );
+        assert!(!client.registration.has_server_time());
+        for refused in [
+            "CAP REQ",
+            "CAP REQ :",
+            "CAP REQ :~server-time",
+            "CAP REQ :-",
+        ] {
+            let replies = client.replies(refused);
+            assert_eq!(replies.len(), 1, "{refused}");
+            assert!(
+                replies[0].starts_with(":irc.pollchat CAP * NAK"),
+                "{refused}"
+            );
+        }
+        assert!(!client.registration.has_server_time());
+        // Granted, and a name twice, or asking for what is already so, is still granted.
+        assert_eq!(
+            client.replies("CAP REQ :server-time  server-time"),
+            [":irc.pollchat CAP * ACK :server-time  server-time"]
+        );
+        assert!(client.registration.has_server_time());
+        // `-` turns it off; the last word says.
+        assert_eq!(
+            client.replies("CAP REQ -server-time"),
+            [":irc.pollchat CAP * ACK -server-time"]
+        );
+        assert!(!client.registration.has_server_time());
+        assert_eq!(
+            client.replies("CAP REQ :-server-time server-time"),
+            [":irc.pollchat CAP * ACK :-server-time server-time"]
+        );
+        assert!(client.registration.has_server_time());
+        // A refused request changes nothing.
+        client.replies("CAP REQ :-server-time sasl");
+        assert!(client.registration.has_server_time());
+        assert_eq!(
+            client.replies("CAP list"),
+            [":irc.pollchat CAP * LIST server-time"]
+        );
+    }
+
+    #[test]
+    fn a_request_too_long_to_echo_is_answered_by_its_outcome() {
+        let mut client = Client::new();
+        let many = vec!["server-time"; 41].join(" ");
+        assert_eq!(
+            client.replies(&format!("CAP REQ :{many}")),
+            [":irc.pollchat CAP * ACK server-time"]
+        );
+        let many = vec!["-server-time"; 38].join(" ");
+        assert_eq!(
+            client.replies(&format!("CAP REQ :{many}")),
+            [":irc.pollchat CAP * ACK -server-time"]
+        );
+        let many = vec!["nope"; 100].join(" ");
+        assert_eq!(
+            client.replies(&format!("CAP REQ :{many}")),
+            [":irc.pollchat CAP * NAK :"]
+        );
+    }
+
+    #[test]
+    fn server_time_may_be_asked_for_after_the_welcome() {
+        let mut client = Client::registered("ana");
+        assert_eq!(
+            client.replies("CAP REQ server-time"),
+            [":irc.pollchat CAP ana ACK server-time"]
+        );
+        assert!(client.registration.has_server_time());
+        // Registration is over: no CAP END is awaited.
+        assert_eq!(client.send("PING x").0, "Done");
     }
 
     #[test]
@@ -720,7 +880,10 @@ mod tests {
             client.replies("PASS x"),
             [":irc.pollchat 462 ana :You may not reregister"]
         );
-        assert_eq!(client.replies("CAP LS 302"), [":irc.pollchat CAP ana LS :"]);
+        assert_eq!(
+            client.replies("CAP LS 302"),
+            [":irc.pollchat CAP ana LS server-time"]
+        );
         assert_eq!(client.send("CAP END"), ("Done".to_string(), vec![]));
         assert_eq!(
             client.replies("PING x"),

@@ -8,8 +8,10 @@
 //! core learns nothing about IRC (docs/irc.md, *Commands*).
 //!
 //! Notices to this connection go through [`Session::to_me`] (the welcome on `YouAre`, the channel
-//! list kept from the JOIN and PART it is told); notices to a room it is in through
-//! [`Session::wants`] and the room's one IRC form (`format::room_notice`).
+//! list kept from the JOIN and PART it is told, history tagged with its time for a client that
+//! enabled `server-time`); notices to a room it is in through [`Session::wants`] and the room's one
+//! IRC form (`format::room_notice`), never tagged: live lines arrive when they are said
+//! (docs/irc.md, *History on IRC*).
 //!
 //! Decisions, and why:
 //!
@@ -391,6 +393,9 @@ impl Session {
                 self.channels.retain(|c| c != room.as_str());
                 format::to_user(server, self.nick(), notice, out);
             }
+            Notice::History { at, said } if self.registration.has_server_time() => {
+                format::history(server, self.nick(), *at, said, out);
+            }
             _ => format::to_user(server, self.nick(), notice, out),
         }
     }
@@ -642,6 +647,39 @@ mod tests {
             client.send("JOIN").0,
             ":irc.pollchat 461 ana JOIN :Not enough parameters\r\n"
         );
+    }
+
+    #[test]
+    fn history_is_tagged_with_its_time_only_for_clients_that_asked() {
+        let history = || Notice::History {
+            at: 1_796_528_050,
+            said: Box::new(Notice::said("#general", "bea", "earlier")),
+        };
+        let untagged = ":bea!bea@pollchat PRIVMSG #general earlier\r\n";
+        let tagged =
+            "@time=2026-12-06T03:34:10.000Z :bea!bea@pollchat PRIVMSG #general earlier\r\n";
+
+        let mut without = Client::registered();
+        assert_eq!(without.told(history()), untagged);
+
+        // Negotiated while registering, as clients do.
+        let mut with = Client::new();
+        with.send("CAP LS 302");
+        with.send("NICK ana");
+        with.send("USER ana 0 * :Ana");
+        assert_eq!(
+            with.send("CAP REQ :server-time"),
+            (
+                ":irc.pollchat CAP ana ACK server-time\r\n".to_string(),
+                vec![]
+            )
+        );
+        assert_eq!(with.send("CAP END").1, [line("ana")]);
+        with.told(Notice::YouAre { name: "ana".into() });
+        assert_eq!(with.told(history()), tagged);
+        // Turned off again: today's bytes.
+        with.send("CAP REQ -server-time");
+        assert_eq!(with.told(history()), untagged);
     }
 
     #[test]
