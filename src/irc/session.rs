@@ -29,9 +29,10 @@
 //! - `WHO #room` and `NAMES #room` both ask the core for its member list (`/list #room`), which
 //!   answers both the same way ([`Notice::Members`]); the session remembers that a WHO is pending
 //!   (one bit: [`Session::who_pending`]) and words the answer as 352s and 315 instead of 353s and
-//!   366. One bit is enough: the core answers a line's commands in order, and the loop reads the
-//!   next line only once they are answered (a cluster wait stops reading), so at most one WHO is
-//!   ever in flight and no join's names list can come between it and its answer.
+//!   366. One bit is enough: the core answers commands in order, and the edge hands it the next
+//!   command (the rest of the line, `Server::irc_rest`, or the next line) only once a cluster
+//!   wait is answered, so at most one WHO is ever in flight and no join's names list can come
+//!   between it and its answer.
 //! - `WHO nick` and `WHOIS nick` are a read of the chat (`Chat::find_user`): the edge answers them
 //!   ([`Command::Who`], [`Command::Whois`]).
 
