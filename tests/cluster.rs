@@ -675,3 +675,46 @@ fn irc_users_on_two_nodes_share_rooms_with_each_other_and_with_line_users() {
     bea.send("QUIT :bye all");
     ana.skip_until(":bea!bea@pollchat QUIT :bye all");
 }
+
+#[test]
+fn irc_list_who_and_refusals_across_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let irc = ["--irc", "127.0.0.1:0", "--max-rooms", "3"];
+    let (a, b) = (node(&redis, "a", &irc), node(&redis, "b", &irc));
+    let mut ana = Irc::register(&a, "ana");
+    let mut bea = Irc::register(&b, "bea");
+    ana.skip_until(":bea!bea@pollchat JOIN #general");
+
+    // #ops has a member on node a only: node b learns its topic from Redis.
+    ana.send("JOIN #ops");
+    ana.skip_until(":irc.pollchat 366 ana #ops ");
+    ana.send("TOPIC #ops :on call");
+    ana.expect(":ana!ana@pollchat TOPIC #ops :on call");
+    // Node a's Redis commands run in order: once bea sees this one, the first is stored too.
+    ana.send("TOPIC #general :welcome all");
+    bea.skip_until(":ana!ana@pollchat TOPIC #general :welcome all");
+    bea.send("LIST");
+    bea.expect(":irc.pollchat 321 bea Channel :Users  Name");
+    bea.expect(":irc.pollchat 322 bea #general 2 :welcome all");
+    bea.expect(":irc.pollchat 322 bea #ops 1 :on call");
+    bea.expect(":irc.pollchat 323 bea :End of /LIST");
+
+    // WHO of a room with nobody on this node: its members come from Redis.
+    bea.send("WHO #ops");
+    bea.expect(":irc.pollchat 352 bea #ops ana pollchat irc.pollchat ana H :0 ana");
+    bea.expect(":irc.pollchat 315 bea #ops :End of WHO list");
+    bea.send("WHO ana");
+    bea.expect(":irc.pollchat 352 bea * ana pollchat irc.pollchat ana H :0 ana");
+    bea.expect(":irc.pollchat 315 bea ana :End of WHO list");
+
+    // Refusals that come back from Redis are numerics too.
+    bea.send("PRIVMSG zed :anyone?");
+    bea.expect(":irc.pollchat 401 bea zed :No such nick/channel");
+    bea.send("NAMES #nowhere");
+    bea.expect(":irc.pollchat 403 bea #nowhere :No such channel");
+    bea.send("JOIN #dev");
+    bea.skip_until(":irc.pollchat 366 bea #dev ");
+    // #general, #ops and #dev: the cluster has its three rooms.
+    bea.send("JOIN #more");
+    bea.expect(":irc.pollchat 405 bea #more :the server has 3 rooms, the most allowed");
+}

@@ -283,14 +283,16 @@ fn refusals_come_as_the_numerics_clients_know() {
 }
 
 #[test]
-fn list_is_a_channel_list() {
+fn list_is_a_channel_list_with_topics() {
     let server = server();
     let mut ana = Irc::register(&server, "ana");
     ana.send("JOIN #dev");
     ana.skip_until(":irc.pollchat 366 ana #dev ");
+    ana.send("TOPIC #dev :ship it on friday");
+    ana.expect(":ana!ana@pollchat TOPIC #dev :ship it on friday");
     ana.send("LIST");
     ana.expect(":irc.pollchat 321 ana Channel :Users  Name");
-    ana.expect(":irc.pollchat 322 ana #dev 1 :");
+    ana.expect(":irc.pollchat 322 ana #dev 1 :ship it on friday");
     ana.expect(":irc.pollchat 322 ana #general 1 :");
     ana.expect(":irc.pollchat 323 ana :End of /LIST");
 }
@@ -415,4 +417,97 @@ fn history_carries_server_time_for_clients_that_ask_and_nothing_for_others() {
             Some(":cai!cai@pollchat PRIVMSG #general now")
         );
     }
+}
+
+#[test]
+fn who_of_a_room_lists_its_members_of_every_face() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    ana.send("WHO #general");
+    ana.expect(":irc.pollchat 352 ana #general ana pollchat irc.pollchat ana H :0 ana");
+    ana.expect(":irc.pollchat 352 ana #general bea pollchat irc.pollchat bea H :0 bea");
+    ana.expect(":irc.pollchat 315 ana #general :End of WHO list");
+    // NAMES after it is a names list again.
+    ana.send("NAMES #general");
+    ana.expect(":irc.pollchat 353 ana = #general :ana bea");
+    ana.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
+    // A room that does not exist: an empty list.
+    ana.send("WHO #nowhere");
+    ana.expect(":irc.pollchat 315 ana #nowhere :End of WHO list");
+}
+
+#[test]
+fn who_of_a_nick_is_that_user_or_nobody() {
+    let server = server();
+    let _bea = server.join("Bea");
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("WHO bea");
+    ana.expect(":irc.pollchat 352 ana * Bea pollchat irc.pollchat Bea H :0 Bea");
+    ana.expect(":irc.pollchat 315 ana bea :End of WHO list");
+    ana.send("WHO zed");
+    ana.expect(":irc.pollchat 315 ana zed :End of WHO list");
+    ana.send("WHO *");
+    ana.expect(":irc.pollchat 315 ana * :End of WHO list");
+}
+
+#[test]
+fn too_many_rooms_is_405() {
+    let server = Server::start(&[
+        "--irc",
+        "127.0.0.1:0",
+        "--max-rooms-per-user",
+        "2",
+        "--max-rooms",
+        "3",
+    ]);
+    let mut ana = Irc::register(&server, "ana");
+    ana.send("JOIN #a");
+    ana.skip_until(":irc.pollchat 366 ana #a ");
+    ana.send("JOIN #b");
+    ana.expect(":irc.pollchat 405 ana #b :you are in 2 rooms, the most allowed; /part one first");
+    // The server's own limit: #general, #a and #c are its three rooms.
+    let mut bea = Irc::register(&server, "bea");
+    bea.send("JOIN #c");
+    bea.skip_until(":irc.pollchat 366 bea #c ");
+    let mut cai = Irc::register(&server, "cai");
+    cai.send("JOIN #d");
+    cai.expect(":irc.pollchat 405 cai #d :the server has 3 rooms, the most allowed");
+}
+
+#[test]
+fn a_big_rooms_member_list_asked_again_too_soon_is_263() {
+    // Over one member, #general is big: a newcomer is told the count, WHO counts too, and the
+    // member list is served once every 2 s per user.
+    let server = Server::start(&["--irc", "127.0.0.1:0", "--announce-limit", "1"]);
+    let _bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    ana.expect(":irc.pollchat NOTICE ana :2 online (/list to see them)");
+    ana.send("NAMES #general");
+    ana.expect(":irc.pollchat 353 ana = #general :ana bea");
+    ana.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
+    ana.send("NAMES #general");
+    ana.expect(
+        ":irc.pollchat 263 ana NAMES :Please wait a while and try again: #general is big, its \
+         member list is served once every 2 s",
+    );
+    ana.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
+    ana.send("WHO #general");
+    ana.expect(
+        ":irc.pollchat 263 ana WHO :Please wait a while and try again: #general is big, its \
+         member list is served once every 2 s",
+    );
+    ana.expect(":irc.pollchat 315 ana #general :End of WHO list");
+}
+
+#[test]
+fn who_of_a_big_room_counts_it() {
+    let server = Server::start(&["--irc", "127.0.0.1:0", "--announce-limit", "1"]);
+    let _bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    ana.expect(":irc.pollchat NOTICE ana :2 online (/list to see them)");
+    ana.send("WHO #general");
+    ana.expect(":irc.pollchat NOTICE ana :#general: 2 online, too many to list");
+    ana.expect(":irc.pollchat 315 ana #general :End of WHO list");
 }

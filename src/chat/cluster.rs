@@ -24,7 +24,9 @@ use std::mem;
 
 use log::warn;
 
-use super::{Chat, Client, ClientId, Clients, Delivery, Leaving, Notice, RoomId, to};
+use super::{
+    Chat, Client, ClientId, Clients, Delivery, Leaving, ListedRoom, Notice, RoomId, sort_rooms, to,
+};
 use crate::protocol;
 use crate::text::folded;
 use crate::text::name_key;
@@ -130,11 +132,11 @@ pub enum Answer {
         /// The room's last lines, each with when it was said (Unix seconds).
         history: Vec<(u64, String)>,
     },
-    /// Every room but the default one, with its number of members; and the number of users of the
-    /// cluster, who are all in the default room.
+    /// Every room but the default one, with its number of members and its topic; and the number
+    /// of users of the cluster, who are all in the default room.
     Rooms {
         users: usize,
-        rooms: Vec<(String, usize)>,
+        rooms: Vec<(String, usize, Option<String>)>,
     },
     /// Everyone in `room`, on every node.
     Members { room: String, names: Vec<String> },
@@ -586,7 +588,7 @@ impl Chat {
                 to(
                     out,
                     id,
-                    refused_line(&refusal, || protocol::name_taken(&new)),
+                    refused(&refusal, || Notice::NameTaken { name: new.into() }),
                 );
             }
             (Wait::Private { text, .. }, Answer::Sent { to: spelled }) => {
@@ -596,7 +598,7 @@ impl Chat {
                 to(
                     out,
                     id,
-                    refused_line(&refusal, || protocol::no_such_user(&name)),
+                    refused(&refusal, || Notice::NoSuchUser { name: name.into() }),
                 );
             }
             (
@@ -619,11 +621,11 @@ impl Chat {
             }
             (Wait::Join { room, .. }, refusal) => {
                 let max = self.config.max_rooms;
-                to(
-                    out,
-                    id,
-                    refused_line(&refusal, || protocol::too_many_rooms(max)),
-                );
+                let full = || Notice::RoomsFull {
+                    room: room.as_str().into(),
+                    max,
+                };
+                to(out, id, refused(&refusal, full));
                 self.unsubscribe_unless_needed(&room, out);
             }
             (Wait::Rooms, Answer::Rooms { users, rooms }) => {
@@ -647,14 +649,14 @@ impl Chat {
                 to(
                     out,
                     id,
-                    refused_line(&refusal, || protocol::no_such_room(&room)),
+                    refused(&refusal, || Notice::NoSuchRoom { room: room.into() }),
                 );
             }
             (Wait::Rooms, refusal) => {
                 to(
                     out,
                     id,
-                    refused_line(&refusal, || protocol::CLUSTER_UNAVAILABLE.into()),
+                    refused(&refusal, || protocol::CLUSTER_UNAVAILABLE.into()),
                 );
             }
         }
@@ -699,37 +701,40 @@ impl Chat {
         }
     }
 
-    /// `/rooms` on a cluster: the rooms Redis has, marking `id`'s own.
+    /// `/rooms` on a cluster: the rooms Redis has, with their topics, marking `id`'s own. The
+    /// default room's topic is this node's: every node hears the default room.
     fn cluster_rooms(
         &mut self,
         id: ClientId,
         users: usize,
-        rooms: Vec<(String, usize)>,
+        rooms: Vec<(String, usize, Option<String>)>,
         out: &mut Vec<Delivery>,
     ) {
         let default = self.rooms.default_room();
-        let mut all = vec![(self.room_name(default).to_string(), users)];
+        let default_topic = self.rooms.get(default).topic.clone();
+        let mut all = vec![(self.room_name(default).to_string(), users, default_topic)];
         all.extend(rooms);
         let current = self.current_room(id);
         let mine = self.rooms_of(id);
-        let mut listed: Vec<(&str, usize, &str)> = all
-            .iter()
-            .map(|(name, count)| {
-                let here = self.rooms.find(name);
-                let mark = match here {
+        let mut listed: Vec<ListedRoom> = all
+            .into_iter()
+            .map(|(name, members, topic)| {
+                let mark = match self.rooms.find(&name) {
                     Some(room) if Some(room) == current => "current",
                     Some(room) if mine.contains(&room) => "joined",
                     _ => "",
                 };
-                (name.as_str(), *count, mark)
+                let name = name.into();
+                ListedRoom {
+                    name,
+                    members,
+                    mark,
+                    topic,
+                }
             })
             .collect();
-        listed.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
-        let rooms = listed
-            .into_iter()
-            .map(|(name, count, mark)| (name.into(), count, mark))
-            .collect();
-        to(out, id, Notice::Rooms { rooms });
+        sort_rooms(&mut listed);
+        to(out, id, Notice::Rooms { rooms: listed });
     }
 
     /// An answer for a connection that is gone (or whose id a new connection now has): the name it
@@ -1189,12 +1194,13 @@ fn sorted(names: &[String]) -> Vec<&str> {
     names
 }
 
-/// The error line for a refused request: `Refused` says `refused()`, `Unavailable` that the cluster
-/// cannot be asked.
-fn refused_line(answer: &Answer, refused: impl FnOnce() -> String) -> String {
+/// What a refused request is told: `Refused` is the refusal `refusal()` says (a kind of its own
+/// where IRC has a numeric for it: 401, 403, 405, 433), `Unavailable` that the cluster cannot be
+/// asked.
+fn refused(answer: &Answer, refusal: impl FnOnce() -> Notice) -> Notice {
     match answer {
-        Answer::Unavailable => protocol::CLUSTER_UNAVAILABLE.to_string(),
-        _ => refused(),
+        Answer::Unavailable => protocol::CLUSTER_UNAVAILABLE.into(),
+        _ => refusal(),
     }
 }
 
@@ -1690,13 +1696,31 @@ mod tests {
         };
         let rooms = Answer::Rooms {
             users: 3,
-            rooms: vec![("#ops".into(), 2)],
+            rooms: vec![("#ops".into(), 2, Some("on call".into()))],
         };
-        let out = answer(&mut room, 1, ticket, rooms);
+        let mut out = Vec::new();
+        let event = Event::Answer {
+            id: 1,
+            ticket,
+            answer: rooms,
+        };
+        room.handle(event, &mut out);
         assert_eq!(
             lines_to(&out, 1),
             ["*** rooms (2): #general (3, current), #ops (2)"]
         );
+        // The topics are in the list for the IRC face's LIST, not in the line: Redis's for the
+        // rooms elsewhere, this node's for the default room (none here).
+        let topics: Vec<Option<&str>> = match &out[..] {
+            [
+                Delivery::To {
+                    notice: Notice::Rooms { rooms },
+                    ..
+                },
+            ] => rooms.iter().map(|r| r.topic.as_deref()).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(topics, [None, Some("on call")]);
         let out = handle(&mut room, line(1, "/list #ops"));
         let ticket = match &out[..] {
             [Delivery::Cluster(Request::Members { ticket, .. })] => *ticket,

@@ -38,7 +38,7 @@ use cluster::{ClusterState, Wait};
 use moderation::Moderation;
 pub use moderation::{BAN_MINUTES_MAX, ModAction};
 use names::NameIndex;
-pub use notice::{Leaving, Notice};
+pub use notice::{Leaving, ListedRoom, Notice};
 pub use rooms::RoomId;
 pub use rooms::is_room_name;
 use rooms::{RoomList, Rooms};
@@ -900,9 +900,10 @@ impl Chat {
             let room = self.room_name(room).into();
             return to(out, id, Notice::NowTalking { room });
         }
-        let limit = self.config.max_rooms_per_user;
-        if self.rooms_of(id).len() >= limit {
-            return to(out, id, protocol::too_many_rooms_for_you(limit));
+        let max = self.config.max_rooms_per_user;
+        if self.rooms_of(id).len() >= max {
+            let room = wanted.into();
+            return to(out, id, Notice::TooManyRooms { room, max });
         }
         if let Some(cluster) = &mut self.cluster
             && existing != Some(self.rooms.default_room())
@@ -913,7 +914,8 @@ impl Chat {
         let room = match existing {
             Some(room) => room,
             None if self.rooms.len() >= self.config.max_rooms => {
-                return to(out, id, protocol::too_many_rooms(self.config.max_rooms));
+                let (room, max) = (wanted.into(), self.config.max_rooms);
+                return to(out, id, Notice::RoomsFull { room, max });
             }
             None => {
                 let room = self.rooms.create(wanted, self.clock);
@@ -996,7 +998,7 @@ impl Chat {
         }
         let mine = self.rooms_of(id);
         let current = self.current_room(id);
-        let mut rooms: Vec<(&str, usize, &str)> = self
+        let mut rooms: Vec<ListedRoom> = self
             .rooms
             .iter()
             .map(|(room, chat_room)| {
@@ -1007,14 +1009,15 @@ impl Chat {
                 } else {
                     ""
                 };
-                (chat_room.name.as_str(), self.members_of(room), mark)
+                ListedRoom {
+                    name: chat_room.name.as_str().into(),
+                    members: self.members_of(room),
+                    mark,
+                    topic: chat_room.topic.clone(),
+                }
             })
             .collect();
-        rooms.sort_unstable_by(|a, b| folded(a.0).cmp(folded(b.0)).then_with(|| a.0.cmp(b.0)));
-        let rooms = rooms
-            .into_iter()
-            .map(|(name, count, mark)| (name.into(), count, mark))
-            .collect();
+        sort_rooms(&mut rooms);
         to(out, id, Notice::Rooms { rooms });
     }
 
@@ -1085,8 +1088,8 @@ impl Chat {
                 .get(&id)
                 .is_some_and(|&at| now < at + LIST_INTERVAL)
             {
-                let secs = LIST_INTERVAL.as_secs();
-                return to(out, id, protocol::list_too_often(secs));
+                let (room, secs) = (self.room_name(room).into(), LIST_INTERVAL.as_secs());
+                return to(out, id, Notice::ListTooOften { room, secs });
             }
             self.listed.insert(id, now);
         }
@@ -1243,6 +1246,16 @@ fn to(out: &mut Vec<Delivery>, id: ClientId, notice: impl Into<Notice>) {
     out.push(Delivery::To {
         id,
         notice: notice.into(),
+    });
+}
+
+/// Rooms in the order `/rooms` shows them: by name without regard to case, so the list reads the
+/// same for all.
+fn sort_rooms(rooms: &mut [ListedRoom]) {
+    rooms.sort_unstable_by(|a, b| {
+        folded(&a.name)
+            .cmp(folded(&b.name))
+            .then_with(|| a.name.cmp(&b.name))
     });
 }
 
@@ -1983,6 +1996,70 @@ mod tests {
             except,
             notice,
         }
+    }
+
+    /// The refusals IRC has numerics for (405, 263) are kinds of their own, naming the room.
+    #[test]
+    fn room_limits_and_a_list_too_soon_are_their_own_kinds() {
+        let mut f = Fixture::new(20); // At most 4 rooms, 3 per user; big over 3 members.
+        f.join(1, "ana");
+        f.join(2, "bea");
+        f.say(1, "/join #a");
+        f.say(1, "/join #b");
+        let full = Notice::TooManyRooms {
+            room: "#c".into(),
+            max: 3,
+        };
+        assert_eq!(f.notices(line_event(1, "/join #c")), [to_notice(1, full)]);
+        f.say(2, "/join #c");
+        let server_full = Notice::RoomsFull {
+            room: "#d".into(),
+            max: 4,
+        };
+        assert_eq!(
+            f.notices(line_event(2, "/join #d")),
+            [to_notice(2, server_full)]
+        );
+        f.join(3, "carl");
+        f.join(4, "dan"); // #general is big now.
+        f.say(3, "/list #general");
+        let too_often = Notice::ListTooOften {
+            room: "#general".into(),
+            secs: LIST_INTERVAL.as_secs(),
+        };
+        assert_eq!(
+            f.notices(line_event(3, "/list #general")),
+            [to_notice(3, too_often)]
+        );
+    }
+
+    #[test]
+    fn rooms_carry_their_topics() {
+        let mut f = two_rooms();
+        f.say(1, "/topic ship it");
+        let out = f.notices(line_event(3, "/rooms"));
+        let [
+            Delivery::To {
+                notice: Notice::Rooms { rooms },
+                ..
+            },
+        ] = &out[..]
+        else {
+            panic!("{out:?}");
+        };
+        let topics: Vec<(&str, Option<&str>)> = rooms
+            .iter()
+            .map(|r| (r.name.as_str(), r.topic.as_deref()))
+            .collect();
+        assert_eq!(topics, [("#dev", Some("ship it")), ("#general", None)]);
+    }
+
+    fn line_event(id: ClientId, text: &str) -> Event<'_> {
+        Event::Line { id, text }
+    }
+
+    fn to_notice(id: ClientId, notice: Notice) -> Delivery {
+        Delivery::To { id, notice }
     }
 
     #[test]

@@ -106,18 +106,23 @@ pub enum Notice {
     },
     /// `*** bye`, before the close that follows a quit.
     Goodbye,
-    /// `*** rooms (2): #dev (3, current), #general (9, joined)`: every room, with how many are in
-    /// it and whether it is the user's current room (`current`), one of theirs (`joined`) or not
-    /// (empty).
-    Rooms {
-        rooms: Vec<(CompactString, usize, &'static str)>,
-    },
+    /// `*** rooms (2): #dev (3, current), #general (9, joined)`: every room, in the order to show.
+    Rooms { rooms: Vec<ListedRoom> },
     /// `! no such user: NAME`: a private message (or a kick) to nobody of that name.
     NoSuchUser { name: CompactString },
     /// `! no such room: #ROOM`.
     NoSuchRoom { room: CompactString },
     /// `! you are not in #ROOM`: a part, or a line said in a room, the user is not in.
     NotInRoom { room: CompactString },
+    /// `! you are in N rooms, the most allowed; /part one first`: joining `room` would put the user
+    /// in more rooms than `--max-rooms-per-user` (`max`).
+    TooManyRooms { room: CompactString, max: usize },
+    /// `! the server has N rooms, the most allowed`: `room` would be one more room than
+    /// `--max-rooms` (`max`) allows.
+    RoomsFull { room: CompactString, max: usize },
+    /// `! the room is big: /list is served once every N s; ...`: a member list of the big room
+    /// `room` was asked for again too soon.
+    ListTooOften { room: CompactString, secs: u64 },
     /// `*** 250 online (/list to see them)`: who is in a big room `room`, counted instead of named
     /// on joining it.
     Crowd { room: CompactString, count: usize },
@@ -126,6 +131,18 @@ pub enum Notice {
     /// A history line, replayed to a newcomer: what was said, and when (Unix seconds; 0 if not
     /// known). The line face puts the UTC time in front (`protocol::stamped`).
     History { at: u64, said: Box<Notice> },
+}
+
+/// One room of [`Notice::Rooms`]. The line face shows its name, member count and mark; the IRC
+/// face its name, member count and topic (LIST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRoom {
+    pub name: CompactString,
+    /// How many are in it, on every node.
+    pub members: usize,
+    /// `current` (the user's current room), `joined` (one of theirs) or empty.
+    pub mark: &'static str,
+    pub topic: Option<String>,
 }
 
 impl Notice {
@@ -290,12 +307,15 @@ impl Notice {
             Notice::Rooms { rooms } => {
                 let listed: Vec<(&str, usize, &str)> = rooms
                     .iter()
-                    .map(|(name, count, mark)| (name.as_str(), *count, *mark))
+                    .map(|room| (room.name.as_str(), room.members, room.mark))
                     .collect();
                 protocol::rooms(&listed).into()
             }
             Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
             Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
+            Notice::TooManyRooms { max, .. } => protocol::too_many_rooms_for_you(*max).into(),
+            Notice::RoomsFull { max, .. } => protocol::too_many_rooms(*max).into(),
+            Notice::ListTooOften { secs, .. } => protocol::list_too_often(*secs).into(),
         }
     }
 
@@ -451,6 +471,46 @@ mod tests {
                 protocol::in_room("#dev", &protocol::online(["bea"].into_iter())),
             ),
             (Notice::Goodbye, protocol::GOODBYE.into()),
+            (
+                Notice::TooManyRooms {
+                    room: name("#dev"),
+                    max: 3,
+                },
+                protocol::too_many_rooms_for_you(3),
+            ),
+            (
+                Notice::RoomsFull {
+                    room: name("#dev"),
+                    max: 4,
+                },
+                protocol::too_many_rooms(4),
+            ),
+            (
+                Notice::ListTooOften {
+                    room: name("#dev"),
+                    secs: 2,
+                },
+                protocol::list_too_often(2),
+            ),
+            (
+                Notice::Rooms {
+                    rooms: vec![
+                        ListedRoom {
+                            name: name("#dev"),
+                            members: 3,
+                            mark: "current",
+                            topic: Some("ship it".into()),
+                        },
+                        ListedRoom {
+                            name: name("#general"),
+                            members: 9,
+                            mark: "",
+                            topic: None,
+                        },
+                    ],
+                },
+                protocol::rooms(&[("#dev", 3, "current"), ("#general", 9, "")]),
+            ),
         ];
         for (notice, want) in cases {
             assert_eq!(notice.line(), want, "{notice:?}");

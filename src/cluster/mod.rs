@@ -910,7 +910,7 @@ impl Cluster {
                     return;
                 };
                 let names = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
-                let topic = non_empty(items.pop());
+                let topic = non_empty(items.pop().as_ref());
                 // Left meanwhile (its last member here parted): its marker may never come.
                 let heard = self.rooms.contains_key(&room_channel(&name_key(&room)));
                 let members = Remote::RoomMembers {
@@ -971,7 +971,7 @@ impl Cluster {
         let history = strings(items.pop().unwrap_or(Value::Nil));
         let history = history.iter().map(|entry| said_at(entry)).collect();
         let members = self.other_nodes_members(items.pop().unwrap_or(Value::Nil));
-        let topic = non_empty(items.pop());
+        let topic = non_empty(items.pop().as_ref());
         let room = items
             .pop()
             .as_ref()
@@ -1152,7 +1152,7 @@ fn answer(asked: Asked, reply: Value) -> Answer {
                 return Answer::Refused;
             }
             let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-            let topic = non_empty(items.pop());
+            let topic = non_empty(items.pop().as_ref());
             let history = strings(items.pop().unwrap_or(Value::Nil))
                 .into_iter()
                 .filter_map(|entry| {
@@ -1180,9 +1180,15 @@ fn answer(asked: Asked, reply: Value) -> Answer {
             };
             let count = |v: Option<&Value>| v.and_then(Value::as_int).unwrap_or(0).max(0) as usize;
             let users = count(items.first());
-            let pairs = items.get(1..).unwrap_or_default().chunks(2);
-            let rooms = pairs
-                .filter_map(|pair| Some((pair.first()?.as_str()?.to_string(), count(pair.get(1)))))
+            let rooms = items
+                .get(1..)
+                .unwrap_or_default()
+                .chunks(3)
+                .filter_map(|room| {
+                    let name = room.first()?.as_str()?.to_string();
+                    let topic = non_empty(room.get(2));
+                    Some((name, count(room.get(1)), topic))
+                })
                 .collect();
             Answer::Rooms { users, rooms }
         }
@@ -1223,8 +1229,8 @@ fn said_at(entry: &str) -> (u64, String) {
 }
 
 /// A string reply, unless it is empty or missing (a room without a topic).
-fn non_empty(reply: Option<Value>) -> Option<String> {
-    let text = reply.as_ref().and_then(Value::as_str)?;
+fn non_empty(reply: Option<&Value>) -> Option<String> {
+    let text = reply.and_then(Value::as_str)?;
     (!text.is_empty()).then(|| text.to_string())
 }
 
@@ -1299,12 +1305,19 @@ mod tests {
             Value::Integer(5),
             Value::Bulk(b"#dev".to_vec()),
             Value::Integer(2),
+            Value::Bulk(b"ship it".to_vec()),
+            Value::Bulk(b"#ops".to_vec()),
+            Value::Integer(1),
+            Value::Bulk(b"".to_vec()),
         ]);
         assert_eq!(
             answer(Asked::RoomList, rooms),
             Answer::Rooms {
                 users: 5,
-                rooms: vec![("#dev".into(), 2)]
+                rooms: vec![
+                    ("#dev".into(), 2, Some("ship it".into())),
+                    ("#ops".into(), 1, None)
+                ]
             }
         );
         let members = Value::Array(vec![

@@ -460,8 +460,10 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 0
 ";
 
-/// `/rooms`: every room but the default one, with how many are in it, and how many users there are
-/// (all in the default room). KEYS: rooms, names. Returns {USERS, NAME, COUNT, NAME, COUNT, ...}.
+/// `/rooms`: every room but the default one, with how many are in it and its topic ('' for none),
+/// and how many users there are (all in the default room). KEYS: rooms, names. Returns {USERS,
+/// NAME, COUNT, TOPIC, NAME, COUNT, TOPIC, ...}. (Each node runs the script it loaded, so nodes of
+/// two versions each read the reply they asked for.)
 const ROOM_LIST: &str = concat!(
     lua_prelude!(),
     r"
@@ -470,6 +472,7 @@ local rooms = redis.call('HGETALL', KEYS[1])
 for i = 1, #rooms, 2 do
   out[#out + 1] = rooms[i + 1]
   out[#out + 1] = redis.call('HLEN', ROOM .. rooms[i] .. ':members')
+  out[#out + 1] = redis.call('GET', ROOM .. rooms[i] .. ':topic') or ''
 end
 return out
 "

@@ -107,12 +107,7 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             if !line.is_empty() {
                 write(out, server, RPL_NAMREPLY, &[nick, "=", room, &line]);
             }
-            write(
-                out,
-                server,
-                RPL_ENDOFNAMES,
-                &[nick, room, "End of /NAMES list"],
-            );
+            end_of_list(server, nick, Query::Names, room, out);
         }
         Notice::NameTaken { name } => {
             let name = if message::is_middle(name) { name } else { "*" };
@@ -124,8 +119,7 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             );
         }
         Notice::Goodbye => write(out, server, "ERROR", &["Closing link (quit)"]),
-        // LIST: a channel list clients show in a window of its own. The topic is not in the
-        // rooms list (nor in Redis's answer on a cluster): it stays empty.
+        // LIST: a channel list clients show in a window of its own, each room with its topic.
         Notice::Rooms { rooms } => {
             write(
                 out,
@@ -133,8 +127,14 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
                 RPL_LISTSTART,
                 &[nick, "Channel", "Users  Name"],
             );
-            for (room, count, _) in rooms {
-                write(out, server, RPL_LIST, &[nick, room, &count.to_string(), ""]);
+            for room in rooms {
+                let count = room.members.to_string();
+                let budget = message::text_budget(server, RPL_LIST, nick)
+                    .saturating_sub(room.name.len() + count.len() + 2);
+                let topic = room.topic.as_deref().unwrap_or("");
+                let topic = message::split_text(topic, budget.max(1)).next();
+                let params = [nick, room.name.as_str(), &count, topic.unwrap_or("")];
+                write(out, server, RPL_LIST, &params);
             }
             write(out, server, RPL_LISTEND, &[nick, "End of /LIST"]);
         }
@@ -157,16 +157,19 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             ERR_NOTONCHANNEL,
             &[nick, room, "You're not on that channel"],
         ),
+        Notice::TooManyRooms { room, .. } | Notice::RoomsFull { room, .. } => {
+            let line = notice.line();
+            let reason = line.strip_prefix("! ").unwrap_or(&line);
+            write(out, server, ERR_TOOMANYCHANNELS, &[nick, room, reason]);
+        }
+        Notice::ListTooOften { room, secs } => {
+            too_often(server, nick, Query::Names, room, *secs, out);
+        }
         // A big room is counted, not named, on joining: the names list still ends (clients wait
         // for 366 to call a channel joined), with the user alone in it, and the count follows.
         Notice::Crowd { room, .. } => {
             write(out, server, RPL_NAMREPLY, &[nick, "=", room, nick]);
-            write(
-                out,
-                server,
-                RPL_ENDOFNAMES,
-                &[nick, room, "End of /NAMES list"],
-            );
+            end_of_list(server, nick, Query::Names, room, out);
             server_notice(server, nick, &notice.line(), out);
         }
         Notice::Greeting { .. }
@@ -229,6 +232,97 @@ pub fn whois(server: &str, nick: &str, whom: &str, found: Option<&str>, out: &mu
         RPL_ENDOFWHOIS,
         &[nick, found.unwrap_or(whom), end],
     );
+}
+
+/// Which member list a user asked for: the core answers both with its member list of the room
+/// (`/list #room`), and the IRC face words it as the one asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// `NAMES #room` (and a join's names list): 353s and 366.
+    Names,
+    /// `WHO #room`: a 352 per member and 315.
+    Who,
+}
+
+/// `WHO #room` answered: a `352` per member (`@name` is an operator: flag `H@`), then `315`. A big
+/// room (over `big`, `--announce-limit`) is counted instead, in a NOTICE, and the list ends: a 352
+/// for each of thousands would fill the client's queue (`--max-queue`) for a list nobody reads.
+pub fn who_members(
+    server: &str,
+    nick: &str,
+    room: &str,
+    names: &[compact_str::CompactString],
+    big: usize,
+    out: &mut String,
+) {
+    if names.len() > big {
+        let count = format!("{room}: {} online, too many to list", names.len());
+        server_notice(server, nick, &count, out);
+    } else {
+        for name in names {
+            let (name, flags) = match name.strip_prefix('@') {
+                Some(operator) => (operator, "H@"),
+                None => (name.as_str(), "H"),
+            };
+            who_reply(server, nick, room, name, flags, out);
+        }
+    }
+    end_of_list(server, nick, Query::Who, room, out);
+}
+
+/// `WHO nick` answered: a `352` for the user (`found`, as the chat spells the name; no channel is
+/// shown, as WHOIS shows none), then `315` with the mask as asked.
+pub fn who_user(server: &str, nick: &str, mask: &str, found: Option<&str>, out: &mut String) {
+    if let Some(name) = found {
+        who_reply(server, nick, "*", name, "H", out);
+    }
+    end_of_list(server, nick, Query::Who, mask, out);
+}
+
+/// `352 nick channel user host server name flags :0 realname`: every pollchat user is
+/// `name!name@pollchat` and "here", with no other hop and its name for a real name.
+fn who_reply(server: &str, nick: &str, channel: &str, name: &str, flags: &str, out: &mut String) {
+    let realname = format!("0 {name}");
+    let params = [
+        nick,
+        channel,
+        name,
+        super::USER_HOST,
+        server,
+        name,
+        flags,
+        &realname,
+    ];
+    write(out, server, RPL_WHOREPLY, &params);
+}
+
+/// The end of a member list: `366` for NAMES, `315` for WHO.
+pub fn end_of_list(server: &str, nick: &str, query: Query, room: &str, out: &mut String) {
+    match query {
+        Query::Names => write(
+            out,
+            server,
+            RPL_ENDOFNAMES,
+            &[nick, room, "End of /NAMES list"],
+        ),
+        Query::Who => write(out, server, RPL_ENDOFWHO, &[nick, room, "End of WHO list"]),
+    }
+}
+
+/// `263`: a big room's member list asked for again within `secs`, then the list's end anyway, as
+/// other servers do: a client waiting for the end of a list it asked for (irssi's channel sync
+/// waits for 315) is not left waiting.
+pub fn too_often(server: &str, nick: &str, query: Query, room: &str, secs: u64, out: &mut String) {
+    let command = match query {
+        Query::Names => "NAMES",
+        Query::Who => "WHO",
+    };
+    let reason = format!(
+        "Please wait a while and try again: {room} is big, its member list is served once every \
+         {secs} s"
+    );
+    write(out, server, RPL_TRYAGAIN, &[nick, command, &reason]);
+    end_of_list(server, nick, query, room, out);
 }
 
 /// A chat or action line as its author's `PRIVMSG` to `room` (an action as CTCP ACTION).
@@ -548,18 +642,107 @@ mod tests {
     }
 
     #[test]
-    fn the_rooms_list_is_a_channel_list() {
-        let rooms = Notice::Rooms {
-            rooms: vec![("#dev".into(), 3, "current"), ("#general".into(), 9, "")],
+    fn the_rooms_list_is_a_channel_list_with_topics() {
+        let listed = |name: &str, members, mark, topic: Option<&str>| crate::chat::ListedRoom {
+            name: name.into(),
+            members,
+            mark,
+            topic: topic.map(str::to_string),
         };
-        let mut out = String::new();
-        to_user("irc.pollchat", "bea", &rooms, &mut out);
+        let rooms = Notice::Rooms {
+            rooms: vec![
+                listed("#dev", 3, "current", Some("ship it: friday")),
+                listed("#general", 9, "", None),
+            ],
+        };
         assert_eq!(
-            out,
+            to("bea", rooms),
             ":irc.pollchat 321 bea Channel :Users  Name\r\n\
-             :irc.pollchat 322 bea #dev 3 :\r\n\
+             :irc.pollchat 322 bea #dev 3 :ship it: friday\r\n\
              :irc.pollchat 322 bea #general 9 :\r\n\
              :irc.pollchat 323 bea :End of /LIST\r\n"
         );
+        // A topic too long for one message is cut, never sent over 512 bytes.
+        let long = Notice::Rooms {
+            rooms: vec![listed("#dev", 3, "", Some(&"ü".repeat(400)))],
+        };
+        let out = to("bea", long);
+        let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].len() <= message::MAX_BODY && lines[1].len() > 400);
+        let topic = message::parse(lines[1]).ok().and_then(|m| m.param(3));
+        assert!(topic.is_some_and(|t| "ü".repeat(400).starts_with(t)));
+    }
+
+    #[test]
+    fn room_limits_are_405_with_pollchats_reason() {
+        assert_eq!(
+            to(
+                "bea",
+                Notice::TooManyRooms {
+                    room: "#x".into(),
+                    max: 3
+                }
+            ),
+            ":irc.pollchat 405 bea #x :you are in 3 rooms, the most allowed; /part one first\r\n"
+        );
+        assert_eq!(
+            to(
+                "bea",
+                Notice::RoomsFull {
+                    room: "#x".into(),
+                    max: 4
+                }
+            ),
+            ":irc.pollchat 405 bea #x :the server has 4 rooms, the most allowed\r\n"
+        );
+    }
+
+    #[test]
+    fn names_too_often_is_263_and_the_list_still_ends() {
+        let too_often = Notice::ListTooOften {
+            room: "#general".into(),
+            secs: 2,
+        };
+        assert_eq!(
+            to("bea", too_often),
+            ":irc.pollchat 263 bea NAMES :Please wait a while and try again: #general is big, \
+             its member list is served once every 2 s\r\n\
+             :irc.pollchat 366 bea #general :End of /NAMES list\r\n"
+        );
+    }
+
+    #[test]
+    fn who_lists_each_member_marking_operators_or_counts_a_big_room() {
+        let names: Vec<CompactString> = vec!["@ana".into(), "bea".into()];
+        let mut out = String::new();
+        who_members(SERVER, "bea", "#dev", &names, 2, &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat 352 bea #dev ana pollchat irc.pollchat ana H@ :0 ana\r\n\
+             :irc.pollchat 352 bea #dev bea pollchat irc.pollchat bea H :0 bea\r\n\
+             :irc.pollchat 315 bea #dev :End of WHO list\r\n"
+        );
+        let mut out = String::new();
+        who_members(SERVER, "bea", "#dev", &names, 1, &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat NOTICE bea :#dev: 2 online, too many to list\r\n\
+             :irc.pollchat 315 bea #dev :End of WHO list\r\n"
+        );
+    }
+
+    #[test]
+    fn who_of_a_nick_is_one_352_or_none() {
+        let mut out = String::new();
+        who_user(SERVER, "ana", "bea", Some("Bea"), &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat 352 ana * Bea pollchat irc.pollchat Bea H :0 Bea\r\n\
+             :irc.pollchat 315 ana bea :End of WHO list\r\n"
+        );
+        let mut out = String::new();
+        who_user(SERVER, "ana", "zed", None, &mut out);
+        assert_eq!(out, ":irc.pollchat 315 ana zed :End of WHO list\r\n");
     }
 }

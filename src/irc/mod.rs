@@ -39,6 +39,7 @@ pub mod numeric {
     pub const RPL_MYINFO: &str = "004";
     pub const RPL_ISUPPORT: &str = "005";
     pub const RPL_UMODEIS: &str = "221";
+    pub const RPL_TRYAGAIN: &str = "263";
     pub const RPL_UNAWAY: &str = "305";
     pub const RPL_NOWAWAY: &str = "306";
     pub const RPL_ENDOFWHO: &str = "315";
@@ -56,8 +57,10 @@ pub mod numeric {
     pub const RPL_ENDOFMOTD: &str = "376";
     pub const RPL_LIST: &str = "322";
     pub const RPL_WHOISUSER: &str = "311";
+    pub const RPL_WHOREPLY: &str = "352";
     pub const ERR_NOSUCHNICK: &str = "401";
     pub const ERR_NOSUCHCHANNEL: &str = "403";
+    pub const ERR_TOOMANYCHANNELS: &str = "405";
     pub const ERR_NOTONCHANNEL: &str = "442";
     pub const ERR_INVALIDCAPCMD: &str = "410";
     pub const ERR_INPUTTOOLONG: &str = "417";

@@ -57,6 +57,9 @@ pub struct ServerInfo {
     /// The room every user is in once named (`--default-room`): the channel a client is told it
     /// joined right after the welcome.
     pub default_room: String,
+    /// `--announce-limit`: a room with more members than this is big, and `WHO #room` answers
+    /// with its count instead of a 352 for each (which could overflow the client's queue).
+    pub announce_limit: usize,
 }
 
 impl Default for ServerInfo {
@@ -69,6 +72,7 @@ impl Default for ServerInfo {
             max_rooms_per_user: 20,
             motd: Vec::new(),
             default_room: "#general".to_string(),
+            announce_limit: 200,
         }
     }
 }

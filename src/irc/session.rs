@@ -28,9 +28,15 @@
 //!   answers the server's PING by itself, so only a client that cannot is dropped. Any line
 //!   counts as an answer, not only PONG: a client that talks is alive. Only registered clients:
 //!   before the welcome the name timeout rules.
-//! - WHO and WHOIS answer only their end numerics, and LIST is the rooms' line as a NOTICE, until
-//!   the core can be asked (`Chat::find_user`, docs/irc.md step 2): clients get a well-formed, if
-//!   empty, answer instead of 421.
+//! - `WHO #room` and `NAMES #room` both ask the core for its member list (`/list #room`), which
+//!   answers both the same way ([`Notice::Members`]); the session remembers that a WHO is pending
+//!   (one bit: [`Session::who_pending`]) and words the answer as 352s and 315 instead of 353s and
+//!   366. One bit is enough: the core answers commands in order, and the edge hands it the next
+//!   command (the rest of the line, `Server::irc_rest`, or the next line) only once a cluster
+//!   wait is answered, so at most one WHO is ever in flight and no join's names list can come
+//!   between it and its answer.
+//! - `WHO nick` and `WHOIS nick` are a read of the chat (`Chat::find_user`): the edge answers them
+//!   ([`Command::Who`], [`Command::Whois`]).
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +60,8 @@ pub enum Command {
     InRoom { room: String, text: String },
     /// `WHOIS nick`: the edge asks the chat whether there is such a user, and answers.
     Whois(String),
+    /// `WHO nick`: the same question, answered as a 352 (or nothing) and 315.
+    Who(String),
 }
 
 /// The state of one IRC connection.
@@ -71,6 +79,9 @@ pub struct Session {
     quiet_since: Instant,
     /// A PING went out at `quiet_since` and nothing has come since.
     pinged: bool,
+    /// A `WHO #room` was handed to the core and not yet answered: its member list is worded as
+    /// 352s and 315 (see the top of this file).
+    who_pending: bool,
 }
 
 /// What the idle check found ([`Session::idle_check`]).
@@ -94,6 +105,7 @@ impl Session {
             max_text,
             quiet_since: now,
             pinged: false,
+            who_pending: false,
         }
     }
 
@@ -274,7 +286,15 @@ impl Session {
             "LIST" => commands.push(Command::Line("/rooms".to_string())),
             "WHO" => {
                 let mask = param(0).filter(|m| message::is_middle(m)).unwrap_or("*");
-                write(out, server, RPL_ENDOFWHO, &[&nick, mask, "End of WHO list"]);
+                if mask.starts_with('#') {
+                    self.who_pending = true;
+                    commands.push(Command::Line(format!("/list {mask}")));
+                } else if check_name(mask).is_ok() {
+                    commands.push(Command::Who(mask.to_string()));
+                } else {
+                    // `WHO *`, `WHO 0`, a pattern: pollchat lists nobody by pattern.
+                    write(out, server, RPL_ENDOFWHO, &[&nick, mask, "End of WHO list"]);
+                }
             }
             "WHOIS" => match param(0) {
                 None => need_more(out),
@@ -354,6 +374,10 @@ impl Session {
     pub fn to_me(&mut self, info: &ServerInfo, notice: &Notice, out: &mut String) {
         self.last_repeatable = None;
         let server = info.server_name.as_str();
+        if self.who_pending && answers_a_list(notice) {
+            self.who_pending = false;
+            return self.who_answered(info, notice, out);
+        }
         match notice {
             Notice::YouAre { name } if !self.is_registered() => {
                 let mut replies = Vec::new();
@@ -397,6 +421,29 @@ impl Session {
                 format::history(server, self.nick(), *at, said, out);
             }
             _ => format::to_user(server, self.nick(), notice, out),
+        }
+    }
+
+    /// The core's answer to a `WHO #room` (one for which [`answers_a_list`] holds), as the WHO
+    /// reply: a 352 per member and 315; a refusal as it is worded anyway, then 315, so that the
+    /// client's WHO ends.
+    fn who_answered(&mut self, info: &ServerInfo, notice: &Notice, out: &mut String) {
+        let (server, nick) = (info.server_name.as_str(), self.nick());
+        match notice {
+            Notice::Members { room, names, .. } => {
+                format::who_members(server, nick, room, names, info.announce_limit, out);
+            }
+            Notice::ListTooOften { room, secs } => {
+                format::too_often(server, nick, format::Query::Who, room, *secs, out);
+            }
+            // No such channel: an empty list, as other servers answer.
+            Notice::NoSuchRoom { room } => {
+                format::end_of_list(server, nick, format::Query::Who, room, out);
+            }
+            other => {
+                format::to_user(server, nick, other, out);
+                format::end_of_list(server, nick, format::Query::Who, "*", out);
+            }
         }
     }
 
@@ -450,6 +497,16 @@ fn said(nick: &str, target: &str, text: &str) -> Option<Command> {
         Some(action) => format!("/msg {target} * {nick} {action}"),
         None => format!("/msg {target} {text}"),
     }))
+}
+
+/// Whether `notice` is what the core answers to `/list #room`: the member list, or one of its
+/// refusals (too often, no such room, or an error line: a bad name, the cluster busy or down).
+fn answers_a_list(notice: &Notice) -> bool {
+    match notice {
+        Notice::Members { .. } | Notice::ListTooOften { .. } | Notice::NoSuchRoom { .. } => true,
+        Notice::Text(line) => line.starts_with("! "),
+        _ => false,
+    }
 }
 
 /// Registration's replies (lines without terminators) as wire bytes.
@@ -713,10 +770,7 @@ mod tests {
                 "MODE bea",
                 ":irc.pollchat 502 ana :Cant change mode for other users\r\n",
             ),
-            (
-                "WHO #dev",
-                ":irc.pollchat 315 ana #dev :End of WHO list\r\n",
-            ),
+            ("WHO *", ":irc.pollchat 315 ana * :End of WHO list\r\n"),
             (
                 "AWAY :lunch",
                 ":irc.pollchat 306 ana :You have been marked as being away\r\n",
@@ -726,9 +780,83 @@ mod tests {
         for (sent, want) in replies {
             assert_eq!(client.send(sent), (want.to_string(), vec![]), "{sent}");
         }
-        // WHOIS is the chat's to answer (does such a user exist?): the edge is handed it.
+        // WHOIS and WHO nick are the chat's to answer (does such a user exist?): the edge is
+        // handed them.
         let handed = vec![Command::Whois("bea".into())];
         assert_eq!(client.send("WHOIS bea"), (String::new(), handed));
+        let handed = vec![Command::Who("bea".into())];
+        assert_eq!(client.send("WHO bea"), (String::new(), handed));
+    }
+
+    fn members(room: &str, names: &[&str]) -> Notice {
+        Notice::Members {
+            room: room.into(),
+            names: names.iter().map(|&n| CompactString::from(n)).collect(),
+            in_front: true,
+        }
+    }
+
+    #[test]
+    fn who_of_a_room_asks_for_its_members_and_words_the_answer_as_352s() {
+        let mut client = Client::registered();
+        assert_eq!(client.commands("WHO #dev"), [line("/list #dev")]);
+        assert_eq!(
+            client.told(members("#dev", &["@bea", "ana"])),
+            ":irc.pollchat 352 ana #dev bea pollchat irc.pollchat bea H@ :0 bea\r\n\
+             :irc.pollchat 352 ana #dev ana pollchat irc.pollchat ana H :0 ana\r\n\
+             :irc.pollchat 315 ana #dev :End of WHO list\r\n"
+        );
+        // Answered: the next member list (NAMES, a join) is a names list again.
+        assert_eq!(client.commands("NAMES #dev"), [line("/list #dev")]);
+        assert_eq!(
+            client.told(members("#dev", &["ana"])),
+            ":irc.pollchat 353 ana = #dev ana\r\n:irc.pollchat 366 ana #dev :End of /NAMES list\r\n"
+        );
+    }
+
+    #[test]
+    fn who_of_a_room_ends_whatever_the_core_answers() {
+        let mut client = Client::registered();
+        // Unrelated news before the answer is shown as it is.
+        client.commands("WHO #dev");
+        assert_eq!(
+            client.told(Notice::private_in("bea", "psst")),
+            ":bea!bea@pollchat PRIVMSG ana psst\r\n"
+        );
+        let too_often = Notice::ListTooOften {
+            room: "#dev".into(),
+            secs: 2,
+        };
+        assert_eq!(
+            client.told(too_often),
+            ":irc.pollchat 263 ana WHO :Please wait a while and try again: #dev is big, its \
+             member list is served once every 2 s\r\n\
+             :irc.pollchat 315 ana #dev :End of WHO list\r\n"
+        );
+        client.commands("WHO #nope");
+        let nope = Notice::NoSuchRoom {
+            room: "#nope".into(),
+        };
+        assert_eq!(
+            client.told(nope),
+            ":irc.pollchat 315 ana #nope :End of WHO list\r\n"
+        );
+        client.commands("WHO #a,#b");
+        let bad = Notice::Text(crate::protocol::BAD_ROOM_NAME.into());
+        assert_eq!(
+            client.told(bad),
+            ":irc.pollchat NOTICE ana :a room name is # and 1 to 32 letters, digits, '_', '-' \
+             or '.'\r\n:irc.pollchat 315 ana * :End of WHO list\r\n"
+        );
+        // A big room is counted, not listed.
+        client.commands("WHO #general");
+        let crowd: Vec<String> = (0..201).map(|i| format!("u{i}")).collect();
+        let crowd: Vec<&str> = crowd.iter().map(String::as_str).collect();
+        assert_eq!(
+            client.told(members("#general", &crowd)),
+            ":irc.pollchat NOTICE ana :#general: 201 online, too many to list\r\n\
+             :irc.pollchat 315 ana #general :End of WHO list\r\n"
+        );
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl Server {
         }
     }
 
-    /// One command of an IRC line, handed to the chat core (or, for WHOIS, answered from it).
+    /// One command of an IRC line, handed to the chat core (or, for WHOIS and WHO nick, answered
+    /// from it).
     pub(super) fn irc_command(&mut self, key: usize, command: Command) {
         // A QUIT before it closed the connection: nothing after it counts.
         if !self.connections.get(key).is_some_and(|c| c.is_open()) {
@@ -98,6 +99,14 @@ impl Server {
                 let nick = self.irc_nick(key);
                 let found = self.chat.find_user(whom);
                 format::whois(SERVER_NAME, &nick, whom, found, &mut out);
+                self.queue_bytes(key, out.as_bytes());
+                return;
+            }
+            Command::Who(mask) => {
+                let mut out = String::new();
+                let nick = self.irc_nick(key);
+                let found = self.chat.find_user(mask);
+                format::who_user(SERVER_NAME, &nick, mask, found, &mut out);
                 self.queue_bytes(key, out.as_bytes());
                 return;
             }

@@ -363,6 +363,7 @@ impl Server {
         let irc_info = ServerInfo {
             max_rooms_per_user: config.max_rooms_per_user as usize,
             default_room: config.default_room.clone(),
+            announce_limit: config.announce_limit as usize,
             created: format!("{} s after the epoch", unix_now()),
             ..ServerInfo::default()
         };
