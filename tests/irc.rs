@@ -55,6 +55,59 @@ fn registration_with_cap_waits_for_cap_end() {
     irc.skip_until(":ana!ana@pollchat JOIN #general");
 }
 
+/// What HexChat sends by itself (read in its source, `proto-irc.c`, `inbound.c`, `notify.c`: it
+/// cannot run here), each answered, none with 421, and the connection goes on: the login, `CAP END`
+/// after an empty `CAP LS`, `MODE` and `WHO` of each channel it is put in or joins, its lag `PING`,
+/// ISON for its notify list (with a trailing space), USERHOST of its own nick.
+#[test]
+fn what_hexchat_sends_by_itself_is_answered() {
+    let server = server();
+    let _bob = server.join("bob");
+    let mut hexa = Irc::connect(&server);
+    hexa.send("CAP LS 302");
+    hexa.send("NICK hexa");
+    hexa.send("USER hexa 0 * :HexChat user");
+    hexa.expect(":irc.pollchat CAP * LS server-time");
+    // HexChat asks for server-time whenever it is offered.
+    hexa.send("CAP REQ :server-time");
+    hexa.expect(":irc.pollchat CAP hexa ACK server-time");
+    hexa.send("CAP END");
+    hexa.skip_until(":irc.pollchat 422 hexa ");
+    hexa.skip_until(":irc.pollchat 366 hexa #general ");
+    for line in [
+        "MODE #general",
+        "WHO #general",
+        "JOIN #dev",
+        "MODE #dev",
+        "WHO #dev",
+        "PING LAG1796543610",
+        "ISON bob zed ",
+        "USERHOST hexa",
+    ] {
+        hexa.send(line);
+    }
+    let answers = hexa.lines_before_pong();
+    for want in [
+        ":irc.pollchat 324 hexa #general +n",
+        ":irc.pollchat 352 hexa #general bob pollchat irc.pollchat bob H :0 bob",
+        ":irc.pollchat 315 hexa #general :End of WHO list",
+        ":hexa!hexa@pollchat JOIN #dev",
+        ":irc.pollchat 366 hexa #dev :End of /NAMES list",
+        ":irc.pollchat 324 hexa #dev +n",
+        ":irc.pollchat 315 hexa #dev :End of WHO list",
+        ":irc.pollchat PONG irc.pollchat LAG1796543610",
+        // HexChat reads these two as if the last parameter always had its `:`.
+        ":irc.pollchat 303 hexa :bob",
+        ":irc.pollchat 302 hexa :hexa=+hexa@pollchat",
+    ] {
+        assert!(
+            answers.iter().any(|a| a == want),
+            "{want} not in {answers:#?}"
+        );
+    }
+    assert!(!answers.iter().any(|a| a.contains(" 421 ")), "{answers:#?}");
+}
+
 #[test]
 fn irc_and_line_users_chat_in_the_same_room() {
     let server = server();

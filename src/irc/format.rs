@@ -134,7 +134,8 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
                 let topic = room.topic.as_deref().unwrap_or("");
                 let topic = message::split_text(topic, budget.max(1)).next();
                 let params = [nick, room.name.as_str(), &count, topic.unwrap_or("")];
-                write(out, server, RPL_LIST, &params);
+                // Always with its `:`: HexChat skips the topic's first character unread.
+                write_trailing(out, server, RPL_LIST, &params);
             }
             write(out, server, RPL_LISTEND, &[nick, "End of /LIST"]);
         }
@@ -325,6 +326,41 @@ pub fn too_often(server: &str, nick: &str, query: Query, room: &str, secs: u64, 
     end_of_list(server, nick, query, room, out);
 }
 
+/// The answer to `ISON` from `nick`: `303` with the names of those asked about who are online,
+/// as the chat spells them (`online`: what the chat found), as many as fit in one message.
+pub fn ison(server: &str, nick: &str, online: &[&str], out: &mut String) {
+    let budget = message::text_budget(server, RPL_ISON, nick);
+    let names = words_within(online.iter().map(|name| name.to_string()), budget);
+    write_trailing(out, server, RPL_ISON, &[nick, &names]);
+}
+
+/// The answer to `USERHOST` from `nick`: `302` with `name=+name@pollchat` for each user asked
+/// about who is online (`+`: nobody is away to others on pollchat), as many as fit.
+pub fn userhost(server: &str, nick: &str, online: &[&str], out: &mut String) {
+    let budget = message::text_budget(server, RPL_USERHOST, nick);
+    let replies = online
+        .iter()
+        .map(|name| format!("{name}=+{name}@{}", super::USER_HOST));
+    let replies = words_within(replies, budget);
+    write_trailing(out, server, RPL_USERHOST, &[nick, &replies]);
+}
+
+/// `words` joined with spaces, stopping before the first that would make it over `budget` bytes.
+fn words_within(words: impl Iterator<Item = String>, budget: usize) -> String {
+    let mut line = String::new();
+    for word in words {
+        let needed = word.len() + usize::from(!line.is_empty());
+        if line.len() + needed > budget {
+            break;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    line
+}
+
 /// A chat or action line as its author's `PRIVMSG` to `room` (an action as CTCP ACTION).
 fn said(notice: &Notice, room: &str, out: &mut String) {
     let (Some(author), Some(words)) = (notice.author(), notice.words()) else {
@@ -366,7 +402,25 @@ fn topic_budget(name: &str, channel: &str) -> usize {
 /// Appends one message and its `\r\n`. A refusal of the writer is a bug upstream (every part is a
 /// checked name or cleaned text): loud, and nothing is sent in its place.
 pub fn write(out: &mut String, source: &str, command: &str, params: &[&str]) {
-    match Outgoing::new(Some(source), command, params).write(out) {
+    framed(out, command, |out| {
+        Outgoing::new(Some(source), command, params).write(out)
+    });
+}
+
+/// As [`write`], with the last parameter always written as a trailing one (`:bob`), for the replies
+/// HexChat reads assuming it is (`Outgoing::write_trailing`).
+pub fn write_trailing(out: &mut String, source: &str, command: &str, params: &[&str]) {
+    framed(out, command, |out| {
+        Outgoing::new(Some(source), command, params).write_trailing(out)
+    });
+}
+
+fn framed(
+    out: &mut String,
+    command: &str,
+    write: impl FnOnce(&mut String) -> Result<(), message::WriteError>,
+) {
+    match write(out) {
         Ok(()) => out.push_str("\r\n"),
         Err(error) => warn!("IRC {command} not sent: {error}"),
     }
@@ -744,5 +798,29 @@ mod tests {
         let mut out = String::new();
         who_user(SERVER, "ana", "zed", None, &mut out);
         assert_eq!(out, ":irc.pollchat 315 ana zed :End of WHO list\r\n");
+    }
+
+    #[test]
+    fn ison_and_userhost_name_who_is_online_in_one_message() {
+        let mut out = String::new();
+        ison(SERVER, "bea", &["Ana", "cy"], &mut out);
+        ison(SERVER, "bea", &[], &mut out);
+        userhost(SERVER, "bea", &["Ana"], &mut out);
+        assert_eq!(
+            out,
+            ":irc.pollchat 303 bea :Ana cy\r\n\
+             :irc.pollchat 303 bea :\r\n\
+             :irc.pollchat 302 bea :Ana=+Ana@pollchat\r\n"
+        );
+        // Five of the longest names (32 four-byte characters) do not fit: as many as do are sent.
+        let long = "\u{10348}".repeat(32);
+        let names = [long.as_str(); 5];
+        out.clear();
+        userhost(SERVER, "bea", &names, &mut out);
+        assert!(out.len() <= message::MAX_BODY + 2);
+        assert_eq!(out.matches("@pollchat").count(), 1);
+        out.clear();
+        ison(SERVER, "bea", &names, &mut out);
+        assert_eq!(out.matches(long.as_str()).count(), 3);
     }
 }

@@ -294,8 +294,19 @@ impl Outgoing<'_> {
     /// Appends the message to `out`, without a line terminator (the edge frames it, `\r\n`). On an
     /// error `out` is left as it was.
     pub fn write(&self, out: &mut String) -> Result<(), WriteError> {
+        self.write_as(out, Last::AsNeeded)
+    }
+
+    /// As [`Outgoing::write`], but the last parameter is always a trailing one (`:text`), even when a
+    /// single word. The modern documents say it makes no difference, but HexChat drops the first
+    /// character of some replies' last parameter without looking (303's names, 322's topic).
+    pub fn write_trailing(&self, out: &mut String) -> Result<(), WriteError> {
+        self.write_as(out, Last::Trailing)
+    }
+
+    fn write_as(&self, out: &mut String, last: Last) -> Result<(), WriteError> {
         let start = out.len();
-        let written = self.write_unchecked(out).and_then(|body_start| {
+        let written = self.write_unchecked(out, last).and_then(|body_start| {
             let body = out.len() - body_start;
             let tags = body_start - start;
             if body > MAX_BODY || tags > MAX_SERVER_TAG_DATA + 2 {
@@ -318,7 +329,7 @@ impl Outgoing<'_> {
     }
 
     /// Writes everything but the length checks; returns where the body (after the tags) starts.
-    fn write_unchecked(&self, out: &mut String) -> Result<usize, WriteError> {
+    fn write_unchecked(&self, out: &mut String, trailing: Last) -> Result<usize, WriteError> {
         if !self.tags.is_empty() {
             out.push('@');
             for (i, (key, value)) in self.tags.iter().enumerate() {
@@ -361,12 +372,22 @@ impl Outgoing<'_> {
             return Err(WriteError::LineBreak);
         }
         out.push(' ');
-        if last.is_empty() || last.contains(' ') || last.starts_with(':') {
+        let needed = last.is_empty() || last.contains(' ') || last.starts_with(':');
+        if needed || trailing == Last::Trailing {
             out.push(':');
         }
         out.push_str(last);
         Ok(body_start)
     }
+}
+
+/// How [`Outgoing`] writes its last parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// As a trailing parameter only when it must be (empty, a space, a leading `:`).
+    AsNeeded,
+    /// Always as a trailing parameter.
+    Trailing,
 }
 
 fn has_line_break(text: &str) -> bool {
@@ -634,6 +655,25 @@ mod tests {
             (m.source, m.params()),
             (Some("ana!ana@pollchat"), &["#dev", " :odd:  text "][..])
         );
+    }
+
+    #[test]
+    fn the_writer_can_always_make_the_last_parameter_trailing() {
+        let trailing = |params: &[&str]| {
+            let mut out = String::new();
+            Outgoing::new(Some("irc.pollchat"), "303", params)
+                .write_trailing(&mut out)
+                .map(|()| out)
+        };
+        assert_eq!(
+            trailing(&["ana", "bob"]).unwrap(),
+            ":irc.pollchat 303 ana :bob"
+        );
+        assert_eq!(trailing(&["ana", ""]).unwrap(), ":irc.pollchat 303 ana :");
+        // The same refusals as ever.
+        assert_eq!(trailing(&["ana", "a\rb"]), Err(WriteError::LineBreak));
+        let long = "x".repeat(MAX_BODY);
+        assert_eq!(trailing(&["ana", &long]), Err(WriteError::TooLong));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub mod numeric {
     pub const RPL_ISUPPORT: &str = "005";
     pub const RPL_UMODEIS: &str = "221";
     pub const RPL_TRYAGAIN: &str = "263";
+    pub const RPL_USERHOST: &str = "302";
+    pub const RPL_ISON: &str = "303";
     pub const RPL_UNAWAY: &str = "305";
     pub const RPL_NOWAWAY: &str = "306";
     pub const RPL_ENDOFWHO: &str = "315";

@@ -81,7 +81,7 @@ impl Default for ServerInfo {
 /// they pass through as [`Step::Chat`]. Anything else a registered client sends gets 421.
 pub const CHAT_COMMANDS: &[&str] = &[
     "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "WHO", "WHOIS", "TOPIC", "LIST", "MODE",
-    "AWAY",
+    "AWAY", "ISON", "USERHOST",
 ];
 
 /// What the edge does after a line, besides sending the replies.

@@ -62,6 +62,10 @@ pub enum Command {
     Whois(String),
     /// `WHO nick`: the same question, answered as a 352 (or nothing) and 315.
     Who(String),
+    /// `ISON a b ...`: the edge asks the chat which of these users are online, and answers 303.
+    Ison(Vec<String>),
+    /// `USERHOST a b ...` (at most 5): as ISON, answered with 302.
+    Userhost(Vec<String>),
 }
 
 /// The state of one IRC connection.
@@ -309,6 +313,19 @@ impl Session {
                     }
                 }
             },
+            // Clients ask these by themselves: WeeChat's `/notify` and HexChat's notify list send
+            // ISON every minute or so, HexChat may send `USERHOST` with its own nick.
+            "ISON" | "USERHOST" => {
+                let nicks = nicks_asked(message);
+                if nicks.is_empty() {
+                    return need_more(out);
+                }
+                commands.push(if command == "ISON" {
+                    Command::Ison(nicks)
+                } else {
+                    Command::Userhost(nicks.into_iter().take(MAX_USERHOST).collect())
+                });
+            }
             "MODE" => match param(0) {
                 None => need_more(out),
                 Some(channel) if channel.starts_with('#') => {
@@ -507,6 +524,21 @@ fn answers_a_list(notice: &Notice) -> bool {
         Notice::Text(line) => line.starts_with("! "),
         _ => false,
     }
+}
+
+/// The most nicks one `USERHOST` asks about, as the modern documents allow; more are left out.
+const MAX_USERHOST: usize = 5;
+
+/// The nicks an `ISON` or `USERHOST` names: its parameters, split at spaces (clients send them as
+/// middle parameters or as one trailing one), those that cannot be names left out.
+fn nicks_asked(message: &message::Message<'_>) -> Vec<String> {
+    message
+        .params()
+        .iter()
+        .flat_map(|param| param.split(' '))
+        .filter(|nick| check_name(nick).is_ok())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Registration's replies (lines without terminators) as wire bytes.
@@ -780,6 +812,22 @@ mod tests {
         for (sent, want) in replies {
             assert_eq!(client.send(sent), (want.to_string(), vec![]), "{sent}");
         }
+        // ISON and USERHOST too; names that cannot be a user's are left out, USERHOST asks five.
+        let asked = |nicks: &[&str]| nicks.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let ison = vec![Command::Ison(asked(&["bea", "cy", "dee"]))];
+        assert_eq!(client.send("ISON bea :cy  dee a|b"), (String::new(), ison));
+        let userhost = vec![Command::Userhost(asked(&["a", "b", "c", "d", "e"]))];
+        assert_eq!(
+            client.send("USERHOST a b c d e f"),
+            (String::new(), userhost)
+        );
+        assert_eq!(
+            client.send("ISON :"),
+            (
+                ":irc.pollchat 461 ana ISON :Not enough parameters\r\n".to_string(),
+                vec![]
+            )
+        );
         // WHOIS and WHO nick are the chat's to answer (does such a user exist?): the edge is
         // handed them.
         let handed = vec![Command::Whois("bea".into())];

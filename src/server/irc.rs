@@ -86,8 +86,8 @@ impl Server {
         }
     }
 
-    /// One command of an IRC line, handed to the chat core (or, for WHOIS and WHO nick, answered
-    /// from it).
+    /// One command of an IRC line, handed to the chat core (or, for WHOIS, WHO nick, ISON and
+    /// USERHOST, answered from it).
     pub(super) fn irc_command(&mut self, key: usize, command: Command) {
         // A QUIT before it closed the connection: nothing after it counts.
         if !self.connections.get(key).is_some_and(|c| c.is_open()) {
@@ -107,6 +107,21 @@ impl Server {
                 let nick = self.irc_nick(key);
                 let found = self.chat.find_user(mask);
                 format::who_user(SERVER_NAME, &nick, mask, found, &mut out);
+                self.queue_bytes(key, out.as_bytes());
+                return;
+            }
+            Command::Ison(nicks) | Command::Userhost(nicks) => {
+                let online: Vec<&str> = nicks
+                    .iter()
+                    .filter_map(|n| self.chat.find_user(n))
+                    .collect();
+                let mut out = String::new();
+                let nick = self.irc_nick(key);
+                if matches!(command, Command::Ison(_)) {
+                    format::ison(SERVER_NAME, &nick, &online, &mut out);
+                } else {
+                    format::userhost(SERVER_NAME, &nick, &online, &mut out);
+                }
                 self.queue_bytes(key, out.as_bytes());
                 return;
             }
