@@ -285,11 +285,14 @@ const SMALL_BUFFER: usize = 512;
 pub struct Output {
     buf: Vec<u8>,
     /// How much of `buf` has been written already. (`u32`: a queue is bounded by `--max-queue`, at
-    /// most 1 GiB, and one line; with `mid_line` this keeps an `Output` at 32 bytes.)
+    /// most 1 GiB, and one line; with `mid_line` and `busy` this keeps an `Output` at 32 bytes.)
     sent: u32,
     /// `buf` starts in the middle of a line whose start was written, and dropped from the buffer,
     /// before: see `drop_unsent_lines`.
     mid_line: bool,
+    /// Everything queued was written at least once since the loop's last tick: the connection is
+    /// busy, and keeps its buffer's capacity for the next pass.
+    busy: bool,
 }
 
 impl Output {
@@ -360,25 +363,30 @@ impl Output {
         }
         // All sent. A busy connection keeps its capacity for the next pass: freeing and regrowing it on
         // every pass cost 56 ns instead of 9 ns per queued line (`cargo bench`); the tick gives idle
-        // buffers back (`release_if_idle`). A small buffer is freed at once: its memory goes straight
-        // back to the allocator for the next small buffer, instead of lingering until the tick and
-        // leaving holes among the allocations made meanwhile (a crowd joining, see
-        // docs/performance.md).
-        if self.buf.capacity() <= SMALL_BUFFER {
+        // buffers back (`release_if_idle`). A buffer is freed at once if it is small, or if this is
+        // the connection's first write since the tick (a burst such as an IRC client's 1.5 KB
+        // welcome, not a stream): its memory goes straight back to the allocator for the next
+        // buffer, instead of lingering until the tick and leaving holes among the long-lived
+        // allocations made meanwhile (a crowd joining, see docs/performance.md). A busy connection
+        // pays for this once per tick, not once per pass.
+        if self.buf.capacity() <= SMALL_BUFFER || !self.busy {
             *self = Output::default();
         } else {
             self.sent = 0;
             self.mid_line = false;
             self.buf.clear();
         }
+        self.busy = true;
         Ok(true)
     }
 
-    /// Frees the buffer if nothing is waiting in it, so an idle connection holds no memory for output.
+    /// On the loop's tick: frees the buffer if nothing is waiting in it, so an idle connection holds
+    /// no memory for output, and starts counting writes afresh (see `write_to`).
     pub fn release_if_idle(&mut self) {
         if self.is_empty() && self.buf.capacity() > 0 {
             *self = Output::default();
         }
+        self.busy = false;
     }
 }
 
@@ -423,6 +431,31 @@ mod tests {
         assert_eq!(sink.taken, b"hello\nworld\nagain\n");
         assert!(out.is_empty());
         assert_eq!(out.queued(), 0);
+    }
+
+    /// A burst (the first write since the tick) gives its buffer back at once; a stream keeps it
+    /// until the tick.
+    #[test]
+    fn a_burst_frees_its_buffer_and_a_stream_keeps_it_until_the_tick() {
+        let mut sink = Sink {
+            taken: Vec::new(),
+            room: usize::MAX,
+        };
+        let welcome = "x".repeat(1500);
+        let mut out = Output::default();
+        out.push_line(&welcome);
+        assert!(out.write_to(&mut sink).unwrap());
+        assert_eq!(out.buf.capacity(), 0, "the burst's buffer is freed");
+        out.push_line(&welcome);
+        assert!(out.write_to(&mut sink).unwrap());
+        assert!(out.buf.capacity() > SMALL_BUFFER, "a second write keeps it");
+        out.release_if_idle();
+        assert_eq!(out.buf.capacity(), 0, "the tick frees it");
+        // And the next write is a first one again.
+        out.push_line(&welcome);
+        assert!(out.write_to(&mut sink).unwrap());
+        assert_eq!(out.buf.capacity(), 0);
+        assert_eq!(sink.taken.len(), 3 * 1501);
     }
 
     #[test]
