@@ -31,6 +31,7 @@
 //!   they did not get.) After it, unknown commands get 421, never a disconnect.
 //! - A line over the limits gets 417 and is dropped; the connection goes on (`message.rs`).
 
+use compact_str::CompactString;
 use log::warn;
 
 use super::message::{self, Message, Outgoing, ParseError};
@@ -120,7 +121,8 @@ enum Phase {
 pub struct Registration {
     phase: Phase,
     /// The last valid nick given, until the core takes it; then the name the core confirmed.
-    nick: Option<String>,
+    /// Inline up to 24 bytes (nearly every nick): no allocation of its own per connection.
+    nick: Option<CompactString>,
     user_given: bool,
     /// `CAP LS` or `CAP REQ` came and `CAP END` not yet: registration waits for it.
     negotiating: bool,
@@ -225,7 +227,7 @@ impl Registration {
     /// The chat core took the name (it said `you are NAME`, spelled as it keeps it): the welcome.
     pub fn accepted(&mut self, info: &ServerInfo, name: &str, out: &mut Vec<String>) {
         self.phase = Phase::Registered;
-        self.nick = Some(name.to_string());
+        self.nick = Some(name.into());
         let welcome = format!(
             "Welcome to the {} IRC network, {}",
             info.network,
@@ -252,7 +254,7 @@ impl Registration {
 
     /// The chat core renamed the user (`NICK` after registration): replies name it from now on.
     pub fn renamed(&mut self, name: &str) {
-        self.nick = Some(name.to_string());
+        self.nick = Some(name.into());
     }
 
     /// The chat core refused the name as taken (`! the name NAME is taken`): 433, and the client
@@ -345,7 +347,7 @@ impl Registration {
             self.reply(info, out, ERR_ERRONEUSNICKNAME, &[echo(nick), &reason]);
             return Step::Done;
         }
-        self.nick = Some(nick.to_string());
+        self.nick = Some(nick.into());
         self.try_claim()
     }
 
