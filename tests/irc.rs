@@ -176,6 +176,15 @@ fn join_names_topic_and_part() {
     // Not in it any more: the core's refusal, as the numeric clients know.
     ana.send("PRIVMSG #dev :hello?");
     ana.expect(":irc.pollchat 442 ana #dev :You're not on that channel");
+
+    // Back in: the topic, the history headed in the channel's own window, then the names.
+    ana.send("JOIN #dev");
+    ana.expect(":ana!ana@pollchat JOIN #dev");
+    ana.expect(":irc.pollchat 332 ana #dev :ship it");
+    ana.expect(":irc.pollchat NOTICE #dev :recent messages (2):");
+    ana.expect(":ana!ana@pollchat PRIVMSG #dev :in dev");
+    ana.expect(":ana!ana@pollchat PRIVMSG #dev :still here");
+    ana.expect(":irc.pollchat 353 ana = #dev :ana bea");
 }
 
 #[test]

@@ -572,7 +572,15 @@ impl Chat {
             to(out, id, Notice::Topic { room, text });
         }
         if !history.is_empty() {
-            to(out, id, protocol::history_header(history.len()));
+            let (room_name, lines) = (self.room_name(room).into(), history.len());
+            to(
+                out,
+                id,
+                Notice::HistoryHeader {
+                    room: room_name,
+                    lines,
+                },
+            );
             for (at, line) in history {
                 let said = Box::new(Notice::from_chat_line(self.room_name(room), line));
                 to(out, id, Notice::History { at, said });

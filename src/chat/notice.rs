@@ -131,6 +131,8 @@ pub enum Notice {
     /// A history line, replayed to a newcomer: what was said, and when (Unix seconds; 0 if not
     /// known). The line face puts the UTC time in front (`protocol::stamped`).
     History { at: u64, said: Box<Notice> },
+    /// `*** recent messages (N):`, before `room`'s history is replayed to a newcomer.
+    HistoryHeader { room: CompactString, lines: usize },
 }
 
 /// One room of [`Notice::Rooms`]. The line face shows its name, member count and mark; the IRC
@@ -278,6 +280,7 @@ impl Notice {
             Notice::PrivateIn { from, text } => protocol::private_in(from, text).into(),
             Notice::PrivateOut { to, text } => protocol::private_out(to, text).into(),
             Notice::History { at, said } => protocol::stamped(*at, &said.line()).into(),
+            Notice::HistoryHeader { lines, .. } => protocol::history_header(*lines).into(),
             Notice::Greeting { online } => protocol::greeting(*online).into(),
             Notice::NamePrompt => Cow::Borrowed(protocol::NAME_PROMPT),
             Notice::YouAre { name } => protocol::you_are(name).into(),

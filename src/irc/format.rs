@@ -173,6 +173,8 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             end_of_list(server, nick, Query::Names, room, out);
             server_notice(server, nick, &notice.line(), out);
         }
+        // In the channel's window, where its history follows (not the server's).
+        Notice::HistoryHeader { room, .. } => server_notice(server, room, &notice.line(), out),
         Notice::Greeting { .. }
         | Notice::NamePrompt
         | Notice::YouAre { .. }
@@ -620,6 +622,15 @@ mod tests {
         to_user("irc.pollchat", "bea", &history, &mut replayed);
         assert_eq!(replayed, plain);
         assert_eq!(replayed, ":ana!ana@pollchat PRIVMSG #dev earlier\r\n");
+        // Its header goes to the channel, where the lines are shown, not to the server's window.
+        let header = Notice::HistoryHeader {
+            room: "#dev".into(),
+            lines: 1,
+        };
+        assert_eq!(header.line(), "*** recent messages (1):");
+        let mut out = String::new();
+        to_user("irc.pollchat", "bea", &header, &mut out);
+        assert_eq!(out, ":irc.pollchat NOTICE #dev :recent messages (1):\r\n");
     }
 
     #[test]
