@@ -21,7 +21,7 @@ pub struct Config {
     #[arg(long, value_name = "[tls://]ADDR:PORT", default_value = "127.0.0.1:7878", value_parser = parse_listen)]
     pub listen: Vec<ListenArg>,
 
-    /// The TLS certificate (PEM; a chain is fine) for tls:// and https:// listeners.
+    /// The TLS certificate (PEM; a chain is fine) for tls://, https:// and ircs:// listeners.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -29,8 +29,8 @@ pub struct Config {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Make a self-signed certificate at start-up (for localhost, the host name and the listen
-    /// addresses) instead of --tls-cert: for trying TLS out. Its SHA-256 fingerprint is printed on
+    /// Make a self-signed certificate at start-up (for localhost, the host name and the addresses
+    /// listened on) instead of --tls-cert: for trying TLS out. Its SHA-256 fingerprint is printed on
     /// the start-up line, for clients to pin.
     #[arg(long, conflicts_with = "tls_cert")]
     pub tls_self_signed: bool,
@@ -41,10 +41,10 @@ pub struct Config {
     #[arg(long, value_name = "[https://]ADDR:PORT|off")]
     pub web: Option<String>,
 
-    /// Where IRC clients (irssi, WeeChat, HexChat) connect (`off` for none). By default
-    /// 127.0.0.1:6667, and if that port is taken the server runs without it; an address given here
-    /// that cannot be bound is an error.
-    #[arg(long, value_name = "ADDR:PORT|off")]
+    /// Where IRC clients (irssi, WeeChat, HexChat) connect (`off` for none; ircs://ADDR[:PORT] for
+    /// IRC over TLS, port 6697 if left out). By default 127.0.0.1:6667, and if that port is taken
+    /// the server runs without it; an address given here that cannot be bound is an error.
+    #[arg(long, value_name = "[ircs://]ADDR:PORT|off")]
     pub irc: Option<String>,
 
     /// An IRC client silent this long, in seconds, is sent a PING; silent as long again, it is
@@ -313,13 +313,17 @@ pub const DEFAULT_WEB: &str = "127.0.0.1:8080";
 /// The default `--irc` address.
 pub const DEFAULT_IRC: &str = "127.0.0.1:6667";
 
-/// Where the web face listens, as `--web` says (and the IRC face, as `--irc` says: never TLS yet).
+/// The IRC port when `--irc` gives none; `IRCS_PORT` for `ircs://` (the ports IRC networks use).
+pub const IRC_PORT: u16 = 6667;
+pub const IRCS_PORT: u16 = 6697;
+
+/// Where the web face listens, as `--web` says (and the IRC face, as `--irc` says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Web {
     Off,
     /// The default address: if it cannot be bound, warn and go on without it.
     Default(SocketAddr),
-    /// An address given on the command line (`https://` first for TLS), or a host name's
+    /// An address given on the command line (`https://` or `ircs://` first for TLS), or a host name's
     /// addresses: failing to bind one is fatal.
     Given {
         addrs: Vec<SocketAddr>,
@@ -385,9 +389,17 @@ impl Config {
                 DEFAULT_IRC.parse().expect("a valid constant address"),
             )),
             Some(off) if off.eq_ignore_ascii_case("off") => Ok(Web::Off),
-            Some(given) => resolve(given, 6667)
-                .map(|addrs| Web::Given { addrs, tls: false })
-                .map_err(|e| format!("--irc {given}: {e} (want HOST[:PORT] or off)")),
+            Some(given) => {
+                // `irc://` is taken too, as `--web` takes `http://`: the URL a client is given.
+                let (tls, addr) = match given.strip_prefix("ircs://") {
+                    Some(addr) => (true, addr),
+                    None => (false, given.strip_prefix("irc://").unwrap_or(given)),
+                };
+                let port = if tls { IRCS_PORT } else { IRC_PORT };
+                resolve(addr.trim_end_matches('/'), port)
+                    .map(|addrs| Web::Given { addrs, tls })
+                    .map_err(|e| format!("--irc {given}: {e} (want [ircs://]HOST[:PORT] or off)"))
+            }
         }
     }
 
@@ -406,22 +418,31 @@ impl Config {
             .map_err(|e| format!("--metrics {given}: {e} (want HOST[:PORT] or off)"))
     }
 
-    /// The certificate for the TLS listeners, if any listener is TLS: loaded from --tls-cert and
-    /// --tls-key, or made with --tls-self-signed. A TLS listener without either is an error.
+    /// The certificate for the TLS listeners, if any listener is TLS (`tls://`, `https://`,
+    /// `ircs://`): loaded from --tls-cert and --tls-key, or made with --tls-self-signed. A TLS
+    /// listener without either is an error.
     pub fn tls(&self) -> io::Result<Option<crate::tls::TlsSetup>> {
-        let web_tls = matches!(self.web(), Ok(Web::Given { tls: true, .. }));
-        if !web_tls && !self.listen.iter().any(|l| l.tls) {
+        // The web and IRC faces' TLS addresses (a bad `--web` or `--irc` is reported when bound).
+        let tls_faces: Vec<SocketAddr> = [self.web(), self.irc()]
+            .into_iter()
+            .flat_map(|face| match face {
+                Ok(Web::Given { addrs, tls: true }) => addrs,
+                _ => Vec::new(),
+            })
+            .collect();
+        if tls_faces.is_empty() && !self.listen.iter().any(|l| l.tls) {
             return Ok(None);
         }
         if self.tls_self_signed {
-            let addrs: Vec<SocketAddr> = self.listens().iter().map(|l| l.addr).collect();
+            let mut addrs: Vec<SocketAddr> = self.listens().iter().map(|l| l.addr).collect();
+            addrs.extend(tls_faces);
             return crate::tls::self_signed(&addrs).map(Some);
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => crate::tls::from_files(cert, key).map(Some),
             _ => Err(usage(
-                "a tls:// or https:// listener needs --tls-cert FILE and --tls-key FILE, or \
-                 --tls-self-signed to try it out",
+                "a tls://, https:// or ircs:// listener needs --tls-cert FILE and --tls-key FILE, \
+                 or --tls-self-signed to try it out",
             )),
         }
     }
@@ -504,6 +525,22 @@ mod tests {
         assert!(resolve(":7000", 1).is_err());
         let listen = parse_listen("tls://127.0.0.1").unwrap();
         assert_eq!((listen.addrs[0].port(), listen.tls), (TLS_PORT, true));
+    }
+
+    #[test]
+    fn irc_address_takes_ircs_and_its_own_default_port() {
+        let irc = |arg: &str| Config::parse_from(["pollchat", "--irc", arg]).irc();
+        let v4 = |port, tls| {
+            let addrs = vec![SocketAddr::from(([127, 0, 0, 1], port))];
+            Ok(Web::Given { addrs, tls })
+        };
+        assert_eq!(irc("127.0.0.1"), v4(IRC_PORT, false));
+        assert_eq!(irc("irc://127.0.0.1:7000"), v4(7000, false));
+        assert_eq!(irc("ircs://127.0.0.1"), v4(IRCS_PORT, true));
+        assert_eq!(irc("ircs://127.0.0.1:7000/"), v4(7000, true));
+        assert_eq!(irc("off"), Ok(Web::Off));
+        assert!(irc("ircs://").is_err());
+        assert!(irc("https://127.0.0.1").is_err());
     }
 
     #[test]

@@ -89,7 +89,8 @@ fn run(config: &mut Config) -> io::Result<()> {
             (Face::Chat, true) => chat.push(format!("tls://{addr}")),
             (Face::Web, false) => web.push(format!("; web http://{addr}/")),
             (Face::Web, true) => web.push(format!("; web https://{addr}/")),
-            (Face::Irc, _) => web.push(format!("; irc {addr}")),
+            (Face::Irc, false) => web.push(format!("; irc {addr}")),
+            (Face::Irc, true) => web.push(format!("; irc ircs://{addr}")),
             (Face::Metrics, _) => web.push(format!("; metrics http://{addr}/metrics")),
         }
     }
@@ -101,7 +102,8 @@ fn run(config: &mut Config) -> io::Result<()> {
     // `pollchat listening on 127.0.0.1:7878; web http://127.0.0.1:8080/; irc 127.0.0.1:6667`, with
     // `--metrics`
     // `...; metrics http://127.0.0.1:7880/metrics` after that, and with TLS
-    // `pollchat listening on tls://127.0.0.1:7879; tls sha256 AB:CD:...`.
+    // `pollchat listening on tls://127.0.0.1:7879; tls sha256 AB:CD:...` (an IRC face over TLS:
+    // `; irc ircs://127.0.0.1:6697`).
     println!(
         "pollchat listening on {}{}{fingerprint}",
         chat.join(", "),

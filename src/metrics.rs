@@ -82,10 +82,12 @@ pub enum Carried {
     Wss = 5,
     /// An IRC client (`--irc`).
     Irc = 6,
+    /// An IRC client over TLS (`--irc ircs://`).
+    Ircs = 7,
 }
 
 /// The `transport` label of each [`Carried`], in its order.
-pub const TRANSPORTS: [&str; 7] = ["tcp", "tls", "http", "https", "ws", "wss", "irc"];
+pub const TRANSPORTS: [&str; 8] = ["tcp", "tls", "http", "https", "ws", "wss", "irc", "ircs"];
 
 /// What is measured at the moment of a scrape rather than counted as it happens.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -119,7 +121,7 @@ pub fn render(metrics: &Metrics, gauges: &Gauges) -> String {
         "connections",
         "gauge",
         "Open connections, by transport: tcp and tls are line chat, ws and wss the web page's \
-         chat, http and https web requests not yet upgraded.",
+         chat, http and https web requests not yet upgraded, irc and ircs IRC clients.",
     );
     for (label, value) in TRANSPORTS.iter().zip(gauges.connections) {
         sample(out, "connections", Some(("transport", label)), value);

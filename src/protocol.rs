@@ -334,6 +334,9 @@ pub const TOO_MANY_FROM_ADDRESS: &str = "! too many connections from your addres
 
 /// To a TLS handshake that arrived on a plain-text port.
 pub const NOT_TLS: &str = "! this port speaks plain text, not TLS; use the server's tls:// port";
+/// The same, on the IRC face's plain port (as an IRC `ERROR`).
+pub const NOT_TLS_IRC: &str =
+    "! this port speaks plain text, not TLS; use the server's ircs:// port";
 
 pub const SERVER_FULL: &str = "! server full";
 pub const SERVER_FULL_NO_FDS: &str = "! server full (out of file descriptors)";

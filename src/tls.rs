@@ -1,5 +1,5 @@
-//! TLS for the listeners that ask for it (`--listen tls://...`, `--web https://...`): the
-//! certificate and key, and the rustls settings every TLS connection shares.
+//! TLS for the listeners that ask for it (`--listen tls://...`, `--web https://...`, `--irc
+//! ircs://...`): the certificate and key, and the rustls settings every TLS connection shares.
 //!
 //! rustls is sans-IO, like the chat core: a `ServerConnection` takes the bytes read from the socket
 //! and gives back plaintext, and takes plaintext and gives back the bytes to write. So TLS needs no
@@ -72,12 +72,13 @@ pub fn self_signed(addrs: &[SocketAddr]) -> io::Result<TlsSetup> {
             names.push(host.to_string());
         }
     }
+    // The same address may be listened on by several faces, or on several ports.
     for addr in addrs {
-        if !addr.ip().is_unspecified() {
-            names.push(addr.ip().to_string());
+        let name = addr.ip().to_string();
+        if !addr.ip().is_unspecified() && !names.contains(&name) {
+            names.push(name);
         }
     }
-    names.dedup();
     let generated = rcgen::generate_simple_self_signed(names)
         .map_err(|e| io::Error::other(format!("cannot make a self-signed certificate: {e}")))?;
     let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());

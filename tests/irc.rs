@@ -573,3 +573,21 @@ fn who_of_a_big_room_counts_it() {
     ana.expect(":irc.pollchat NOTICE ana :#general: 2 online, too many to list");
     ana.expect(":irc.pollchat 315 ana #general :End of WHO list");
 }
+
+#[test]
+fn a_tls_client_on_the_plain_irc_port_is_told_and_closed_without_registering() {
+    let server = server();
+    let mut bea = server.join("bea");
+    // A ClientHello's first bytes, as irssi's `/connect -tls` to a plain port sends them.
+    let mut wrong = Irc::connect(&server);
+    wrong.0.send_raw(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, b'\r', b'\n',
+    ]);
+    wrong.expect(
+        ":irc.pollchat ERROR :Closing link (this port speaks plain text, not TLS; use the \
+         server's ircs:// port)",
+    );
+    assert_eq!(wrong.0.try_line().ok().flatten(), None);
+    // Nobody joined: bea's next line is the answer to her own /list.
+    assert!(bea.lines_before_sync().is_empty());
+}

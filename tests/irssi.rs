@@ -1,7 +1,8 @@
 //! A real IRC client against the IRC face (`--irc`, issue 18): Debian's irssi in a tmux window
 //! connects, joins `#general` and chats with a line (`nc`-style) user and a WebSocket user, sees
 //! the line user's rename, and joins `#dev`, whose history it shows at the time each line was said
-//! (`server-time`: irssi asks for it by itself; its `show_server_time`, off by default, is on here).
+//! (`server-time`: irssi asks for it by itself; its `show_server_time`, off by default, is on here);
+//! and over TLS (`--irc ircs://`), connecting with `/connect -tls`.
 //! What irssi shows is read from the screen (`tmux capture-pane`), polled until a deadline; what the
 //! line user sees is read from its socket with a timeout. Without irssi or tmux the test is skipped
 //! with a loud message, except under CI (`CI=true`), where that is a failure: `.ci/run` installs
@@ -35,15 +36,45 @@ fn shows(screen: &[String], text: &str) -> bool {
     screen.iter().any(|row| row.ends_with(text))
 }
 
+/// Whether irssi and tmux are both here. Without them the test is skipped with a loud message,
+/// except under CI, where that is a failure.
+fn irssi_and_tmux_installed() -> bool {
+    let (irssi, tmux) = (runs("irssi", &["--version"]), Tmux::installed());
+    if irssi && tmux {
+        return true;
+    }
+    let what = format!("irssi installed: {irssi}, tmux installed: {tmux}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the irssi test needs irssi and tmux ({what}; .ci/run installs them)");
+    }
+    eprintln!("\n!!! SKIPPED the irssi test ({what}): apt-get install irssi tmux\n");
+    false
+}
+
+/// A home of irssi's own (`name` tells the tests' apart), so the user's own ~/.irssi is never read
+/// or touched. irssi asks no questions on a first start; it fills in what the config leaves out.
+fn irssi_home(name: &str) -> PathBuf {
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("irssi-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&home);
+    fs::create_dir_all(&home).unwrap();
+    // irssi's own flood protection sends at most 5 commands at once, then one every 2.2 s; its
+    // channel sync (MODE, WHO, MODE b) uses them up, so a line typed right after the join would
+    // wait seconds in irssi. Lifted, so that the test's deadlines measure the server, not irssi.
+    // Rows are stamped to the second, and a line with a `server-time` tag at that time (irssi asks
+    // for the capability by itself, but shows the tag's time only with `show_server_time`).
+    let config = r#"settings = {
+        "irc/core" = { cmd_queue_speed = "0"; cmds_max_at_once = "100"; };
+        "core" = { timestamp_format = "%H:%M:%S"; };
+        "fe-text" = { show_server_time = "yes"; };
+    };"#;
+    fs::write(home.join("config"), format!("{config}\n")).unwrap();
+    home
+}
+
 #[test]
 fn irssi_joins_general_and_chats_with_a_line_user() {
-    let (irssi, tmux) = (runs("irssi", &["--version"]), Tmux::installed());
-    if !irssi || !tmux {
-        let what = format!("irssi installed: {irssi}, tmux installed: {tmux}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the irssi test needs irssi and tmux ({what}; .ci/run installs them)");
-        }
-        eprintln!("\n!!! SKIPPED the irssi test ({what}): apt-get install irssi tmux\n");
+    if !irssi_and_tmux_installed() {
         return;
     }
     let server = Server::start(&["--irc", "127.0.0.1:0", "--web", "127.0.0.1:0"]);
@@ -61,23 +92,7 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     let mut web = Ws::join(server.web.expect("the web address"), "webby");
     bob.expect("*** webby joined");
 
-    // A home of its own, so the user's own ~/.irssi is never read or touched. irssi asks no
-    // questions on a first start; it fills in what the config leaves out.
-    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("irssi-home-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&home);
-    fs::create_dir_all(&home).unwrap();
-    // irssi's own flood protection sends at most 5 commands at once, then one every 2.2 s; its
-    // channel sync (MODE, WHO, MODE b) uses them up, so a line typed right after the join would
-    // wait seconds in irssi. Lifted, so that the test's deadlines measure the server, not irssi.
-    // Rows are stamped to the second, and a line with a `server-time` tag at that time (irssi asks
-    // for the capability by itself, but shows the tag's time only with `show_server_time`).
-    let config = r#"settings = {
-        "irc/core" = { cmd_queue_speed = "0"; cmds_max_at_once = "100"; };
-        "core" = { timestamp_format = "%H:%M:%S"; };
-        "fe-text" = { show_server_time = "yes"; };
-    };"#;
-    fs::write(home.join("config"), format!("{config}\n")).unwrap();
+    let home = irssi_home("plain");
     let command = format!(
         "LANG=C.UTF-8 TZ=UTC irssi --home='{}' -n irsa -c {} -p {}",
         home.display(),
@@ -166,6 +181,52 @@ fn irssi_joins_general_and_chats_with_a_line_user() {
     tmux.type_line("/quit see you");
     // (In each room they share: #general's line is the one without a prefix.)
     bob.skip_until(|l| l == "*** irsa left (see you)");
+    drop(tmux);
+    let _ = fs::remove_dir_all(&home);
+}
+
+#[test]
+fn irssi_connects_over_tls_and_chats_with_a_line_user() {
+    if !irssi_and_tmux_installed() {
+        return;
+    }
+    let server = Server::start(&["--irc", "ircs://127.0.0.1:0", "--tls-self-signed"]);
+    assert!(server.irc_tls, "no ircs:// address on the start-up line");
+    let irc = server.irc.expect("the IRC address on the start-up line");
+    let fingerprint = server
+        .fingerprint
+        .clone()
+        .expect("the certificate's fingerprint");
+    let mut bob = server.join("bob");
+    let home = irssi_home("tls");
+    let command = format!("LANG=C.UTF-8 irssi --home='{}' -n irsa", home.display());
+    let tmux = Tmux::start(&command, 100, 30);
+    tmux.wait_for("irssi's prompt", |s| {
+        s.last().is_some_and(|r| r == "[(status)]")
+    });
+    // The certificate is self-signed: not verified against a CA, but irssi shows its fingerprint,
+    // which must be the one the server printed.
+    let connect = format!("/connect -tls -notls_verify {} {}", irc.ip(), irc.port());
+    tmux.type_line(&connect);
+    bob.expect("*** irsa joined");
+    tmux.wait_for("the certificate's fingerprint", |s| {
+        s.iter().any(|row| row == &fingerprint)
+    });
+    tmux.wait_for("the welcome", |s| {
+        shows(s, "Welcome to the pollchat IRC network, irsa!irsa@pollchat")
+    });
+    tmux.type_line("/join #general");
+    tmux.wait_for("#general as the current window", |s| {
+        s.last().is_some_and(|r| r == "[#general]")
+    });
+    tmux.type_line("hello over tls");
+    bob.expect("<irsa> hello over tls");
+    bob.send("hello back in plain text");
+    tmux.wait_for("the line user's line", |s| {
+        shows(s, "< bob> hello back in plain text")
+    });
+    tmux.type_line("/quit see you");
+    bob.expect("*** irsa left (see you)");
     drop(tmux);
     let _ = fs::remove_dir_all(&home);
 }

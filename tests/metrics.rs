@@ -425,5 +425,5 @@ for family in text_string_to_metric_families(sys.stdin.read()):
     }
     let families: std::collections::HashSet<&str> = samples.iter().map(|s| s[0]).collect();
     assert_eq!(families.len(), 12, "{parsed}");
-    assert_eq!(samples.len(), 7 + 1 + 4 + 9, "{parsed}");
+    assert_eq!(samples.len(), 8 + 1 + 4 + 9, "{parsed}");
 }

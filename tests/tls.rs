@@ -480,3 +480,230 @@ print("closed cleanly")
     assert!(out.contains("! server full"), "{out}");
     assert!(out.contains("closed cleanly"), "{out}");
 }
+
+// The IRC face over TLS (`--irc ircs://`): the same rustls on the same loop as `tls://`.
+
+/// Whether `program` (run with `arg`, say `version`) is installed. Without it `test` is skipped with
+/// a message, except under CI, where `.ci/run` installs it and its absence is a failure.
+fn installed(program: &str, arg: &str, test: &str) -> bool {
+    if Command::new(program).arg(arg).output().is_ok() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} needs {program} (.ci/run installs it)");
+    }
+    eprintln!("\n!!! SKIPPED {test}: no {program}\n");
+    false
+}
+
+fn ircs_server(args: &[&str]) -> Server {
+    let mut all = vec!["--irc", "ircs://127.0.0.1:0", "--tls-self-signed"];
+    all.extend_from_slice(args);
+    let server = Server::start(&all);
+    assert!(server.irc_tls, "no ircs:// address on the start-up line");
+    server
+}
+
+/// An IRC client over TLS: `openssl s_client`, its input and output piped. A thread reads its
+/// output into a channel, so that every read has the harness's timeout (a pipe has none).
+struct OpensslIrc {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl OpensslIrc {
+    fn connect(addr: SocketAddr) -> OpensslIrc {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect"])
+            .arg(addr.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl");
+        let input = child.stdin.take().unwrap();
+        let output = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = std::sync::mpsc::channel();
+        // Not `lines()`, which would take the `\r` off too: the test checks it is there.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in output.split(b'\n').map_while(Result::ok) {
+                if sender
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        OpensslIrc {
+            child,
+            input,
+            lines,
+        }
+    }
+
+    /// Connects and registers as `nick`, reading up to the end of `#general`'s member list.
+    fn register(addr: SocketAddr, nick: &str) -> OpensslIrc {
+        let mut irc = OpensslIrc::connect(addr);
+        irc.send(&format!("NICK {nick}"));
+        irc.send(&format!("USER {nick} 0 * :{nick}"));
+        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
+        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
+        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
+        irc
+    }
+
+    fn send(&mut self, line: &str) {
+        self.input
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write to openssl");
+    }
+
+    /// The next line, without its `\r\n`; `None` once the server has closed (openssl exits then).
+    fn line(&mut self) -> Option<String> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.lines.recv_timeout(READ_TIMEOUT) {
+            Ok(line) => match line.strip_suffix('\r') {
+                Some(line) => Some(line.to_string()),
+                None => panic!("an IRC line without \\r\\n: {line:?}"),
+            },
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("no line within {READ_TIMEOUT:?}"),
+        }
+    }
+
+    /// Reads until a line starting with `start`, returning it.
+    fn skip_until(&mut self, start: &str) -> String {
+        loop {
+            match self.line() {
+                Some(line) if line.starts_with(start) => return line,
+                Some(_) => {}
+                None => panic!("closed before a line starting with {start:?}"),
+            }
+        }
+    }
+
+    /// Every line up to the server's close.
+    fn lines_to_close(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.line()).collect()
+    }
+}
+
+impl Drop for OpensslIrc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_irc_client_over_ircs_registers_and_chats_with_a_plain_line_user() {
+    if !installed("openssl", "version", "the ircs:// s_client test") {
+        return;
+    }
+    let server = ircs_server(&["--metrics", "127.0.0.1:0"]);
+    let mut bea = server.join("bea");
+    let mut ana = OpensslIrc::register(server.irc.unwrap(), "ana");
+    bea.expect("*** ana joined");
+    bea.send("hola ana, over TLS");
+    ana.skip_until(":bea!bea@pollchat PRIVMSG #general :hola ana, over TLS");
+    ana.send("PRIVMSG #general :hola bea");
+    bea.expect("<ana> hola bea");
+    // Counted as IRC over TLS, apart from plain IRC.
+    let page = scrape_metrics(&server);
+    assert!(
+        page.contains("pollchat_connections{transport=\"ircs\"} 1\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("pollchat_connections{transport=\"irc\"} 0\n"),
+        "{page}"
+    );
+    ana.send("QUIT :adios");
+    bea.expect("*** ana left (adios)");
+    let rest = ana.lines_to_close();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some(":irc.pollchat ERROR :Closing link (quit)")
+    );
+}
+
+#[test]
+fn an_idle_ircs_client_is_pinged_and_dropped_as_a_plain_one_is() {
+    if !installed("openssl", "version", "the ircs:// PING test") {
+        return;
+    }
+    let server = ircs_server(&["--irc-ping-secs", "1"]);
+    let mut bea = server.join("bea");
+    let mut ana = OpensslIrc::register(server.irc.unwrap(), "ana");
+    bea.expect("*** ana joined");
+    ana.skip_until(":irc.pollchat PING irc.pollchat");
+    // No answer: dropped, and the room hears why.
+    bea.expect("*** ana left (ping timeout)");
+    let rest = ana.lines_to_close();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some(":irc.pollchat ERROR :Closing link (ping timeout)")
+    );
+}
+
+#[test]
+fn plain_text_irc_on_the_ircs_port_registers_nobody_and_the_server_goes_on() {
+    let server = ircs_server(&[]);
+    let mut bea = server.join("bea");
+    let mut plain = TcpStream::connect(server.irc.unwrap()).unwrap();
+    plain.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    plain
+        .write_all(b"NICK ana\r\nUSER ana 0 * :ana\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    // A TLS alert record (content type 21), then the close: no welcome.
+    assert_eq!(answer.first(), Some(&21), "{answer:?}");
+    assert!(!String::from_utf8_lossy(&answer).contains("001"));
+    // Nobody joined (bea's next line answers her own /list), and the IRC face still takes clients.
+    assert!(bea.lines_before_sync().is_empty());
+    server.wait_for_log("TLS failed");
+    let out = python_tls(
+        server.irc.unwrap(),
+        r#"
+sock.sendall(b"NICK cleo\r\nUSER cleo 0 * :cleo\r\n")
+for line in lines():
+    if line.startswith(":irc.pollchat 001 cleo "):
+        print("welcomed")
+        break
+"#,
+    );
+    assert!(out.contains("welcomed"), "{out}");
+    bea.expect("*** cleo joined");
+}
+
+#[test]
+fn an_ircs_face_without_a_certificate_is_a_start_up_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pollchat"))
+        .args(["--listen", "127.0.0.1:0", "--web", "off"])
+        .args(["--irc", "ircs://127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ircs://") && stderr.contains("--tls-cert"),
+        "{stderr}"
+    );
+}
+
+/// The metrics page, by a plain `GET /metrics` (the server closes after it).
+fn scrape_metrics(server: &Server) -> String {
+    let addr = server.metrics.expect("a metrics address");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    page
+}

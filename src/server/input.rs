@@ -190,6 +190,14 @@ impl Server {
                 self.leave(key, protocol::REASON_LOST, Ending::Graceful);
                 ControlFlow::Break(())
             }
+            // The same on the IRC face (irssi's `/connect -tls` to port 6667): an `ERROR` and the
+            // close, rather than a wait for a registration that cannot come.
+            Transport::Irc(_) if bytes.starts_with(&[0x16, 0x03]) && !self.chat.has_joined(key) => {
+                debug!("#{key}: a TLS handshake on a plain IRC port");
+                self.queue_bytes(key, &super::irc::closing_link(protocol::NOT_TLS_IRC));
+                self.leave(key, protocol::REASON_LOST, Ending::Graceful);
+                ControlFlow::Break(())
+            }
             Transport::Tcp(reader) => {
                 // Taken out while it calls back into the server, then put back.
                 let mut reader = std::mem::take(reader);

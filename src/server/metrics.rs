@@ -49,6 +49,7 @@ impl Server {
                 Transport::Http(_) => Carried::Http,
                 Transport::WebSocket(_) if tls => Carried::Wss,
                 Transport::WebSocket(_) => Carried::Ws,
+                Transport::Irc(_) if tls => Carried::Ircs,
                 Transport::Irc(_) => Carried::Irc,
             };
             connections[carried as usize] += 1;

@@ -109,8 +109,48 @@ pub enum Face {
 struct Listener {
     socket: TcpListener,
     face: Face,
-    /// Its connections speak TLS (`tls://`, `https://`): see `tls.rs`.
+    /// Its connections speak TLS (`tls://`, `https://`, `ircs://`): see `tls.rs`.
     tls: bool,
+}
+
+/// Binds the listeners of the web or the IRC face, as `--web` or `--irc` says: an address given
+/// that cannot be bound is an error; the default one, taken by another program, is only warned
+/// about, and the server runs without that face.
+fn bind_face(
+    listeners: &mut Vec<Listener>,
+    face: Face,
+    place: Web,
+    reuseport: bool,
+) -> io::Result<()> {
+    match place {
+        Web::Off => {}
+        Web::Given { addrs, tls } => {
+            for addr in addrs {
+                let socket = socket::listen(addr, reuseport).map_err(|e| cannot_listen(addr, e))?;
+                listeners.push(Listener { socket, face, tls });
+            }
+        }
+        Web::Default(addr) => match socket::listen(addr, reuseport) {
+            Ok(socket) => listeners.push(Listener {
+                socket,
+                face,
+                tls: false,
+            }),
+            Err(e) => {
+                let (missing, flag) = match face {
+                    Face::Irc => ("no IRC face", "--irc"),
+                    _ => ("no web page", "--web"),
+                };
+                warn!("{missing}: cannot listen on {addr}: {e} (use {flag} ADDR:PORT)");
+            }
+        },
+    }
+    Ok(())
+}
+
+/// A start-up error that names the address that could not be bound.
+fn cannot_listen(addr: SocketAddr, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
 }
 
 /// What an event's token names. Tokens are decoded here, in one place.
@@ -259,68 +299,30 @@ impl PassWork {
 }
 
 impl Server {
-    /// Binds every `--listen` address, and `--web`. Nothing is accepted until [`Server::run`].
+    /// Binds every `--listen` address, `--web`, `--irc` and `--metrics`. Nothing is accepted until
+    /// [`Server::run`].
     pub fn bind(config: Config, stop_signal: Arc<AtomicBool>) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
-        let cannot = |addr: SocketAddr, e: io::Error| {
-            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        };
         let tls = config.tls()?;
         for listen in config.listens() {
             let addr = listen.addr;
             listeners.push(Listener {
-                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
+                socket: socket::listen(addr, config.reuseport)
+                    .map_err(|e| cannot_listen(addr, e))?,
                 face: Face::Chat,
                 tls: listen.tls,
             });
         }
-        match config.web().map_err(config::usage)? {
-            Web::Off => {}
-            Web::Given { addrs, tls } => {
-                for addr in addrs {
-                    listeners.push(Listener {
-                        socket: socket::listen(addr, config.reuseport)
-                            .map_err(|e| cannot(addr, e))?,
-                        face: Face::Web,
-                        tls,
-                    });
-                }
-            }
-            Web::Default(addr) => match socket::listen(addr, config.reuseport) {
-                Ok(socket) => listeners.push(Listener {
-                    socket,
-                    face: Face::Web,
-                    tls: false,
-                }),
-                Err(e) => warn!("no web page: cannot listen on {addr}: {e} (use --web ADDR:PORT)"),
-            },
-        }
-        match config.irc().map_err(config::usage)? {
-            Web::Off => {}
-            Web::Given { addrs, .. } => {
-                for addr in addrs {
-                    listeners.push(Listener {
-                        socket: socket::listen(addr, config.reuseport)
-                            .map_err(|e| cannot(addr, e))?,
-                        face: Face::Irc,
-                        tls: false,
-                    });
-                }
-            }
-            // Like the web face's default: a taken port (another IRC server, say) only warns.
-            Web::Default(addr) => match socket::listen(addr, config.reuseport) {
-                Ok(socket) => listeners.push(Listener {
-                    socket,
-                    face: Face::Irc,
-                    tls: false,
-                }),
-                Err(e) => warn!("no IRC face: cannot listen on {addr}: {e} (use --irc ADDR:PORT)"),
-            },
-        }
+        let web = config.web().map_err(config::usage)?;
+        bind_face(&mut listeners, Face::Web, web, config.reuseport)?;
+        let irc = config.irc().map_err(config::usage)?;
+        // Like the web face's default: a taken port (another IRC server, say) only warns.
+        bind_face(&mut listeners, Face::Irc, irc, config.reuseport)?;
         for addr in config.metrics().map_err(config::usage)? {
             listeners.push(Listener {
-                socket: socket::listen(addr, config.reuseport).map_err(|e| cannot(addr, e))?,
+                socket: socket::listen(addr, config.reuseport)
+                    .map_err(|e| cannot_listen(addr, e))?,
                 face: Face::Metrics,
                 tls: false,
             });

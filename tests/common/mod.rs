@@ -31,6 +31,8 @@ pub struct Server {
     pub web: Option<SocketAddr>,
     /// The IRC face's address (`--irc`), if it has one.
     pub irc: Option<SocketAddr>,
+    /// The IRC face speaks TLS (`--irc ircs://`, `irc ircs://ADDR` on the start-up line).
+    pub irc_tls: bool,
     /// The metrics listener's address (`--metrics`), if it has one.
     pub metrics: Option<SocketAddr>,
     /// The chat addresses that speak TLS (`tls://` on the start-up line).
@@ -86,8 +88,8 @@ impl Server {
                 let log = fs::read_to_string(&log).unwrap_or_default();
                 panic!("unexpected start-up line {first:?}; log: {log}")
             });
-        // `ADDR, tls://ADDR; web http[s]://ADDR/; irc ADDR; metrics http://ADDR/metrics; tls sha256
-        // FINGERPRINT`
+        // `ADDR, tls://ADDR; web http[s]://ADDR/; irc [ircs://]ADDR; metrics http://ADDR/metrics;
+        // tls sha256 FINGERPRINT`
         let (rest, fingerprint) = match rest.split_once("; tls sha256 ") {
             Some((rest, fingerprint)) => (rest, Some(fingerprint.to_string())),
             None => (rest, None),
@@ -99,9 +101,15 @@ impl Server {
             }
             None => (rest, None),
         };
-        let (rest, irc) = match rest.split_once("; irc ") {
-            Some((rest, irc)) => (rest, Some(irc.parse().expect("irc address"))),
-            None => (rest, None),
+        let (rest, irc, irc_tls) = match rest.split_once("; irc ") {
+            Some((rest, irc)) => {
+                let (addr, tls) = match irc.strip_prefix("ircs://") {
+                    Some(addr) => (addr, true),
+                    None => (irc, false),
+                };
+                (rest, Some(addr.parse().expect("irc address")), tls)
+            }
+            None => (rest, None, false),
         };
         let (chat, web) = match rest.split_once("; web ") {
             Some((chat, web)) => {
@@ -131,6 +139,7 @@ impl Server {
             addrs,
             web,
             irc,
+            irc_tls,
             metrics,
             tls_addrs,
             fingerprint,
