@@ -171,7 +171,7 @@ fn join_names_topic_and_part() {
     bea.expect("#dev <ana> still here");
 
     ana.send("PART #dev :bye all");
-    ana.expect(":ana!ana@pollchat PART #dev");
+    ana.expect(":ana!ana@pollchat PART #dev :bye all");
     bea.expect("#dev *** ana left (bye all)");
     // Not in it any more: the core's refusal, as the numeric clients know.
     ana.send("PRIVMSG #dev :hello?");
@@ -194,7 +194,7 @@ fn a_quit_reaches_line_users_and_the_irc_client_gets_error() {
     let mut ana = Irc::register(&server, "ana");
     bea.expect("*** ana joined");
     ana.send("QUIT :see you");
-    ana.expect(":irc.pollchat ERROR :Closing link (quit)");
+    ana.expect(":irc.pollchat ERROR :Closing link (see you)");
     bea.expect("*** ana left (see you)");
     assert_eq!(ana.0.try_line().ok().flatten(), None);
 }

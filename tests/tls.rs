@@ -626,7 +626,7 @@ fn an_irc_client_over_ircs_registers_and_chats_with_a_plain_line_user() {
     let rest = ana.lines_to_close();
     assert_eq!(
         rest.last().map(String::as_str),
-        Some(":irc.pollchat ERROR :Closing link (quit)")
+        Some(":irc.pollchat ERROR :Closing link (adios)")
     );
 }
 

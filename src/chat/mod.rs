@@ -511,7 +511,8 @@ impl Chat {
             && is_quit(command.split_whitespace().next().unwrap_or(""))
         {
             self.clients.remove(&id);
-            to(out, id, Notice::Goodbye);
+            let reason = protocol::REASON_QUIT.to_string();
+            to(out, id, Notice::Goodbye { reason });
             out.push(Delivery::Close { id });
             return;
         }
@@ -667,12 +668,13 @@ impl Chat {
             "me" => self.chat(id, name, at, Words::Action(rest), out),
             "msg" => self.private(id, name, rest, out),
             c if is_quit(c) => {
-                to(out, id, Notice::Goodbye);
                 let reason = if rest.is_empty() {
                     protocol::REASON_QUIT
                 } else {
                     rest
                 };
+                let said = reason.to_string();
+                to(out, id, Notice::Goodbye { reason: said });
                 self.leave(id, reason, out);
                 out.push(Delivery::Close { id });
             }
@@ -984,8 +986,15 @@ impl Chat {
             out.push(Delivery::Cluster(part));
         }
         info!("#{id} left {room_name} ({reason})");
-        let left = room_name.as_str().into();
-        to(out, id, Notice::YouLeft { room: left });
+        let (left, why) = (room_name.as_str().into(), reason.to_string());
+        to(
+            out,
+            id,
+            Notice::YouLeft {
+                room: left,
+                reason: why,
+            },
+        );
         let parted = Notice::left(name, reason, Leaving::Parted);
         self.left_room(id, room, &parted, out);
         if was_current {

@@ -88,8 +88,8 @@ pub enum Notice {
     YouJoined { room: CompactString },
     /// `*** now talking in #room`: a room one is in became current.
     NowTalking { room: CompactString },
-    /// `*** you left #room`.
-    YouLeft { room: CompactString },
+    /// `*** you left #room`. The reason is what the room heard (IRC echoes it in the PART).
+    YouLeft { room: CompactString, reason: String },
     /// `*** you are in no room; ...`, after parting the last one.
     NoRoomLeft,
     /// `*** topic: TEXT`, or with no text `*** no topic; ...`: the topic of `room`.
@@ -104,8 +104,9 @@ pub enum Notice {
         names: Box<[CompactString]>,
         in_front: bool,
     },
-    /// `*** bye`, before the close that follows a quit.
-    Goodbye,
+    /// `*** bye`, before the close that follows a quit. The reason is what the rooms heard (IRC
+    /// says it in the closing `ERROR`).
+    Goodbye { reason: String },
     /// `*** rooms (2): #dev (3, current), #general (9, joined)`: every room, in the order to show.
     Rooms { rooms: Vec<ListedRoom> },
     /// `! no such user: NAME`: a private message (or a kick) to nobody of that name.
@@ -287,7 +288,7 @@ impl Notice {
             Notice::NameTaken { name } => protocol::name_taken(name).into(),
             Notice::YouJoined { room } => protocol::you_joined(room).into(),
             Notice::NowTalking { room } => protocol::now_talking(room).into(),
-            Notice::YouLeft { room } => protocol::you_left(room).into(),
+            Notice::YouLeft { room, .. } => protocol::you_left(room).into(),
             Notice::NoRoomLeft => Cow::Borrowed(protocol::NO_ROOM_LEFT),
             Notice::Topic {
                 text: Some(text), ..
@@ -304,7 +305,7 @@ impl Notice {
                     false => line.into(),
                 }
             }
-            Notice::Goodbye => Cow::Borrowed(protocol::GOODBYE),
+            Notice::Goodbye { .. } => Cow::Borrowed(protocol::GOODBYE),
             Notice::Crowd { count, .. } => protocol::online_count(*count).into(),
             Notice::NoSuchUser { name } => protocol::no_such_user(name).into(),
             Notice::Rooms { rooms } => {
@@ -439,7 +440,10 @@ mod tests {
                 protocol::now_talking("#dev"),
             ),
             (
-                Notice::YouLeft { room: name("#dev") },
+                Notice::YouLeft {
+                    room: name("#dev"),
+                    reason: "parted".into(),
+                },
                 protocol::you_left("#dev"),
             ),
             (Notice::NoRoomLeft, protocol::NO_ROOM_LEFT.into()),
@@ -473,7 +477,12 @@ mod tests {
                 },
                 protocol::in_room("#dev", &protocol::online(["bea"].into_iter())),
             ),
-            (Notice::Goodbye, protocol::GOODBYE.into()),
+            (
+                Notice::Goodbye {
+                    reason: "see you".into(),
+                },
+                protocol::GOODBYE.into(),
+            ),
             (
                 Notice::TooManyRooms {
                     room: name("#dev"),

@@ -76,7 +76,7 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             }
         }
         Notice::YouJoined { room } => write(out, &me(), "JOIN", &[room]),
-        Notice::YouLeft { room } => write(out, &me(), "PART", &[room]),
+        Notice::YouLeft { room, reason } => write(out, &me(), "PART", &[room, reason]),
         Notice::Topic {
             room,
             text: Some(text),
@@ -118,7 +118,9 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
                 &[nick, name, "Nickname is already in use"],
             );
         }
-        Notice::Goodbye => write(out, server, "ERROR", &["Closing link (quit)"]),
+        Notice::Goodbye { reason } => {
+            write(out, server, "ERROR", &[&format!("Closing link ({reason})")]);
+        }
         // LIST: a channel list clients show in a window of its own, each room with its topic.
         Notice::Rooms { rooms } => {
             write(
@@ -523,8 +525,14 @@ mod tests {
             ":bea!bea@pollchat JOIN #dev\r\n"
         );
         assert_eq!(
-            to("bea", Notice::YouLeft { room: name("#dev") }),
-            ":bea!bea@pollchat PART #dev\r\n"
+            to(
+                "bea",
+                Notice::YouLeft {
+                    room: name("#dev"),
+                    reason: "off to lunch".into()
+                }
+            ),
+            ":bea!bea@pollchat PART #dev :off to lunch\r\n"
         );
         assert_eq!(
             to(
@@ -562,8 +570,13 @@ mod tests {
             ":irc.pollchat 433 bea Ana :Nickname is already in use\r\n"
         );
         assert_eq!(
-            to("bea", Notice::Goodbye),
-            ":irc.pollchat ERROR :Closing link (quit)\r\n"
+            to(
+                "bea",
+                Notice::Goodbye {
+                    reason: "see you".into()
+                }
+            ),
+            ":irc.pollchat ERROR :Closing link (see you)\r\n"
         );
         assert_eq!(
             to("bea", Notice::Text("! no such user: cid".into())),

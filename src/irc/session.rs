@@ -430,7 +430,7 @@ impl Session {
                 }
                 format::to_user(server, self.nick(), notice, out);
             }
-            Notice::YouLeft { room } => {
+            Notice::YouLeft { room, .. } => {
                 self.channels.retain(|c| c != room.as_str());
                 format::to_user(server, self.nick(), notice, out);
             }
@@ -715,7 +715,10 @@ mod tests {
             [line("/part #a gotta go"), line("/part #b gotta go")]
         );
         assert_eq!(client.commands("PART #a"), [line("/part #a")]);
-        client.told(Notice::YouLeft { room: "#a".into() });
+        client.told(Notice::YouLeft {
+            room: "#a".into(),
+            reason: "parted".into(),
+        });
         assert_eq!(client.session.channels(), ["#general"]);
         assert_eq!(client.commands("NICK anita"), [line("/name anita")]);
         assert_eq!(
