@@ -340,6 +340,14 @@ fn refusals_come_as_the_numerics_clients_know() {
     ana.expect(":irc.pollchat 401 ana zed :No such nick/channel");
     ana.send("PRIVMSG #nowhere :anyone");
     ana.expect(":irc.pollchat 403 ana #nowhere :No such channel");
+    // Two bad names in one JOIN: a 479 each, with pollchat's rule.
+    ana.send("JOIN bad,#a|b");
+    for room in ["bad", "#a|b"] {
+        ana.expect(&format!(
+            ":irc.pollchat 479 ana {room} :a room name is # and 1 to 32 letters, digits, '_', '-' \
+             or '.'"
+        ));
+    }
     // And the connection goes on.
     assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
 }

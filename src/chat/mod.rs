@@ -495,7 +495,9 @@ impl Chat {
             None if is_room_name(wanted) => Err(Notice::NoSuchRoom {
                 room: wanted.into(),
             }),
-            None => Err(protocol::BAD_ROOM_NAME.into()),
+            None => Err(Notice::BadRoomName {
+                room: wanted.into(),
+            }),
         }
     }
 
@@ -900,7 +902,8 @@ impl Chat {
             return to(out, id, protocol::usage("/join #ROOM"));
         };
         if !is_room_name(wanted) {
-            return to(out, id, protocol::BAD_ROOM_NAME);
+            let room = wanted.into();
+            return to(out, id, Notice::BadRoomName { room });
         }
         let existing = self.rooms.find(wanted);
         if let Some(room) = existing
@@ -1086,7 +1089,10 @@ impl Chat {
             },
             Some(wanted) => match (self.rooms.find(wanted), &mut self.cluster) {
                 (Some(room), _) => room,
-                (None, _) if !is_room_name(wanted) => return to(out, id, protocol::BAD_ROOM_NAME),
+                (None, _) if !is_room_name(wanted) => {
+                    let room = wanted.into();
+                    return to(out, id, Notice::BadRoomName { room });
+                }
                 // A room with no member here: only Redis knows who is in it.
                 (None, Some(cluster)) => {
                     let room = wanted.to_string();

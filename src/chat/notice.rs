@@ -113,6 +113,8 @@ pub enum Notice {
     NoSuchUser { name: CompactString },
     /// `! no such room: #ROOM`.
     NoSuchRoom { room: CompactString },
+    /// `! a room name is # and 1 to 32 letters, ...`: `room`, as typed, cannot be a room's name.
+    BadRoomName { room: CompactString },
     /// `! you are not in #ROOM`: a part, or a line said in a room, the user is not in.
     NotInRoom { room: CompactString },
     /// `! you are in N rooms, the most allowed; /part one first`: joining `room` would put the user
@@ -317,6 +319,7 @@ impl Notice {
             }
             Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
             Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
+            Notice::BadRoomName { .. } => Cow::Borrowed(protocol::BAD_ROOM_NAME),
             Notice::TooManyRooms { max, .. } => protocol::too_many_rooms_for_you(*max).into(),
             Notice::RoomsFull { max, .. } => protocol::too_many_rooms(*max).into(),
             Notice::ListTooOften { secs, .. } => protocol::list_too_often(*secs).into(),

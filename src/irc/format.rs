@@ -154,6 +154,14 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             ERR_NOSUCHCHANNEL,
             &[nick, room, "No such channel"],
         ),
+        // 479 ERR_BADCHANNAME (as hybrid, charybdis and inspircd send it), with pollchat's rule
+        // for names; the name as typed if it can be a parameter at all.
+        Notice::BadRoomName { room } => {
+            let room = if message::is_middle(room) { room } else { "*" };
+            let reason = notice.line();
+            let reason = reason.strip_prefix("! ").unwrap_or(&reason);
+            write(out, server, ERR_BADCHANNAME, &[nick, room, reason]);
+        }
         Notice::NotInRoom { room } => write(
             out,
             server,
@@ -750,6 +758,21 @@ mod tests {
         assert!(lines[1].len() <= message::MAX_BODY && lines[1].len() > 400);
         let topic = message::parse(lines[1]).ok().and_then(|m| m.param(3));
         assert!(topic.is_some_and(|t| "ü".repeat(400).starts_with(t)));
+    }
+
+    #[test]
+    fn a_bad_room_name_is_479_with_pollchats_rule() {
+        let bad = |room: &str| {
+            let room = room.into();
+            to("bea", Notice::BadRoomName { room })
+        };
+        assert_eq!(
+            bad("dev"),
+            ":irc.pollchat 479 bea dev :a room name is # and 1 to 32 letters, digits, '_', '-' or \
+             '.'\r\n"
+        );
+        // A name that cannot be a parameter is not echoed.
+        assert!(bad(":x").starts_with(":irc.pollchat 479 bea * :a room name"));
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub mod numeric {
     pub const RPL_WHOREPLY: &str = "352";
     pub const ERR_NOSUCHNICK: &str = "401";
     pub const ERR_NOSUCHCHANNEL: &str = "403";
+    pub const ERR_BADCHANNAME: &str = "479";
     pub const ERR_TOOMANYCHANNELS: &str = "405";
     pub const ERR_NOTONCHANNEL: &str = "442";
     pub const ERR_INVALIDCAPCMD: &str = "410";
