@@ -56,6 +56,51 @@ fn an_irc_user_sees_a_removal_as_a_quit() {
 }
 
 #[test]
+fn an_irc_user_becomes_an_operator_with_oper() {
+    let password = password_file("oper-irc");
+    let server = Server::start(&[
+        "--oper-password-file",
+        password.to_str().unwrap(),
+        "--irc",
+        "127.0.0.1:0",
+    ]);
+    let mut bea = server.join("bea");
+    let mut cy = Irc::register(&server, "cy");
+    bea.expect("*** cy joined");
+    cy.send("OPER");
+    cy.expect(":irc.pollchat 461 cy OPER :Not enough parameters");
+    cy.send("KICK #general bea :too loud");
+    cy.expect(":irc.pollchat 481 cy :only operators may use /kick");
+    cy.send("OPER cy :letmein");
+    cy.expect(":irc.pollchat 381 cy :you are now an operator");
+    bea.send("/list");
+    bea.expect("*** online (2): bea, @cy");
+    // A wrong password, and another try too soon after it: 464 with pollchat's words.
+    let mut eve = Irc::register(&server, "eve");
+    bea.expect("*** eve joined");
+    eve.send("OPER eve guess");
+    eve.expect(":irc.pollchat 464 eve :wrong password");
+    eve.send("OPER eve letmein");
+    eve.expect(":irc.pollchat 464 eve :too soon after a wrong password; try again in 2 s");
+    // An operator's KICK is pollchat's /kick: out of the chat, everyone told.
+    cy.skip_until(":eve!eve@pollchat JOIN #general");
+    cy.send("KICK #general bea,eve :too loud");
+    assert_eq!(bea.expect_closed(), ["! you were removed by cy (too loud)"]);
+    cy.skip_until(":bea!bea@pollchat QUIT :removed by cy (too loud)");
+    cy.skip_until(":eve!eve@pollchat QUIT :removed by cy (too loud)");
+    let last = eve.0.expect_closed();
+    assert_eq!(
+        last.last().map(String::as_str),
+        Some(":irc.pollchat NOTICE eve :you were removed by cy (too loud)\r")
+    );
+    // Operators without a password file: 491.
+    let plain = Server::start(&["--irc", "127.0.0.1:0"]);
+    let mut dee = Irc::register(&plain, "dee");
+    dee.send("OPER dee letmein");
+    dee.expect(":irc.pollchat 491 dee :there are no operators on this server");
+}
+
+#[test]
 fn an_operator_kicks_and_the_kicked_user_and_the_room_are_told() {
     let password = password_file("kick");
     let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);

@@ -38,7 +38,7 @@ use cluster::{ClusterState, Wait};
 use moderation::Moderation;
 pub use moderation::{BAN_MINUTES_MAX, ModAction};
 use names::NameIndex;
-pub use notice::{Leaving, ListedRoom, Notice};
+pub use notice::{Leaving, ListedRoom, Notice, OperAnswer};
 pub use rooms::RoomId;
 pub use rooms::is_room_name;
 use rooms::{RoomList, Rooms};

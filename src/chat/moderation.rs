@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use ring::digest::{SHA256, digest};
 
-use super::{Chat, ClientId, Delivery, Leaving, Request, to};
+use super::{Chat, ClientId, Delivery, Leaving, Notice, OperAnswer, Request, to};
 use crate::ban_list::{BanList, Banned};
 use crate::protocol;
 use crate::text::name_key;
@@ -173,7 +173,13 @@ impl Chat {
         match command {
             "oper" => self.oper(id, name, rest, out),
             "kick" | "ban" | "unban" | "bans" if !self.moderation.is_operator(id) => {
-                to(out, id, protocol::operators_only(command))
+                let command = match command {
+                    "kick" => "kick",
+                    "ban" => "ban",
+                    "unban" => "unban",
+                    _ => "bans",
+                };
+                to(out, id, Notice::Oper(OperAnswer::OperatorsOnly { command }))
             }
             "kick" => self.kick(id, name, rest, out),
             "ban" => self.ban(id, name, rest, out),
@@ -186,7 +192,7 @@ impl Chat {
 
     fn oper(&mut self, id: ClientId, name: &str, password: &str, out: &mut Vec<Delivery>) {
         let Some(digest) = &self.moderation.password else {
-            return to(out, id, protocol::NO_OPERATORS);
+            return to(out, id, Notice::Oper(OperAnswer::NoOperators));
         };
         if password.is_empty() {
             return to(out, id, protocol::usage("/oper PASSWORD"));
@@ -197,17 +203,18 @@ impl Chat {
         if let Some(&at) = self.moderation.failures.get(&from)
             && now < at + OPER_RETRY
         {
-            return to(out, id, protocol::oper_too_soon(OPER_RETRY.as_secs()));
+            let secs = OPER_RETRY.as_secs();
+            return to(out, id, Notice::Oper(OperAnswer::TooSoon { secs }));
         }
         if !same_secret(digest, password) {
             self.moderation.failures.insert(from, now);
             let addr = addr.map_or("an unknown address".to_string(), |a| a.to_string());
             warn!("#{id} {name} from {addr}: wrong /oper password");
-            return to(out, id, protocol::WRONG_PASSWORD);
+            return to(out, id, Notice::Oper(OperAnswer::WrongPassword));
         }
         self.moderation.operators.insert(id);
         info!("#{id} {name} is now an operator");
-        to(out, id, protocol::NOW_OPERATOR);
+        to(out, id, Notice::Oper(OperAnswer::Granted));
     }
 
     fn kick(&mut self, id: ClientId, by: &str, rest: &str, out: &mut Vec<Delivery>) {

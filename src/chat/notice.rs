@@ -37,6 +37,22 @@ pub enum Leaving {
     Removed,
 }
 
+/// The answer to `/oper PASSWORD`, or to a moderator's command from a user who is not one: IRC
+/// clients know each by its number (381, 464, 491, 481).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperAnswer {
+    /// `*** you are now an operator`.
+    Granted,
+    /// `! wrong password`.
+    WrongPassword,
+    /// `! too soon after a wrong password; try again in N s`.
+    TooSoon { secs: u64 },
+    /// `! there are no operators on this server`.
+    NoOperators,
+    /// `! only operators may use /kick`: a moderator's command from someone else.
+    OperatorsOnly { command: &'static str },
+}
+
 /// One thing the chat tells its users. See the module's documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -113,6 +129,8 @@ pub enum Notice {
     NoSuchUser { name: CompactString },
     /// `! no such room: #ROOM`.
     NoSuchRoom { room: CompactString },
+    /// The answer to `/oper`.
+    Oper(OperAnswer),
     /// `! a room name is # and 1 to 32 letters, ...`: `room`, as typed, cannot be a room's name.
     BadRoomName { room: CompactString },
     /// `! you are not in #ROOM`: a part, or a line said in a room, the user is not in.
@@ -320,6 +338,13 @@ impl Notice {
             Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
             Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
             Notice::BadRoomName { .. } => Cow::Borrowed(protocol::BAD_ROOM_NAME),
+            Notice::Oper(OperAnswer::Granted) => Cow::Borrowed(protocol::NOW_OPERATOR),
+            Notice::Oper(OperAnswer::WrongPassword) => Cow::Borrowed(protocol::WRONG_PASSWORD),
+            Notice::Oper(OperAnswer::TooSoon { secs }) => protocol::oper_too_soon(*secs).into(),
+            Notice::Oper(OperAnswer::NoOperators) => Cow::Borrowed(protocol::NO_OPERATORS),
+            Notice::Oper(OperAnswer::OperatorsOnly { command }) => {
+                protocol::operators_only(command).into()
+            }
             Notice::TooManyRooms { max, .. } => protocol::too_many_rooms_for_you(*max).into(),
             Notice::RoomsFull { max, .. } => protocol::too_many_rooms(*max).into(),
             Notice::ListTooOften { secs, .. } => protocol::list_too_often(*secs).into(),

@@ -23,7 +23,7 @@ use log::warn;
 use super::message::{self, Outgoing};
 use super::numeric::*;
 use super::user_source;
-use crate::chat::{Leaving, Notice};
+use crate::chat::{Leaving, Notice, OperAnswer};
 use crate::protocol;
 
 /// Appends a notice to the members of `room` (`None` for one to everyone) as IRC messages, the
@@ -154,6 +154,19 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             ERR_NOSUCHCHANNEL,
             &[nick, room, "No such channel"],
         ),
+        // OPER's answers, and a moderator's command from someone else, by number; the words are
+        // pollchat's (a wait after a wrong password is a 464 too: the password was not taken).
+        Notice::Oper(answer) => {
+            let numeric = match answer {
+                OperAnswer::Granted => RPL_YOUREOPER,
+                OperAnswer::WrongPassword | OperAnswer::TooSoon { .. } => ERR_PASSWDMISMATCH,
+                OperAnswer::NoOperators => ERR_NOOPERHOST,
+                OperAnswer::OperatorsOnly { .. } => ERR_NOPRIVILEGES,
+            };
+            let words = notice.line();
+            let words = words.strip_prefix("! ").or(words.strip_prefix("*** "));
+            write(out, server, numeric, &[nick, words.unwrap_or_default()]);
+        }
         // 479 ERR_BADCHANNAME (as hybrid, charybdis and inspircd send it), with pollchat's rule
         // for names; the name as typed if it can be a parameter at all.
         Notice::BadRoomName { room } => {

@@ -60,7 +60,11 @@ pub mod numeric {
     pub const RPL_LIST: &str = "322";
     pub const RPL_WHOISUSER: &str = "311";
     pub const RPL_WHOREPLY: &str = "352";
+    pub const RPL_YOUREOPER: &str = "381";
     pub const ERR_NOSUCHNICK: &str = "401";
+    pub const ERR_PASSWDMISMATCH: &str = "464";
+    pub const ERR_NOPRIVILEGES: &str = "481";
+    pub const ERR_NOOPERHOST: &str = "491";
     pub const ERR_NOSUCHCHANNEL: &str = "403";
     pub const ERR_BADCHANNAME: &str = "479";
     pub const ERR_TOOMANYCHANNELS: &str = "405";

@@ -82,7 +82,7 @@ impl Default for ServerInfo {
 /// they pass through as [`Step::Chat`]. Anything else a registered client sends gets 421.
 pub const CHAT_COMMANDS: &[&str] = &[
     "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "WHO", "WHOIS", "TOPIC", "LIST", "MODE",
-    "AWAY", "ISON", "USERHOST",
+    "AWAY", "ISON", "USERHOST", "OPER", "KICK",
 ];
 
 /// What the edge does after a line, besides sending the replies.

@@ -363,6 +363,23 @@ impl Session {
                     &[&nick, "Cant change mode for other users"],
                 ),
             },
+            // `OPER name password`: pollchat's operators have a password and no name.
+            "OPER" => match param(1) {
+                Some(password) => commands.push(Command::Line(format!("/oper {password}"))),
+                None => need_more(out),
+            },
+            // `KICK #room ana,bea :why` from an operator: pollchat's `/kick` of each, which takes
+            // them out of the chat, not only out of the channel (docs/protocol.md).
+            "KICK" => match (param(0), param(1)) {
+                (Some(_), Some(users)) => {
+                    let reason = param(2).unwrap_or("");
+                    for user in users.split(',').filter(|u| !u.is_empty()) {
+                        let line = format!("/kick {user} {reason}");
+                        commands.push(Command::Line(line.trim_end().to_string()));
+                    }
+                }
+                _ => need_more(out),
+            },
             "AWAY" => match param(0) {
                 // pollchat has no away: nobody is told, the client only has its answer.
                 Some(_) => write(
