@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::irc::Irc;
 use common::redis::Redis;
+use common::ws::Ws;
 use common::{Client, Server};
 
 /// A node of the cluster on `redis`, named `node`, with small timers.
@@ -626,12 +627,19 @@ fn metrics_show_the_cluster_link_and_the_redis_commands() {
 #[test]
 fn irc_users_on_two_nodes_share_rooms_with_each_other_and_with_line_users() {
     let Some(redis) = Redis::start() else { return };
-    let irc = ["--irc", "127.0.0.1:0"];
-    let (a, b) = (node(&redis, "a", &irc), node(&redis, "b", &irc));
+    let faces = ["--irc", "127.0.0.1:0", "--web", "127.0.0.1:0"];
+    let (a, b) = (node(&redis, "a", &faces), node(&redis, "b", &faces));
     let mut ana = Irc::register(&a, "ana");
     let mut bea = Irc::register(&b, "bea");
     let mut cid = a.join("cid");
     ana.skip_until(":bea!bea@pollchat JOIN #general");
+    // An IRC user on node a and a browser's user on node b talk.
+    let mut web = Ws::join(b.web.expect("node b's web address"), "webby");
+    ana.skip_until(":webby!webby@pollchat JOIN #general");
+    ana.send("PRIVMSG #general :hello browser");
+    web.skip_to("<ana> hello browser");
+    web.text("hello irc");
+    ana.skip_until(":webby!webby@pollchat PRIVMSG #general :hello irc");
 
     // A room spanning both nodes, joined from IRC on each.
     ana.send("JOIN #dev");
