@@ -91,7 +91,7 @@ fn an_irc_user_becomes_an_operator_with_oper() {
     let last = eve.0.expect_closed();
     assert_eq!(
         last.last().map(String::as_str),
-        Some(":irc.pollchat NOTICE eve :you were removed by cy (too loud)\r")
+        Some(":irc.pollchat ERROR :Closing link (removed by cy (too loud))\r")
     );
     // Operators without a password file: 491.
     let plain = Server::start(&["--irc", "127.0.0.1:0"]);

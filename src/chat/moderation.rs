@@ -351,7 +351,12 @@ impl Chat {
             }
         }
         info!("#{target} {name} removed by {by} ({reason})");
-        to(out, target, protocol::you_were_removed(by, reason));
+        let (by_whom, why) = (by.into(), reason.to_string());
+        let removed = Notice::YouWereRemoved {
+            by: by_whom,
+            reason: why,
+        };
+        to(out, target, removed);
         let cluster_reason = protocol::removed_reason(by, reason);
         self.leave_announcing(target, &cluster_reason, Leaving::Removed, out);
         out.push(Delivery::Close { id: target });

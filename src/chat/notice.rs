@@ -131,6 +131,8 @@ pub enum Notice {
     NoSuchRoom { room: CompactString },
     /// The answer to `/oper`.
     Oper(OperAnswer),
+    /// `! you were removed by teacher (why)`: the last a removed user is told before the close.
+    YouWereRemoved { by: CompactString, reason: String },
     /// `! a room name is # and 1 to 32 letters, ...`: `room`, as typed, cannot be a room's name.
     BadRoomName { room: CompactString },
     /// `! you are not in #ROOM`: a part, or a line said in a room, the user is not in.
@@ -338,6 +340,7 @@ impl Notice {
             Notice::NoSuchRoom { room } => protocol::no_such_room(room).into(),
             Notice::NotInRoom { room } => protocol::not_in_room(room).into(),
             Notice::BadRoomName { .. } => Cow::Borrowed(protocol::BAD_ROOM_NAME),
+            Notice::YouWereRemoved { by, reason } => protocol::you_were_removed(by, reason).into(),
             Notice::Oper(OperAnswer::Granted) => Cow::Borrowed(protocol::NOW_OPERATOR),
             Notice::Oper(OperAnswer::WrongPassword) => Cow::Borrowed(protocol::WRONG_PASSWORD),
             Notice::Oper(OperAnswer::TooSoon { secs }) => protocol::oper_too_soon(*secs).into(),

@@ -118,6 +118,11 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
                 &[nick, name, "Nickname is already in use"],
             );
         }
+        // The connection closes after it: IRC's last word, as for a server's KILL.
+        Notice::YouWereRemoved { by, reason } => {
+            let why = protocol::removed_reason(by, reason);
+            write(out, server, "ERROR", &[&format!("Closing link ({why})")]);
+        }
         Notice::Goodbye { reason } => {
             write(out, server, "ERROR", &[&format!("Closing link ({reason})")]);
         }
@@ -771,6 +776,19 @@ mod tests {
         assert!(lines[1].len() <= message::MAX_BODY && lines[1].len() > 400);
         let topic = message::parse(lines[1]).ok().and_then(|m| m.param(3));
         assert!(topic.is_some_and(|t| "ü".repeat(400).starts_with(t)));
+    }
+
+    #[test]
+    fn a_removed_user_is_told_why_in_the_closing_error() {
+        let removed = Notice::YouWereRemoved {
+            by: "teacher".into(),
+            reason: "spam".into(),
+        };
+        assert_eq!(removed.line(), "! you were removed by teacher (spam)");
+        assert_eq!(
+            to("ana", removed),
+            ":irc.pollchat ERROR :Closing link (removed by teacher (spam))\r\n"
+        );
     }
 
     #[test]
