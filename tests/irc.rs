@@ -264,6 +264,23 @@ fn modes_away_and_missing_parameters_are_answered() {
         ana.send(send);
         ana.expect(want);
     }
+    // What the server is and what time it has.
+    ana.send("VERSION");
+    let version = format!("pollchat-{}", env!("CARGO_PKG_VERSION"));
+    ana.expect(&format!(
+        ":irc.pollchat 351 ana {version} irc.pollchat :one thread, one event loop"
+    ));
+    let before = unix_now();
+    ana.send("TIME");
+    let line = ana.line();
+    let after = unix_now();
+    let said = line
+        .strip_prefix(":irc.pollchat 391 ana irc.pollchat ")
+        .expect(&line);
+    assert!(
+        (before..=after).any(|t| pollchat::protocol::utc_time(t) == said),
+        "{line}"
+    );
     // `MODE ana +i`, which clients send on connecting, is taken without a word.
     ana.send("MODE ana +i");
     assert_eq!(ana.lines_before_pong(), Vec::<String>::new());

@@ -356,6 +356,16 @@ pub fn too_often(server: &str, nick: &str, query: Query, room: &str, secs: u64, 
     end_of_list(server, nick, query, room, out);
 }
 
+/// The answer to `TIME` from `nick`: `391` with the UTC time `unix` (seconds), as history shows it.
+pub fn time(server: &str, nick: &str, unix: u64, out: &mut String) {
+    write(
+        out,
+        server,
+        RPL_TIME,
+        &[nick, server, &protocol::utc_time(unix)],
+    );
+}
+
 /// The answer to `ISON` from `nick`: `303` with the names of those asked about who are online,
 /// as the chat spells them (`online`: what the chat found), as many as fit in one message.
 pub fn ison(server: &str, nick: &str, online: &[&str], out: &mut String) {

@@ -60,7 +60,9 @@ pub mod numeric {
     pub const RPL_LIST: &str = "322";
     pub const RPL_WHOISUSER: &str = "311";
     pub const RPL_WHOREPLY: &str = "352";
+    pub const RPL_VERSION: &str = "351";
     pub const RPL_YOUREOPER: &str = "381";
+    pub const RPL_TIME: &str = "391";
     pub const ERR_NOSUCHNICK: &str = "401";
     pub const ERR_PASSWDMISMATCH: &str = "464";
     pub const ERR_NOPRIVILEGES: &str = "481";

@@ -82,7 +82,7 @@ impl Default for ServerInfo {
 /// they pass through as [`Step::Chat`]. Anything else a registered client sends gets 421.
 pub const CHAT_COMMANDS: &[&str] = &[
     "NICK", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "WHO", "WHOIS", "TOPIC", "LIST", "MODE",
-    "AWAY", "ISON", "USERHOST", "OPER", "KICK",
+    "AWAY", "ISON", "USERHOST", "OPER", "KICK", "TIME",
 ];
 
 /// What the edge does after a line, besides sending the replies.
@@ -210,6 +210,12 @@ impl Registration {
             "NICK" if !self.is_registered() => self.nick_given(info, message, out),
             "MOTD" if self.is_registered() => {
                 self.motd(info, out);
+                Step::Done
+            }
+            "VERSION" if self.is_registered() => {
+                let about = "one thread, one event loop";
+                let params = [info.version.as_str(), &info.server_name, about];
+                self.reply(info, out, RPL_VERSION, &params);
                 Step::Done
             }
             _ if !self.is_registered() => {

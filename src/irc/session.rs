@@ -62,6 +62,8 @@ pub enum Command {
     Whois(String),
     /// `WHO nick`: the same question, answered as a 352 (or nothing) and 315.
     Who(String),
+    /// `TIME`: the edge answers with the clock's time (the session has no clock of its own).
+    Time,
     /// `ISON a b ...`: the edge asks the chat which of these users are online, and answers 303.
     Ison(Vec<String>),
     /// `USERHOST a b ...` (at most 5): as ISON, answered with 302.
@@ -380,6 +382,7 @@ impl Session {
                 }
                 _ => need_more(out),
             },
+            "TIME" => commands.push(Command::Time),
             "AWAY" => match param(0) {
                 // pollchat has no away: nobody is told, the client only has its answer.
                 Some(_) => write(

@@ -87,7 +87,7 @@ impl Server {
     }
 
     /// One command of an IRC line, handed to the chat core (or, for WHOIS, WHO nick, ISON and
-    /// USERHOST, answered from it).
+    /// USERHOST, answered from it; for TIME, from the clock).
     pub(super) fn irc_command(&mut self, key: usize, command: Command) {
         // A QUIT before it closed the connection: nothing after it counts.
         if !self.connections.get(key).is_some_and(|c| c.is_open()) {
@@ -122,6 +122,14 @@ impl Server {
                 } else {
                     format::userhost(SERVER_NAME, &nick, &online, &mut out);
                 }
+                self.queue_bytes(key, out.as_bytes());
+                return;
+            }
+            Command::Time => {
+                let mut out = String::new();
+                let nick = self.irc_nick(key);
+                let now = crate::ban_list::unix_now();
+                format::time(SERVER_NAME, &nick, now, &mut out);
                 self.queue_bytes(key, out.as_bytes());
                 return;
             }
