@@ -94,51 +94,13 @@ impl Server {
             return;
         }
         let event = match &command {
-            Command::Whois(whom) => {
-                let mut out = String::new();
-                let nick = self.irc_nick(key);
-                let found = self.chat.find_user(whom);
-                format::whois(SERVER_NAME, &nick, whom, found, &mut out);
-                self.queue_bytes(key, out.as_bytes());
-                return;
-            }
-            Command::Who(mask) => {
-                let mut out = String::new();
-                let nick = self.irc_nick(key);
-                let found = self.chat.find_user(mask);
-                format::who_user(SERVER_NAME, &nick, mask, found, &mut out);
-                self.queue_bytes(key, out.as_bytes());
-                return;
-            }
-            Command::Ison(nicks) | Command::Userhost(nicks) => {
-                let online: Vec<&str> = nicks
-                    .iter()
-                    .filter_map(|n| self.chat.find_user(n))
-                    .collect();
-                let mut out = String::new();
-                let nick = self.irc_nick(key);
-                if matches!(command, Command::Ison(_)) {
-                    format::ison(SERVER_NAME, &nick, &online, &mut out);
-                } else {
-                    format::userhost(SERVER_NAME, &nick, &online, &mut out);
-                }
-                self.queue_bytes(key, out.as_bytes());
-                return;
-            }
-            Command::Time => {
-                let mut out = String::new();
-                let nick = self.irc_nick(key);
-                let now = crate::ban_list::unix_now();
-                format::time(SERVER_NAME, &nick, now, &mut out);
-                self.queue_bytes(key, out.as_bytes());
-                return;
-            }
             Command::Line(text) => Event::Line { id: key, text },
             Command::InRoom { room, text } => Event::InRoom {
                 id: key,
                 room,
                 text,
             },
+            asked => return self.irc_answer(key, asked),
         };
         let before = self.pass.deliveries;
         self.chat.handle(event, &mut self.deliveries);
@@ -147,6 +109,29 @@ impl Server {
         if caused > 0 {
             *self.pass.by_sender.entry(key).or_default() += caused;
         }
+    }
+
+    /// The commands the edge answers itself, from what the chat knows (WHOIS, WHO nick, ISON,
+    /// USERHOST: is there such a user, and how is the name spelled) or from the clock (TIME).
+    fn irc_answer(&mut self, key: usize, command: &Command) {
+        let (mut out, nick) = (String::new(), self.irc_nick(key));
+        let (server, chat) = (SERVER_NAME, &self.chat);
+        let online = |nicks: &[String]| -> Vec<&str> {
+            nicks.iter().filter_map(|n| chat.find_user(n)).collect()
+        };
+        match command {
+            Command::Whois(whom) => {
+                format::whois(server, &nick, whom, chat.find_user(whom), &mut out);
+            }
+            Command::Who(mask) => {
+                format::who_user(server, &nick, mask, chat.find_user(mask), &mut out);
+            }
+            Command::Ison(nicks) => format::ison(server, &nick, &online(nicks), &mut out),
+            Command::Userhost(nicks) => format::userhost(server, &nick, &online(nicks), &mut out),
+            Command::Time => format::time(server, &nick, crate::ban_list::unix_now(), &mut out),
+            Command::Line(_) | Command::InRoom { .. } => {}
+        }
+        self.queue_bytes(key, out.as_bytes());
     }
 
     /// On the tick: IRC clients silent for `--irc-ping-secs` are pinged, and those silent as long
