@@ -17,7 +17,7 @@ use crate::chat::Event;
 use crate::connection::{Connection, HttpRequest, State, Transport};
 use crate::http;
 use crate::line_reader::LineReader;
-use crate::metrics::Refused;
+use crate::metrics::{Refused, TRANSPORTS};
 use crate::protocol;
 use crate::socket;
 
@@ -241,7 +241,12 @@ impl Server {
     /// room holds the bans, see `chat/moderation.rs`; the close is graceful, so the line arrives.)
     pub(super) fn join_room(&mut self, key: usize, addr: IpAddr) {
         self.clients += 1;
-        info!("#{key} is a chat client ({} connected)", self.clients);
+        let how =
+            super::metrics::carried(&self.connections[key]).map_or("?", |c| TRANSPORTS[c as usize]);
+        info!(
+            "#{key} is a chat client over {how} ({} connected)",
+            self.clients
+        );
         let now = Instant::now();
         let event = Event::ConnectFrom { id: key, now, addr };
         self.chat.handle(event, &mut self.deliveries);

@@ -9,7 +9,7 @@
 //! `--max-clients`, `--max-http` and `--max-per-ip`.
 
 use super::Server;
-use crate::connection::Transport;
+use crate::connection::{Connection, Transport};
 use crate::metrics::{self, Carried, ClusterGauges, Gauges, Request};
 
 impl Server {
@@ -40,19 +40,9 @@ impl Server {
             if !conn.is_open() {
                 continue;
             }
-            let tls = conn.tls.is_some();
-            let carried = match &conn.transport {
-                Transport::Http(request) if request.metrics => continue,
-                Transport::Tcp(_) if tls => Carried::Tls,
-                Transport::Tcp(_) => Carried::Tcp,
-                Transport::Http(_) if tls => Carried::Https,
-                Transport::Http(_) => Carried::Http,
-                Transport::WebSocket(_) if tls => Carried::Wss,
-                Transport::WebSocket(_) => Carried::Ws,
-                Transport::Irc(_) if tls => Carried::Ircs,
-                Transport::Irc(_) => Carried::Irc,
-            };
-            connections[carried as usize] += 1;
+            if let Some(carried) = carried(conn) {
+                connections[carried as usize] += 1;
+            }
         }
         Gauges {
             connections,
@@ -64,4 +54,21 @@ impl Server {
             }),
         }
     }
+}
+
+/// How connection `conn` is carried (the `transport` label); `None` for a metrics scrape, which is
+/// not counted among the connections it reports.
+pub(super) fn carried(conn: &Connection) -> Option<Carried> {
+    let tls = conn.tls.is_some();
+    Some(match &conn.transport {
+        Transport::Http(request) if request.metrics => return None,
+        Transport::Tcp(_) if tls => Carried::Tls,
+        Transport::Tcp(_) => Carried::Tcp,
+        Transport::Http(_) if tls => Carried::Https,
+        Transport::Http(_) => Carried::Http,
+        Transport::WebSocket(_) if tls => Carried::Wss,
+        Transport::WebSocket(_) => Carried::Ws,
+        Transport::Irc(_) if tls => Carried::Ircs,
+        Transport::Irc(_) => Carried::Irc,
+    })
 }

@@ -366,7 +366,7 @@ impl Server {
             max_rooms_per_user: config.max_rooms_per_user as usize,
             default_room: config.default_room.clone(),
             announce_limit: config.announce_limit as usize,
-            created: format!("{} s after the epoch", unix_now()),
+            created: crate::protocol::utc_time(crate::ban_list::unix_now()),
             ..ServerInfo::default()
         };
         let mut server = Server {
@@ -657,13 +657,6 @@ impl Server {
             self.begin_close(key);
         }
     }
-}
-
-/// Seconds since the Unix epoch, for the IRC welcome's "created" line.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Returns the heap's free memory to the system. A crowd joining leaves much of what its join
