@@ -227,6 +227,36 @@ fn an_unknown_command_gets_421_and_the_connection_goes_on() {
     assert_eq!(ana.lines_before_pong(), Vec::<String>::new());
 }
 
+/// One line naming many targets is capped at TARGMAX (4, repeats dropped): flood control counts
+/// lines, so a line must not cost the others more than a few would.
+#[test]
+fn a_line_to_many_targets_reaches_four_and_says_so() {
+    let server = server();
+    let mut bea = server.join("bea");
+    let mut ana = Irc::register(&server, "ana");
+    bea.expect("*** ana joined");
+    ana.send("PRIVMSG bea,BEA,zed1,zed2,zed3,zed4 :hi all");
+    ana.expect(":irc.pollchat 407 ana zed4 :Too many targets: 4 at most, the rest not sent");
+    bea.expect("[ana -> you] hi all");
+    for zed in ["zed1", "zed2", "zed3"] {
+        ana.expect(&format!(
+            ":irc.pollchat 401 ana {zed} :No such nick/channel"
+        ));
+    }
+    // Once, though named twice.
+    assert!(bea.lines_before_sync().is_empty());
+    // A long reason still gives the client its own PART, cut to fit.
+    ana.send("JOIN #dev");
+    ana.skip_until(":irc.pollchat 366 ana #dev ");
+    ana.send(&format!("PART #dev :{}", "why ".repeat(110).trim_end()));
+    let part = ana.line();
+    assert!(
+        part.starts_with(":ana!ana@pollchat PART #dev :why why "),
+        "{part}"
+    );
+    assert!(part.len() <= 510, "{}", part.len());
+}
+
 /// What clients send on their own (modes, away) is answered with what they expect, and a command
 /// short of its parameters gets 461: never a disconnect.
 #[test]
@@ -357,6 +387,15 @@ fn refusals_come_as_the_numerics_clients_know() {
     ana.expect(":irc.pollchat 401 ana zed :No such nick/channel");
     ana.send("PRIVMSG #nowhere :anyone");
     ana.expect(":irc.pollchat 403 ana #nowhere :No such channel");
+    // A WHO of a name no room can have ends its list, and the next names list is one again.
+    ana.send("WHO #a,#b");
+    ana.expect(
+        ":irc.pollchat 479 ana #a,#b :a room name is # and 1 to 32 letters, digits, '_', '-' or '.'",
+    );
+    ana.expect(":irc.pollchat 315 ana #a,#b :End of WHO list");
+    ana.send("NAMES #general");
+    ana.expect(":irc.pollchat 353 ana = #general ana");
+    ana.expect(":irc.pollchat 366 ana #general :End of /NAMES list");
     // Two bad names in one JOIN: a 479 each, with pollchat's rule.
     ana.send("JOIN bad,#a|b");
     for room in ["bad", "#a|b"] {

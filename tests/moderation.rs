@@ -71,6 +71,9 @@ fn an_irc_user_becomes_an_operator_with_oper() {
     cy.expect(":irc.pollchat 461 cy OPER :Not enough parameters");
     cy.send("KICK #general bea :too loud");
     cy.expect(":irc.pollchat 481 cy :only operators may use /kick");
+    // A trailing list is no list of nicks: nobody is kicked for "eve".
+    cy.send("KICK #general :bea eve");
+    cy.expect(":irc.pollchat 401 cy * :No such nick/channel");
     cy.send("OPER cy :letmein");
     cy.expect(":irc.pollchat 381 cy :you are now an operator");
     bea.send("/list");

@@ -37,13 +37,17 @@ pub fn room_notice(server: &str, notice: &Notice, room: Option<&str>, out: &mut 
             name,
             reason,
             how: Leaving::Parted,
-        } => write(out, &user_source(name), "PART", &[channel, reason]),
+        } => part(&user_source(name), channel, reason, out),
         // A removal is a QUIT too: the user is gone from every channel.
         Notice::Left {
             name,
             reason,
             how: Leaving::Quit | Leaving::Removed,
-        } => write(out, &user_source(name), "QUIT", &[reason]),
+        } => {
+            let source = user_source(name);
+            let reason = fitted(reason, message::text_budget(&source, "QUIT", ""));
+            write(out, &source, "QUIT", &[reason]);
+        }
         Notice::Renamed { old, new } => write(out, &user_source(old), "NICK", &[new]),
         Notice::TopicSet { name, text } => {
             let text = message::split_text(text, topic_budget(name, channel)).next();
@@ -76,7 +80,7 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
             }
         }
         Notice::YouJoined { room } => write(out, &me(), "JOIN", &[room]),
-        Notice::YouLeft { room, reason } => write(out, &me(), "PART", &[room, reason]),
+        Notice::YouLeft { room, reason } => part(&me(), room, reason, out),
         Notice::Topic {
             room,
             text: Some(text),
@@ -121,10 +125,10 @@ pub fn to_user(server: &str, nick: &str, notice: &Notice, out: &mut String) {
         // The connection closes after it: IRC's last word, as for a server's KILL.
         Notice::YouWereRemoved { by, reason } => {
             let why = protocol::removed_reason(by, reason);
-            write(out, server, "ERROR", &[&format!("Closing link ({why})")]);
+            closing_link(server, &why, out);
         }
         Notice::Goodbye { reason } => {
-            write(out, server, "ERROR", &[&format!("Closing link ({reason})")]);
+            closing_link(server, reason, out);
         }
         // LIST: a channel list clients show in a window of its own, each room with its topic.
         Notice::Rooms { rooms } => {
@@ -432,6 +436,32 @@ fn server_notice(server: &str, target: &str, line: &str, out: &mut String) {
     for piece in message::split_text(text, budget) {
         write(out, server, "NOTICE", &[target, piece]);
     }
+}
+
+/// `:source PART #room :reason`, the reason cut to fit one message: a client must get its PART,
+/// or it keeps the channel open.
+fn part(source: &str, channel: &str, reason: &str, out: &mut String) {
+    let reason = fitted(reason, message::text_budget(source, "PART", channel));
+    write(out, source, "PART", &[channel, reason]);
+}
+
+/// `ERROR :Closing link (why)`, the server's last word before it closes the connection, cut to fit.
+pub fn closing_link(server: &str, why: &str, out: &mut String) {
+    let line = format!("Closing link ({why})");
+    write(
+        out,
+        server,
+        "ERROR",
+        &[fitted(&line, message::text_budget(server, "ERROR", ""))],
+    );
+}
+
+/// As much of `text` as fits in `budget` bytes (a reason a user typed may be longer than what is
+/// left of a message once its source and channel are in).
+fn fitted(text: &str, budget: usize) -> &str {
+    message::split_text(text, budget.max(1))
+        .next()
+        .unwrap_or("")
 }
 
 /// How many bytes of a topic fit in `:name!name@pollchat TOPIC #room :text`.
@@ -786,6 +816,41 @@ mod tests {
         assert!(lines[1].len() <= message::MAX_BODY && lines[1].len() > 400);
         let topic = message::parse(lines[1]).ok().and_then(|m| m.param(3));
         assert!(topic.is_some_and(|t| "ü".repeat(400).starts_with(t)));
+    }
+
+    /// A reason as long as a line allows still gives its PART, QUIT or ERROR, cut to 512 bytes:
+    /// a client that missed its own PART would keep the channel open.
+    #[test]
+    fn long_reasons_are_cut_never_dropped() {
+        let long = "ü".repeat(300);
+        let own_part = Notice::YouLeft {
+            room: "#general".into(),
+            reason: long.clone(),
+        };
+        let others = [
+            room(Notice::left("ana", &long, Leaving::Parted)),
+            room(Notice::left("ana", &long, Leaving::Quit)),
+            to("ana", own_part),
+            to(
+                "ana",
+                Notice::Goodbye {
+                    reason: long.clone(),
+                },
+            ),
+        ];
+        for (out, start) in others.iter().zip([
+            ":ana!ana@pollchat PART #dev üü",
+            ":ana!ana@pollchat QUIT üü",
+            ":ana!ana@pollchat PART #general üü",
+            ":irc.pollchat ERROR :Closing link (üü",
+        ]) {
+            assert!(out.starts_with(start), "{out}");
+            assert!(
+                out.len() <= message::MAX_BODY + 2 && out.len() > 400,
+                "{out}"
+            );
+            assert_eq!(out.matches("\r\n").count(), 1, "{out}");
+        }
     }
 
     #[test]

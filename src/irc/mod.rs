@@ -68,6 +68,7 @@ pub mod numeric {
     pub const ERR_NOPRIVILEGES: &str = "481";
     pub const ERR_NOOPERHOST: &str = "491";
     pub const ERR_NOSUCHCHANNEL: &str = "403";
+    pub const ERR_TOOMANYTARGETS: &str = "407";
     pub const ERR_BADCHANNAME: &str = "479";
     pub const ERR_TOOMANYCHANNELS: &str = "405";
     pub const ERR_NOTONCHANNEL: &str = "442";

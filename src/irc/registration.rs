@@ -455,6 +455,10 @@ fn isupport(info: &ServerInfo) -> Vec<String> {
         format!("NETWORK={}", info.network),
         format!("NICKLEN={MAX_NAME_CHARS}"),
         "PREFIX=(ov)@+".to_string(),
+        format!(
+            "TARGMAX=KICK:{n},NOTICE:{n},PRIVMSG:{n}",
+            n = super::session::MAX_TARGETS
+        ),
     ]
 }
 
@@ -615,7 +619,8 @@ mod tests {
         assert_eq!(
             welcome[4],
             ":irc.pollchat 005 Ana CASEMAPPING=ascii CHANLIMIT=#:20 CHANMODES=b,,,n CHANNELLEN=33 \
-             CHANTYPES=# NETWORK=pollchat NICKLEN=32 PREFIX=(ov)@+ :are supported by this server"
+             CHANTYPES=# NETWORK=pollchat NICKLEN=32 PREFIX=(ov)@+ \
+             TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 :are supported by this server"
         );
         assert_eq!(welcome[5], ":irc.pollchat 422 Ana :MOTD File is missing");
         assert!(client.registration.is_registered());

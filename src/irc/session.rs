@@ -222,7 +222,7 @@ impl Session {
                         &[&nick, "Input line was too long"],
                     );
                 }
-                for target in targets.split(',').filter(|t| !t.is_empty()) {
+                for target in targets_within(targets, &nick, server, out) {
                     if let Some(command) = said(&nick, target, text) {
                         commands.push(command);
                     }
@@ -375,7 +375,14 @@ impl Session {
             "KICK" => match (param(0), param(1)) {
                 (Some(_), Some(users)) => {
                     let reason = param(2).unwrap_or("");
-                    for user in users.split(',').filter(|u| !u.is_empty()) {
+                    for user in targets_within(users, &nick, server, out) {
+                        // `KICK #a :bea cy` is no name: not a kick of bea for "cy".
+                        if check_name(user).is_err() {
+                            let shown = if message::is_middle(user) { user } else { "*" };
+                            let reply = [nick.as_str(), shown, "No such nick/channel"];
+                            write(out, server, ERR_NOSUCHNICK, &reply);
+                            continue;
+                        }
                         let line = format!("/kick {user} {reason}");
                         commands.push(Command::Line(line.trim_end().to_string()));
                     }
@@ -442,7 +449,7 @@ impl Session {
             Notice::Text(line) if !self.is_registered() => {
                 let reason = line.strip_prefix("! ").unwrap_or(line);
                 let reason = reason.strip_prefix("*** ").unwrap_or(reason);
-                write(out, server, "ERROR", &[&format!("Closing link ({reason})")]);
+                format::closing_link(server, reason, out);
             }
             Notice::YouJoined { room } => {
                 if !self.channels.iter().any(|c| c == room.as_str()) {
@@ -476,6 +483,12 @@ impl Session {
             // No such channel: an empty list, as other servers answer.
             Notice::NoSuchRoom { room } => {
                 format::end_of_list(server, nick, format::Query::Who, room, out);
+            }
+            // A name no room can have (`WHO #a,#b`, `WHO #*`): 479, and the list still ends.
+            Notice::BadRoomName { room } => {
+                format::to_user(server, nick, notice, out);
+                let mask = if message::is_middle(room) { room } else { "*" };
+                format::end_of_list(server, nick, format::Query::Who, mask, out);
             }
             other => {
                 format::to_user(server, nick, other, out);
@@ -540,7 +553,10 @@ fn said(nick: &str, target: &str, text: &str) -> Option<Command> {
 /// refusals (too often, no such room, or an error line: a bad name, the cluster busy or down).
 fn answers_a_list(notice: &Notice) -> bool {
     match notice {
-        Notice::Members { .. } | Notice::ListTooOften { .. } | Notice::NoSuchRoom { .. } => true,
+        Notice::Members { .. }
+        | Notice::ListTooOften { .. }
+        | Notice::NoSuchRoom { .. }
+        | Notice::BadRoomName { .. } => true,
         Notice::Text(line) => line.starts_with("! "),
         _ => false,
     }
@@ -548,6 +564,34 @@ fn answers_a_list(notice: &Notice) -> bool {
 
 /// The most nicks one `USERHOST` asks about, as the modern documents allow; more are left out.
 const MAX_USERHOST: usize = 5;
+
+/// The most targets of one `PRIVMSG`, `NOTICE` or `KICK` (`TARGMAX` in 005). Flood control counts
+/// a line, and a line of 512 bytes can name a hundred targets: capped, one line costs the others
+/// at most what four lines would.
+pub const MAX_TARGETS: usize = 4;
+
+/// The targets of a comma list, empty ones and repeats left out, at most [`MAX_TARGETS`]; one 407
+/// says the rest were not taken.
+fn targets_within<'a>(list: &'a str, nick: &str, server: &str, out: &mut String) -> Vec<&'a str> {
+    let mut targets: Vec<&str> = Vec::new();
+    for target in list.split(',').filter(|t| !t.is_empty()) {
+        if targets.iter().any(|t| t.eq_ignore_ascii_case(target)) {
+            continue;
+        }
+        if targets.len() == MAX_TARGETS {
+            let why = format!("Too many targets: {MAX_TARGETS} at most, the rest not sent");
+            let shown = if message::is_middle(target) {
+                target
+            } else {
+                "*"
+            };
+            write(out, server, ERR_TOOMANYTARGETS, &[nick, shown, &why]);
+            break;
+        }
+        targets.push(target);
+    }
+    targets
+}
 
 /// The nicks an `ISON` or `USERHOST` names: its parameters, split at spaces (clients send them as
 /// middle parameters or as one trailing one), those that cannot be names left out.
@@ -913,11 +957,28 @@ mod tests {
             ":irc.pollchat 315 ana #nope :End of WHO list\r\n"
         );
         client.commands("WHO #a,#b");
-        let bad = Notice::Text(crate::protocol::BAD_ROOM_NAME.into());
+        let bad = Notice::BadRoomName {
+            room: "#a,#b".into(),
+        };
         assert_eq!(
             client.told(bad),
-            ":irc.pollchat NOTICE ana :a room name is # and 1 to 32 letters, digits, '_', '-' \
-             or '.'\r\n:irc.pollchat 315 ana * :End of WHO list\r\n"
+            ":irc.pollchat 479 ana #a,#b :a room name is # and 1 to 32 letters, digits, '_', '-' \
+             or '.'\r\n:irc.pollchat 315 ana #a,#b :End of WHO list\r\n"
+        );
+        // The WHO is over: the next member list is a names list again.
+        client.commands("NAMES #dev");
+        assert!(
+            client
+                .told(members("#dev", &["ana"]))
+                .contains(" 366 ana #dev ")
+        );
+        // Any other refusal ends it too.
+        client.commands("WHO #dev");
+        let busy = Notice::Text("! the cluster is busy; try again".into());
+        assert_eq!(
+            client.told(busy),
+            ":irc.pollchat NOTICE ana :the cluster is busy; try again\r\n\
+             :irc.pollchat 315 ana * :End of WHO list\r\n"
         );
         // A big room is counted, not listed.
         client.commands("WHO #general");

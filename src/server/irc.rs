@@ -177,7 +177,6 @@ impl Server {
 pub(super) fn closing_link(line: &str) -> Vec<u8> {
     let reason = line.strip_prefix("! ").unwrap_or(line);
     let mut out = String::new();
-    let reason = format!("Closing link ({reason})");
-    format::write(&mut out, SERVER_NAME, "ERROR", &[&reason]);
+    format::closing_link(SERVER_NAME, reason, &mut out);
     out.into_bytes()
 }
