@@ -124,7 +124,8 @@ pub struct Config {
 
     /// Join the nodes that use this Redis (6 or later, or Valkey) into one room: redis://HOST:PORT,
     /// rediss://HOST:PORT for TLS, redis://:PASSWORD@HOST:PORT (or USER:PASSWORD@) for a Redis
-    /// with a password. Off by default: a single node needs no Redis. See docs/cluster.md.
+    /// with a password (percent-escape a '@', ':' or '/' in it: %40, %3A, %2F). Off by default: a
+    /// single node needs no Redis. See docs/cluster.md.
     #[arg(long, value_name = "redis[s]://HOST:PORT")]
     pub cluster: Option<String>,
 

@@ -77,11 +77,14 @@ impl RedisTarget {
         if host_port.is_empty() || host_port.contains('/') {
             return Err(bad());
         }
+        // As in any URL, a `@`, `:` or `/` in the user or the password is percent-escaped
+        // (`%40`, `%3A`, `%2F`), and decoded here before it reaches AUTH.
+        let decoded = |part: &str| percent_decoded(part).ok_or_else(bad);
         let mut auth = match credentials {
             None => Vec::new(),
             Some(credentials) => match credentials.split_once(':') {
-                Some(("", password)) => vec![password.to_string()],
-                Some((user, password)) => vec![user.to_string(), password.to_string()],
+                Some(("", password)) => vec![decoded(password)?],
+                Some((user, password)) => vec![decoded(user)?, decoded(password)?],
                 None => return Err(bad()),
             },
         };
@@ -139,6 +142,24 @@ fn client_config(
     Ok((Arc::new(config), name))
 }
 
+/// `text` with each `%XX` replaced by the byte it stands for; `None` if an escape is cut short or not
+/// hexadecimal, or if the bytes are not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&first, after)) = rest.split_first() {
+        if first == b'%' {
+            let hex = after.get(..2).and_then(|h| std::str::from_utf8(h).ok())?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &after[2..];
+        } else {
+            bytes.push(first);
+            rest = after;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// A URL as it may be shown: without its password.
 fn hide(url: &str) -> String {
     match url.rsplit_once('@') {
@@ -173,6 +194,22 @@ mod tests {
             "redis://",
             "redis://h:1/0",
             "redis://nopassword@h",
+        ] {
+            let error = RedisTarget::parse(bad, None, None).unwrap_err().to_string();
+            assert!(error.contains("want redis"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn escaped_credentials_are_decoded() {
+        let url = "redis://b%40b:p%3Aw%2F%40%25@127.0.0.1";
+        let target = RedisTarget::parse(url, None, None).unwrap();
+        assert_eq!(target.auth, ["b@b", "p:w/@%"]);
+        for bad in [
+            "redis://:p%4@h",
+            "redis://:p%zz@h",
+            "redis://:p%ff@h",
+            "redis://:%@h",
         ] {
             let error = RedisTarget::parse(bad, None, None).unwrap_err().to_string();
             assert!(error.contains("want redis"), "{bad}: {error}");
