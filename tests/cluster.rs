@@ -321,10 +321,11 @@ fn a_heartbeat_that_cannot_outlive_its_refresh_is_refused() {
 
 #[test]
 fn a_node_joins_a_redis_with_a_password_and_a_wrong_one_is_a_clear_error() {
-    let Some(redis) = Redis::start_with(&["--requirepass", "s3cret"]) else {
+    // A password with the characters a URL must escape: given escaped in the URL, as is in a file.
+    let Some(redis) = Redis::start_with(&["--requirepass", "s3@c:ret/"]) else {
         return;
     };
-    let url = format!("redis://:s3cret@127.0.0.1:{}", redis.port);
+    let url = format!("redis://:s3%40c%3Aret%2F@127.0.0.1:{}", redis.port);
     let (a, b) = (
         Server::start(&["--cluster", &url, "--node", "a"]),
         Server::start(&["--cluster", &url, "--node", "b"]),
@@ -336,7 +337,7 @@ fn a_node_joins_a_redis_with_a_password_and_a_wrong_one_is_a_clear_error() {
     ana.expect("<bea> through a Redis with a password");
     // The password from a file; the URL's is replaced by it.
     let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("redis-password");
-    std::fs::write(&file, "s3cret\n").unwrap();
+    std::fs::write(&file, "s3@c:ret/\n").unwrap();
     let wrong = format!("redis://:nope@127.0.0.1:{}", redis.port);
     let c = Server::start(&[
         "--cluster",
