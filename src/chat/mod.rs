@@ -898,7 +898,10 @@ impl Chat {
     /// `/join #ROOM`: joins it (creating it if needed) and makes it current; or, if `id` is in it
     /// already, only makes it current.
     fn join(&mut self, id: ClientId, name: &str, rest: &str, out: &mut Vec<Delivery>) {
-        let Some(wanted) = rest.split_whitespace().next() else {
+        // One room: `/join #a #b` is refused whole rather than half done (each join may wait for
+        // Redis on a cluster, and a user's next command waits for it).
+        let mut words = rest.split_whitespace();
+        let (Some(wanted), None) = (words.next(), words.next()) else {
             return to(out, id, protocol::usage("/join #ROOM"));
         };
         if !is_room_name(wanted) {
@@ -1646,7 +1649,8 @@ mod tests {
         f.join(2, "bea");
         let bad = "! a room name is # and 1 to 32 letters, digits, '_', '-' or '.'";
         assert_eq!(f.says(1, "/join dev", [1])[0], [bad]);
-        assert_eq!(f.says(1, "/join #a b", [1])[0][0], "*** you joined #a");
+        assert_eq!(f.says(1, "/join #a b", [1])[0], ["! usage: /join #ROOM"]);
+        assert_eq!(f.says(1, "/join #a", [1])[0][0], "*** you joined #a");
         assert_eq!(f.says(1, "/join", [1])[0], ["! usage: /join #ROOM"]);
         f.say(1, "/join #b");
         assert_eq!(
