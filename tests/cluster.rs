@@ -522,7 +522,7 @@ fn a_room_spans_two_nodes_and_a_room_on_one_node_reaches_no_other() {
 }
 
 #[test]
-fn rooms_heal_after_redis_comes_back_empty() {
+fn rooms_and_their_topics_heal_after_redis_comes_back_empty() {
     let Some(mut redis) = Redis::start() else {
         return;
     };
@@ -535,8 +535,10 @@ fn rooms_heal_after_redis_comes_back_empty() {
         client.skip_until(|l| l.starts_with("*** online ("));
     }
     ana.skip_until(|l| l == "*** bea joined");
+    ana.send("/topic ship it");
+    bea.skip_until(|l| l == "*** ana set the topic: ship it");
 
-    redis.restart(); // Empty: the nodes claim their users' rooms again.
+    redis.restart(); // Empty: the nodes claim their users' rooms again, and the rooms' topics.
     for client in [&mut ana, &mut bea] {
         client.skip_until(|l| l == "*** cluster link restored");
     }
@@ -548,6 +550,13 @@ fn rooms_heal_after_redis_comes_back_empty() {
     cy.send("/join #dev");
     cy.skip_until(|l| l == "*** online (3): ana, bea, cy");
     ana.skip_until(|l| l == "*** cy joined");
+    // A node with nobody in #dev learns its topic from Redis, which had lost it: the nodes that
+    // knew it gave it back.
+    let c = node(&redis, "c", &[]);
+    let mut dan = c.join("dan");
+    dan.send("/join #dev");
+    dan.expect("*** you joined #dev");
+    dan.expect("*** topic: ship it");
 }
 
 #[test]

@@ -660,13 +660,15 @@ impl Cluster {
     }
 
     /// After the link comes up: make Redis hold exactly this node's users (`names`) and their
-    /// `memberships` (room, user) of rooms besides the default one, then read everyone else's, and
-    /// the members of each of those rooms, now and again once every node has had time to reclaim
-    /// its own.
+    /// `memberships` (room, user) of rooms besides the default one, and those rooms' `topics`
+    /// (room, text) where Redis has none (it restarted empty; a topic another node set meanwhile
+    /// is newer and stays), then read everyone else's, and the members of each of those rooms, now
+    /// and again once every node has had time to reclaim its own.
     pub fn reclaim(
         &mut self,
         names: Vec<String>,
         memberships: Vec<(String, String)>,
+        topics: Vec<(String, String)>,
         now: Instant,
     ) {
         let node = self.config.node.clone();
@@ -686,6 +688,10 @@ impl Cluster {
         args.extend(pairs.iter().map(String::as_str));
         args.extend(quads.iter().map(String::as_str));
         self.run(Script::Reclaim, 1, &args, Expect::Reclaim, now);
+        for (room, text) in &topics {
+            let key = room_topic(&name_key(room));
+            self.send(&["SET", &key, text, "NX"], Expect::Nothing, now);
+        }
         for (room, _) in &memberships {
             self.subscribe(&room_channel(&name_key(room)), room);
         }

@@ -92,7 +92,7 @@ impl Server {
             };
             if cluster.take_reclaim_due() {
                 let (names, rooms) = (self.chat.claimed_names(), self.chat.memberships());
-                cluster.reclaim(names, rooms, Instant::now());
+                cluster.reclaim(names, rooms, self.chat.topics(), Instant::now());
             }
             if cluster.events.is_empty() {
                 return;
