@@ -1,10 +1,12 @@
 //! Kicks and bans across a cluster: two real nodes joined through a real `redis-server`. An operator
-//! on one node removes a user of the other; a ban by name made there reaches the first node too.
+//! on one node removes a user of the other; a ban by name made there reaches the first node too,
+//! and a node started later learns it from Redis.
 //! Without redis-server the test is skipped with a loud message, except under CI (`CI=true`).
 
 mod common;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use common::Server;
 use common::redis::Redis;
@@ -70,6 +72,21 @@ fn kicks_and_bans_reach_the_node_that_has_the_user_and_every_node() {
     }
     teacher.send("/bans");
     teacher.expect("*** bans (1): 127.0.0.1 (10 min left)");
+    // A node that starts later reads the bans from Redis once its link is up: until then it turns
+    // nobody away, so new connections are tried until one is (each read waits for the server's
+    // first line; the pause only paces the tries).
+    let c = node(&redis, "c", password);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut tried = c.connect();
+        if tried.line() == "! you are banned" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node c never learned the ban");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kept = redis.cli(&["HGET", "pollchat:bans", "127.0.0.1"]);
+    assert!(kept.trim().parse::<u64>().is_ok(), "{kept}");
 
     // An unban on node a lifts it on node b too. (A line published after it, seen by carl on b,
     // says b has had the unban: messages arrive in the order they were published.)
@@ -80,4 +97,6 @@ fn kicks_and_bans_reach_the_node_that_has_the_user_and_every_node() {
     let mut back = b.connect_prompted();
     back.send("bea");
     back.expect("*** you are bea");
+    // And Redis forgets it: a node starting now bans nobody.
+    assert_eq!(redis.cli(&["HLEN", "pollchat:bans"]).trim(), "0");
 }

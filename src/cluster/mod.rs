@@ -41,7 +41,7 @@ use link::Link;
 use marks::Marks;
 use message::Message;
 use scripts::{
-    CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, ROOMS, SEQ, Script,
+    BANS, CHANNEL, HEARTBEAT_PREFIX, HISTORY, HISTORY_CAP, NAMES, NODES, ROOMS, SEQ, Script,
     room_channel, room_history, room_members, room_topic,
 };
 pub use target::RedisTarget;
@@ -104,6 +104,8 @@ enum Expect {
         complete: bool,
     },
     Reclaim,
+    /// `HGETALL pollchat:bans`, read when the link comes up.
+    Bans,
     /// `AUTH`: an error (a wrong password) drops the link like any error, with Redis's words.
     Auth,
     Nothing,
@@ -596,8 +598,9 @@ impl Cluster {
         }
     }
 
-    /// A kick or a ban for the other nodes: one plain `PUBLISH` (no state in Redis: a node that
-    /// starts later does not learn the bans made before, see docs/cluster.md).
+    /// A kick or a ban for the other nodes: a `PUBLISH`. A ban or an unban is also kept in
+    /// `pollchat:bans`, so that a node that starts later, or that was cut off, learns it (read in
+    /// `reclaim`).
     fn publish_moderation(&mut self, node: &str, action: ModAction, now: Instant) {
         let payload = match action {
             ModAction::Kick {
@@ -608,10 +611,19 @@ impl Cluster {
             } => message::kick(node, &name, &by, ban_minutes, &reason),
             ModAction::Ban { banned, until } => {
                 let left = until.saturating_duration_since(now).as_secs().max(1);
-                let until = crate::ban_list::unix_now() + left;
-                message::ban(node, &banned.to_string(), until)
+                let (address, until) = (banned.to_string(), crate::ban_list::unix_now() + left);
+                self.send(
+                    &["HSET", BANS, &address, &until.to_string()],
+                    Expect::Nothing,
+                    now,
+                );
+                message::ban(node, &address, until)
             }
-            ModAction::Unban { banned } => message::unban(node, &banned.to_string()),
+            ModAction::Unban { banned } => {
+                let address = banned.to_string();
+                self.send(&["HDEL", BANS, &address], Expect::Nothing, now);
+                message::unban(node, &address)
+            }
         };
         self.send(&["PUBLISH", CHANNEL, &payload], Expect::Nothing, now);
     }
@@ -692,6 +704,7 @@ impl Cluster {
             let key = room_topic(&name_key(room));
             self.send(&["SET", &key, text, "NX"], Expect::Nothing, now);
         }
+        self.send(&["HGETALL", BANS], Expect::Bans, now);
         for (room, _) in &memberships {
             self.subscribe(&room_channel(&name_key(room)), room);
         }
@@ -939,7 +952,44 @@ impl Cluster {
                     self.events.push(Event::Remote(Remote::Taken { name }));
                 }
             }
+            Expect::Bans => self.bans_read(reply, now),
             Expect::Auth | Expect::Nothing => {}
+        }
+    }
+
+    /// The cluster's bans, read when the link came up: each still running is applied here (as if
+    /// just published), and those that ran out are dropped from Redis.
+    fn bans_read(&mut self, reply: Value, now: Instant) {
+        let all = strings(reply);
+        let unix_now = crate::ban_list::unix_now();
+        let mut expired = Vec::new();
+        for pair in all.chunks_exact(2) {
+            let (address, until) = (&pair[0], pair[1].parse::<u64>().unwrap_or(0));
+            if until <= unix_now {
+                expired.push(address.clone());
+            } else {
+                self.ban_until(address, until);
+            }
+        }
+        if !expired.is_empty() {
+            let mut command = vec!["HDEL", BANS];
+            command.extend(expired.iter().map(String::as_str));
+            self.send(&command, Expect::Nothing, now);
+        }
+    }
+
+    /// A ban of `address` until `until` (Unix seconds) from another node or from Redis, bounded
+    /// like a ban typed here so that no time can overflow.
+    fn ban_until(&mut self, address: &str, until: u64) {
+        let max_secs = crate::chat::BAN_MINUTES_MAX * 60;
+        let secs = until
+            .saturating_sub(crate::ban_list::unix_now())
+            .min(max_secs);
+        if let Some(banned) = Banned::parse(address)
+            && secs > 0
+        {
+            let until = Instant::now() + Duration::from_secs(secs);
+            self.emit(Remote::Moderation(ModAction::Ban { banned, until }));
         }
     }
 
@@ -1092,18 +1142,7 @@ impl Cluster {
                     ban_minutes,
                 }));
             }
-            Message::Ban { address, until } => {
-                let unix_now = crate::ban_list::unix_now();
-                // A peer's number: bounded like a ban typed here, so no time can overflow.
-                let max_secs = crate::chat::BAN_MINUTES_MAX * 60;
-                let secs = until.saturating_sub(unix_now).min(max_secs);
-                if let Some(banned) = Banned::parse(address)
-                    && secs > 0
-                {
-                    let until = Instant::now() + Duration::from_secs(secs);
-                    self.emit(Remote::Moderation(ModAction::Ban { banned, until }));
-                }
-            }
+            Message::Ban { address, until } => self.ban_until(address, until),
             Message::Unban { address } => {
                 if let Some(banned) = Banned::parse(address) {
                     self.emit(Remote::Moderation(ModAction::Unban { banned }));

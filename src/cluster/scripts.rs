@@ -36,6 +36,9 @@ pub const HISTORY_CAP: &str = "pollchat:history-cap";
 /// The pub/sub channel every node subscribes to (see `message.rs`).
 pub const CHANNEL: &str = "pollchat:events";
 pub const ROOMS: &str = "pollchat:rooms";
+/// The bans (`/ban`), address → expiry in Unix seconds: a node that starts, or comes back, reads
+/// them; expired ones are dropped by whoever reads them.
+pub const BANS: &str = "pollchat:bans";
 
 /// The start of every room's keys and of its channel; the scripts' Lua has it too (`lua_prelude!`).
 macro_rules! room_prefix {
