@@ -41,8 +41,9 @@ fn running_as_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// A child process killed and reaped when dropped, so that a failing test leaves neither HexChat
-/// nor Xvfb behind.
+/// A child process stopped and reaped when dropped, so that a failing test leaves neither HexChat
+/// nor Xvfb behind: SIGTERM first (Xvfb then removes its socket and lock file in /tmp), SIGKILL
+/// if it has not exited within 2 s.
 struct Killed {
     child: Child,
     what: &'static str,
@@ -52,6 +53,13 @@ struct Killed {
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        // Polled: a child's exit raises nothing to wait on with a timeout.
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking()
@@ -161,6 +169,8 @@ fn hexchat_home(irc: SocketAddr, as_nobody: bool) -> TempDir {
     let n = COUNT.fetch_add(1, Ordering::Relaxed);
     let home = std::env::temp_dir().join(format!("pollchat-hexchat-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&home);
+    // Guarded before anything is written, so a failing write or chown leaves nothing behind.
+    let dir = TempDir(home.clone());
     let config = home.join("config");
     fs::create_dir_all(&config).expect("create HexChat's home");
     fs::write(config.join("servlist.conf"), servlist(irc)).expect("write servlist.conf");
@@ -171,7 +181,7 @@ fn hexchat_home(irc: SocketAddr, as_nobody: bool) -> TempDir {
             std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).expect("chown to nobody");
         }
     }
-    TempDir(home)
+    dir
 }
 
 /// Starts HexChat on `display` with the config in `home`.
