@@ -79,6 +79,11 @@ impl BanList {
         self.bans.insert(who, until);
     }
 
+    /// When the ban of `who` runs out, if it is banned.
+    pub fn until(&self, who: &Banned) -> Option<Instant> {
+        self.bans.get(who).copied()
+    }
+
     /// Lifts the ban of `who`; false if there was none.
     pub fn unban(&mut self, who: Banned) -> bool {
         self.bans.remove(&who).is_some()

@@ -484,7 +484,7 @@ fn a_room_spans_two_nodes_and_a_room_on_one_node_reaches_no_other() {
     // A newcomer to #dev on node b gets its topic and history, said on both nodes.
     let mut dan = b.join("dan");
     dan.send("/join #dev");
-    dan.expect("*** you joined #dev");
+    dan.skip_until(|l| l == "*** you joined #dev");
     dan.expect("*** topic: ship it");
     dan.expect("*** recent messages (1):");
     dan.expect_history("<bea> hello dev");
@@ -537,6 +537,11 @@ fn rooms_and_their_topics_heal_after_redis_comes_back_empty() {
     ana.skip_until(|l| l == "*** bea joined");
     ana.send("/topic ship it");
     bea.skip_until(|l| l == "*** ana set the topic: ship it");
+    // And the default room's, set by a user of node b who stays in it.
+    let mut eve = b.join("eve");
+    eve.send("/topic all hands");
+    eve.skip_until(|l| l == "*** eve set the topic: all hands");
+    ana.skip_until(|l| l == "#general *** eve set the topic: all hands");
 
     redis.restart(); // Empty: the nodes claim their users' rooms again, and the rooms' topics.
     for client in [&mut ana, &mut bea] {
@@ -550,12 +555,15 @@ fn rooms_and_their_topics_heal_after_redis_comes_back_empty() {
     cy.send("/join #dev");
     cy.skip_until(|l| l == "*** online (3): ana, bea, cy");
     ana.skip_until(|l| l == "*** cy joined");
-    // A node with nobody in #dev learns its topic from Redis, which had lost it: the nodes that
-    // knew it gave it back.
+    // A node with nobody in #dev learns its topic, and the default room's, from Redis, which had
+    // lost them: the nodes that knew them gave them back.
     let c = node(&redis, "c", &[]);
-    let mut dan = c.join("dan");
+    let mut dan = c.connect_prompted();
+    dan.send("dan");
+    dan.expect("*** you are dan");
+    dan.expect("*** topic: all hands");
     dan.send("/join #dev");
-    dan.expect("*** you joined #dev");
+    dan.skip_until(|l| l == "*** you joined #dev");
     dan.expect("*** topic: ship it");
 }
 

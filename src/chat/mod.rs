@@ -310,14 +310,12 @@ impl Chat {
         all
     }
 
-    /// The topic of every room other than the default one that has a member here, as (room, text):
+    /// The topic of every room that has a member here (the default room's too), as (room, text):
     /// what a cluster node gives Redis again after an outage, if Redis has none for the room.
     pub fn topics(&self) -> Vec<(String, String)> {
-        let default = self.rooms.default_room();
         let mut all = Vec::new();
-        for (room, chat_room) in self.rooms.iter() {
+        for (_, chat_room) in self.rooms.iter() {
             if let Some(text) = &chat_room.topic
-                && room != default
                 && !chat_room.members.is_empty()
             {
                 all.push((chat_room.name.to_string(), text.clone()));

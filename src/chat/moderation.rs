@@ -385,6 +385,13 @@ impl Chat {
                 self.remove(target, None, &by, &reason, out);
             }
             ModAction::Ban { banned, until } => {
+                // The same ban read again (a link coming back), or a shorter one, changes nothing
+                // here: the ban file is not rewritten. (A second of slack: a time that crossed the
+                // cluster as Unix seconds comes back a little later each time.)
+                let known = self.moderation.bans.until(&banned);
+                if known.is_some_and(|known| known + Duration::from_secs(1) >= until) {
+                    return;
+                }
                 self.moderation.bans.ban(banned, until);
                 out.push(Delivery::BansChanged);
             }

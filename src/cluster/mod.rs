@@ -147,6 +147,8 @@ pub struct Cluster {
     reclaim_due: bool,
     /// Another live instance has this node's name (the hello script said so).
     name_in_use: bool,
+    /// Bans and unbans made here while the link was down, for Redis when it is back.
+    moderation_while_down: Vec<ModAction>,
     replies: Vec<Value>,
     /// Chat lines of this pass not yet sent, with their room (`None`: the default room): they go to
     /// Redis together, one script run per room, when the loop writes (or before any other request,
@@ -189,6 +191,7 @@ impl Cluster {
             retry_delay: RETRY_FIRST,
             resync_at: None,
             reclaim_due: false,
+            moderation_while_down: Vec::new(),
             name_in_use: false,
             replies: Vec::new(),
             lines: Vec::new(),
@@ -246,8 +249,8 @@ impl Cluster {
             Ok((commands, subscriber)) => {
                 self.commands = Some(commands);
                 self.subscriber = Some(subscriber);
-                // Each script's load, the hello, and the subscription.
-                let left = Script::ALL.len() + 2;
+                // Each script's load, the hello, the subscription, and the bans.
+                let left = Script::ALL.len() + 3;
                 self.phase = Phase::Connecting { since: now, left };
             }
             Err(e) => {
@@ -327,6 +330,22 @@ impl Cluster {
         }
         self.shas = vec![String::new(); Script::ALL.len()];
         self.hello(now);
+        self.sync_bans(now);
+    }
+
+    /// Part of the handshake: the bans and unbans made here while the link was down go to Redis
+    /// (and to the other nodes) first, then the expired bans are dropped and the rest read, so a
+    /// node that starts, or comes back, turns away whoever the cluster has banned before it lets
+    /// anyone in. The link is up once they are read.
+    fn sync_bans(&mut self, now: Instant) {
+        let node = self.config.node.clone();
+        // Kept until the bans are read: a handshake that times out (Redis paused, say) is tried
+        // again, with them again.
+        for action in self.moderation_while_down.clone() {
+            self.publish_moderation(&node, action, now);
+        }
+        self.run(Script::BansPrune, 1, &[BANS], Expect::Nothing, now);
+        self.send(&["HGETALL", BANS], Expect::Bans, now);
     }
 
     /// The heartbeat; also the first command once the scripts are loaded.
@@ -447,12 +466,19 @@ impl Cluster {
     /// down, and catches up with `reclaim` when it is back).
     pub fn request(&mut self, request: Request, now: Instant) {
         if !self.is_up() {
-            if let Request::Claim { id, ticket, .. }
-            | Request::Rename { id, ticket, .. }
-            | Request::Private { id, ticket, .. } = request
-            {
-                let answer = Answer::Unavailable;
-                self.events.push(Event::Answer { id, ticket, answer });
+            match request {
+                Request::Claim { id, ticket, .. }
+                | Request::Rename { id, ticket, .. }
+                | Request::Private { id, ticket, .. } => {
+                    let answer = Answer::Unavailable;
+                    self.events.push(Event::Answer { id, ticket, answer });
+                }
+                // Kept for when the link is back (`sync_bans`): an unban made now must not be
+                // undone by the bans Redis still holds.
+                Request::Moderation(action @ (ModAction::Ban { .. } | ModAction::Unban { .. })) => {
+                    self.moderation_while_down.push(action);
+                }
+                _ => {}
             }
             return;
         }
@@ -704,7 +730,6 @@ impl Cluster {
             let key = room_topic(&name_key(room));
             self.send(&["SET", &key, text, "NX"], Expect::Nothing, now);
         }
-        self.send(&["HGETALL", BANS], Expect::Bans, now);
         for (room, _) in &memberships {
             self.subscribe(&room_channel(&name_key(room)), room);
         }
@@ -952,30 +977,22 @@ impl Cluster {
                     self.events.push(Event::Remote(Remote::Taken { name }));
                 }
             }
-            Expect::Bans => self.bans_read(reply, now),
+            Expect::Bans => self.bans_read(reply),
             Expect::Auth | Expect::Nothing => {}
         }
     }
 
-    /// The cluster's bans, read when the link came up: each still running is applied here (as if
-    /// just published), and those that ran out are dropped from Redis.
-    fn bans_read(&mut self, reply: Value, now: Instant) {
-        let all = strings(reply);
-        let unix_now = crate::ban_list::unix_now();
-        let mut expired = Vec::new();
-        for pair in all.chunks_exact(2) {
-            let (address, until) = (&pair[0], pair[1].parse::<u64>().unwrap_or(0));
-            if until <= unix_now {
-                expired.push(address.clone());
-            } else {
-                self.ban_until(address, until);
+    /// The cluster's bans, read as the link comes up (the expired ones dropped just before): each
+    /// is applied here as if just published. This is the handshake's last step.
+    fn bans_read(&mut self, reply: Value) {
+        for pair in strings(reply).chunks_exact(2) {
+            match pair[1].parse::<u64>() {
+                Ok(until) if Banned::parse(&pair[0]).is_some() => self.ban_until(&pair[0], until),
+                _ => warn!("cluster: ignoring a malformed ban in Redis: {:?}", pair),
             }
         }
-        if !expired.is_empty() {
-            let mut command = vec!["HDEL", BANS];
-            command.extend(expired.iter().map(String::as_str));
-            self.send(&command, Expect::Nothing, now);
-        }
+        self.moderation_while_down.clear();
+        self.handshake_step();
     }
 
     /// A ban of `address` until `until` (Unix seconds) from another node or from Redis, bounded

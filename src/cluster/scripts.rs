@@ -20,6 +20,7 @@
 //! | `pollchat:room:KEY:members` | hash | name key → `NODE NAME`: who is in room KEY, and on which node |
 //! | `pollchat:room:KEY:history` | list | `TIME LINE`, the room's last lines, oldest first (capped like the default room's) |
 //! | `pollchat:room:KEY:topic`   | string | the room's topic (the default room's too)             |
+//! | `pollchat:bans`         | hash   | banned address (or /64) → when the ban runs out, Unix seconds |
 //!
 //! A room other than the default one exists in Redis while its members hash does: the scripts that
 //! take a member out drop the room's keys with its last member (`drop_if_empty` below).
@@ -139,10 +140,11 @@ pub enum Script {
     RoomList,
     Members,
     RoomSync,
+    BansPrune,
 }
 
 impl Script {
-    pub const ALL: [Script; 17] = [
+    pub const ALL: [Script; 18] = [
         Script::Hello,
         Script::Claim,
         Script::Release,
@@ -160,6 +162,7 @@ impl Script {
         Script::RoomList,
         Script::Members,
         Script::RoomSync,
+        Script::BansPrune,
     ];
 
     pub fn source(self) -> &'static str {
@@ -181,6 +184,7 @@ impl Script {
             Script::RoomList => ROOM_LIST,
             Script::Members => MEMBERS,
             Script::RoomSync => ROOM_SYNC,
+            Script::BansPrune => BANS_PRUNE,
         }
     }
 }
@@ -495,4 +499,21 @@ return {spelled, redis.call('HVALS', KEYS[2])}
 const ROOM_SYNC: &str = r"
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' rusers ' .. ARGV[3] .. ' ' .. ARGV[4])
 return {redis.call('GET', KEYS[2]) or '', redis.call('HVALS', KEYS[1])}
+";
+
+/// Drops the bans that have run out, by Redis's clock (not a node's, which may run ahead), and any
+/// whose time is not a number; atomic, so a ban set again meanwhile is never dropped. KEYS: bans.
+/// Returns how many went.
+const BANS_PRUNE: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+local all = redis.call('HGETALL', KEYS[1])
+local gone = 0
+for i = 1, #all, 2 do
+  local until_ = tonumber(all[i + 1])
+  if not until_ or until_ <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+    gone = gone + 1
+  end
+end
+return gone
 ";
