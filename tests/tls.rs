@@ -547,11 +547,13 @@ impl OpensslIrc {
     /// Connects and registers as `nick`, reading up to the end of `#general`'s member list.
     fn register(addr: SocketAddr, nick: &str) -> OpensslIrc {
         let mut irc = OpensslIrc::connect(addr);
-        irc.send(&format!("NICK {nick}"));
-        irc.send(&format!("USER {nick} 0 * :{nick}"));
-        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
-        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
-        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
+        let (sent, awaited) = common::irc::registration(nick);
+        for line in &sent {
+            irc.send(line);
+        }
+        for start in &awaited {
+            irc.skip_until(start);
+        }
         irc
     }
 

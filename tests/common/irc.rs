@@ -14,11 +14,13 @@ impl Irc {
     /// room and the member list after it.
     pub fn register(server: &Server, nick: &str) -> Irc {
         let mut irc = Irc::connect(server);
-        irc.send(&format!("NICK {nick}"));
-        irc.send(&format!("USER {nick} 0 * :{nick}"));
-        irc.skip_until(&format!(":irc.pollchat 001 {nick} "));
-        irc.skip_until(&format!(":{nick}!{nick}@pollchat JOIN #general"));
-        irc.skip_until(&format!(":irc.pollchat 366 {nick} #general "));
+        let (sent, awaited) = registration(nick);
+        for line in &sent {
+            irc.send(line);
+        }
+        for start in &awaited {
+            irc.skip_until(start);
+        }
         irc
     }
 
@@ -60,4 +62,16 @@ impl Irc {
             lines.push(line);
         }
     }
+}
+
+/// Registering as `nick` without CAP, over any transport: the lines to send, and the starts of the
+/// lines to wait for in turn, up to the end of the default room's member list.
+pub fn registration(nick: &str) -> ([String; 2], [String; 3]) {
+    let sent = [format!("NICK {nick}"), format!("USER {nick} 0 * :{nick}")];
+    let awaited = [
+        format!(":irc.pollchat 001 {nick} "),
+        format!(":{nick}!{nick}@pollchat JOIN #general"),
+        format!(":irc.pollchat 366 {nick} #general "),
+    ];
+    (sent, awaited)
 }
