@@ -324,6 +324,9 @@ pub(super) struct ClusterState {
     claiming: Vec<ClientId>,
     /// The highest cluster line number seen since the link came up.
     seen: u64,
+    /// The other nodes' users have been read since the link came up (`Remote::Users`). A join
+    /// finishes only then: its member list must name them, not announce them as joining after.
+    users_known: bool,
     next_ticket: u64,
 }
 
@@ -786,7 +789,7 @@ impl Chat {
                     *default_topic = topic;
                 }
                 claim.answer = Some((seq, history));
-                if seq <= cluster.seen {
+                if seq <= cluster.seen && cluster.users_known {
                     self.finish_claim(id, out);
                 }
             }
@@ -838,12 +841,16 @@ impl Chat {
         self.welcome(id, &claim.name, history.collect(), live, out);
     }
 
-    /// The cluster has reached number `seq`: joins waiting for it can finish.
+    /// The cluster has reached number `seq`: joins waiting for it can finish (once the other
+    /// nodes' users are known).
     fn seen(&mut self, seq: u64, out: &mut Vec<Delivery>) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
         cluster.seen = cluster.seen.max(seq);
+        if !cluster.users_known {
+            return;
+        }
         let seen = cluster.seen;
         let ready: Vec<ClientId> = cluster
             .claiming
@@ -1028,6 +1035,14 @@ impl Chat {
             self.announce(default, gone, false, out);
             self.gone_from_rooms(&name, reason, out);
         }
+        // Joins answered before the others' users were known can finish now (their member list
+        // names everyone), if the cluster has reached their number.
+        if let Some(cluster) = &mut self.cluster
+            && !mem::replace(&mut cluster.users_known, true)
+        {
+            let seen = cluster.seen;
+            self.seen(seen, out);
+        }
     }
 
     /// A user of another node is gone: out of every room of this node's it was in, announced.
@@ -1152,6 +1167,7 @@ impl Chat {
         // A Redis that restarted numbers lines from 1 again: count afresh. A join waits until its own
         // announcement comes back (`Remote::Seen`), so nothing is missed meanwhile.
         cluster.seen = 0;
+        cluster.users_known = false;
         if mem::replace(&mut cluster.was_up, true) {
             out.push(Delivery::Everyone {
                 except: None,
@@ -1224,6 +1240,10 @@ mod tests {
             ids: 0,
         });
         room.handle(Event::ClusterUp, &mut Vec::new());
+        // The first read of the other nodes' users, which the edge asks for as the link comes up.
+        let (names, complete) = (Vec::new(), false);
+        let users = Event::Remote(Remote::Users { names, complete });
+        room.handle(users, &mut Vec::new());
         room
     }
 
@@ -1329,6 +1349,29 @@ mod tests {
             ]
         );
         assert!(!room.is_waiting(1));
+    }
+
+    /// On a node whose link has just come up, a join answered before the other nodes' users are
+    /// read waits for them: its member list names them, rather than announcing them as joining.
+    #[test]
+    fn a_join_right_after_the_link_comes_up_waits_for_the_other_nodes_users() {
+        let mut room = room();
+        room.handle(Event::ClusterUp, &mut Vec::new());
+        let ticket = ask(&mut room, 1, "dan");
+        remote(&mut room, Remote::Seen { seq: 3 });
+        assert!(answer(&mut room, 1, ticket, joined_as("dan", 3, Vec::new())).is_empty());
+        let names = vec!["ana".to_string(), "bea".to_string()];
+        let out = remote(
+            &mut room,
+            Remote::Users {
+                names,
+                complete: false,
+            },
+        );
+        assert_eq!(
+            lines_to(&out, 1),
+            ["*** you are dan", "*** online (3): ana, bea, dan"]
+        );
     }
 
     #[test]
